@@ -1,0 +1,1 @@
+"""The rules and state of Lookout for Vision resources, in plain Python (no web framework)."""

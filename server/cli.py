@@ -1,0 +1,127 @@
+"""The `lookoutvision-emulator` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+
+from server import __version__
+from server.settings import DEVICES, Settings
+from server.spec import data_path
+
+READY_LINE = "lookoutvision-emulator ready on {url}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "data-path":
+        print(data_path())
+        return 0
+    if args.command == "serve":
+        return serve(args)
+    parser.print_help()
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lookoutvision-emulator",
+        description="A local Amazon Lookout for Vision: the L4V API, served on your machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    serve_parser = commands.add_parser("serve", help="run the server")
+    serve_parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one (default 5055)")
+    serve_parser.add_argument("--data-dir", help="where state is kept (default: a per-user folder)")
+    serve_parser.add_argument(
+        "--in-memory", action="store_true", default=None, help="keep nothing on disk (throwaway runs)"
+    )
+    serve_parser.add_argument(
+        "--region", help="region for requests without a SigV4 scope (default us-east-1)"
+    )
+    serve_parser.add_argument("--device", choices=DEVICES, help="where models run (default cpu)")
+    serve_parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve_parser.add_argument("--access-log", action="store_true", default=None, help="log every request")
+    commands.add_parser("data-path", help="print the folder to put on AWS_DATA_PATH")
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            in_memory=args.in_memory,
+            region=args.region,
+            device=args.device,
+            log_level=args.log_level,
+            access_log=args.access_log,
+        )
+    except ValueError as error:
+        print(f"lookoutvision-emulator: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        listener = _listen(settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"lookoutvision-emulator: cannot listen on {settings.host}:{settings.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+
+    # Imported here so `data-path` and `--help` stay instant.
+    import uvicorn
+
+    from server.app import create_app
+
+    try:
+        app = create_app(settings)
+    except Exception as error:  # a broken data directory must say why, not dump a traceback
+        print(f"lookoutvision-emulator: cannot open the data directory: {error}", file=sys.stderr)
+        return 1
+    host, port = listener.getsockname()[:2]
+    url = f"http://{_url_host(host)}:{port}"
+    config = uvicorn.Config(
+        app, log_config=None, log_level=settings.log_level, access_log=settings.access_log, lifespan="on"
+    )
+    _announcing_server(config, READY_LINE.format(url=url)).run(sockets=[listener])
+    return 0
+
+
+def _announcing_server(config, line: str):
+    """uvicorn's server, printing one stable line once it accepts connections."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                print(line, flush=True)
+
+    return AnnouncingServer(config)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio only turns on TCP_NODELAY for sockets that name it, and without
+    # it every response waits ~40 ms for the client's delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    if sys.platform != "win32":
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,10 @@
+"""One thin function per operation: read the validated input, call the backend, shape the output.
+
+Importing the resource modules registers their operations; an operation with no handler answers
+NotImplementedException (501) until its issue lands.
+"""
+
+from server.handlers import projects  # noqa: F401  (registers operations)
+from server.handlers.registry import bind_handlers
+
+__all__ = ["bind_handlers"]

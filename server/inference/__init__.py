@@ -1,0 +1,1 @@
+"""Model bundles, onnxruntime sessions, pre- and post-processing."""

@@ -1,0 +1,1 @@
+"""The emulator's own endpoints under /_emulator/: health, reset."""

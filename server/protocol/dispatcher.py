@@ -1,0 +1,124 @@
+"""From HttpRequest to HttpResponse: route, parse, validate, replay or run the handler, serialise.
+
+Handlers receive the request context and the validated input dict and return the output dict; they
+raise ServiceError for anything the client should see. Any other exception becomes an
+InternalServerException carrying the request id, with the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel
+
+from server.protocol.context import RequestContext, request_context
+from server.protocol.errors import ServiceError
+from server.protocol.http import HttpRequest, HttpResponse
+from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS, KeyLocks, TokenKey, TokenStore, fingerprint
+from server.protocol.parsing import parse_input
+from server.protocol.routing import Router
+from server.protocol.serializing import serialize_error, serialize_output
+from server.protocol.validation import validate_input
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+TokenReuseError = Callable[[OperationModel, str], ServiceError]
+
+
+def _default_token_reuse_error(operation: OperationModel, token: str) -> ServiceError:
+    return ServiceError(
+        "ConflictException",
+        f"Client token {token} was already used for a different {operation.name} request",
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        service: ServiceModel,
+        handlers: Mapping[str, Handler],
+        *,
+        default_account: str,
+        default_region: str,
+        tokens: TokenStore | None = None,
+        token_reuse_error: TokenReuseError = _default_token_reuse_error,
+    ) -> None:
+        self.service = service
+        self.router = Router(service)
+        self.handlers = dict(handlers)
+        self.default_account = default_account
+        self.default_region = default_region
+        self.tokens = tokens
+        self.token_reuse_error = token_reuse_error
+        self._locks = KeyLocks()
+        self._token_members = {
+            name: _token_member(service.operation_model(name)) for name in service.operation_names
+        }
+
+    def context(self, request: HttpRequest) -> RequestContext:
+        return request_context(
+            request.headers,
+            request.query_string,
+            default_account=self.default_account,
+            default_region=self.default_region,
+        )
+
+    def handle(self, request: HttpRequest, context: RequestContext | None = None) -> HttpResponse:
+        context = context or self.context(request)
+        try:
+            response = self._handle(request, context)
+        except ServiceError as error:
+            response = serialize_error(self.service, error)
+        except Exception:
+            log.exception("request %s (%s %s) failed", context.request_id, request.method, request.raw_path)
+            error = ServiceError(
+                "InternalServerException",
+                f"An internal error occurred; request id {context.request_id}",
+                RequestId=context.request_id,
+            )
+            response = serialize_error(self.service, error)
+        response.headers["x-amzn-RequestId"] = context.request_id
+        return response
+
+    def _handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
+        query_keys = {part.split("=", 1)[0] for part in request.query_string.split("&") if part}
+        operation, labels = self.router.match(request.method, request.raw_path, query_keys)
+        params = parse_input(operation, request, labels)
+        validate_input(operation.input_shape, params)
+        handler = self.handlers.get(operation.name)
+        if handler is None:
+            raise ServiceError(
+                "NotImplementedException",
+                f"Operation {operation.name} is not implemented yet in this emulator",
+                status=501,
+            )
+        token_member = self._token_members[operation.name]
+        token = params.get(token_member) if token_member else None
+        if token is None or self.tokens is None:
+            return serialize_output(operation, handler(context, params))
+        key = TokenKey(context.account, context.region, operation.name, token)
+        digest = fingerprint(params, token_member)
+        with self._locks.for_key(key):
+            seen = self.tokens.recall(key, newer_than=time.time() - TOKEN_LIFETIME_SECONDS)
+            if seen is not None:
+                if seen.fingerprint != digest:
+                    raise self.token_reuse_error(operation, token)
+                return HttpResponse(seen.response.status, dict(seen.response.headers), seen.response.body)
+            response = serialize_output(operation, handler(context, params))
+            if 200 <= response.status < 300:
+                self.tokens.remember(key, digest, response)
+            return response
+
+
+def _token_member(operation: OperationModel) -> str | None:
+    shape = operation.input_shape
+    if shape is None:
+        return None
+    for name, member in shape.members.items():
+        if member.metadata.get("idempotencyToken"):
+            return name
+    return None

@@ -1,0 +1,57 @@
+"""Client tokens: a repeated token with the same input replays the first answer without doing the work again;
+with a different input it is refused. Tokens are remembered for 8 hours, as the service documented."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from server.protocol.http import HttpResponse
+
+TOKEN_LIFETIME_SECONDS = 8 * 3600
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    account: str
+    region: str
+    operation: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Remembered:
+    fingerprint: str
+    response: HttpResponse
+
+
+class TokenStore(Protocol):
+    def recall(self, key: TokenKey, newer_than: float) -> Remembered | None: ...
+
+    def remember(self, key: TokenKey, fingerprint: str, response: HttpResponse) -> None: ...
+
+
+def fingerprint(params: dict[str, Any], token_member: str) -> str:
+    """A stable digest of the input without its token: what 'the same request' means."""
+    canonical = {name: value for name, value in params.items() if name != token_member}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=_bytes_as_hex)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _bytes_as_hex(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+class KeyLocks:
+    """Striped locks: two requests with the same token run one after the other, others in parallel."""
+
+    def __init__(self, stripes: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    def for_key(self, key: TokenKey) -> threading.Lock:
+        return self._locks[hash(key) % len(self._locks)]

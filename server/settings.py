@@ -1,0 +1,81 @@
+"""All configuration in one place: CLI flags override LOOKOUTVISION_EMULATOR_* variables override defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """A per-user folder that survives reboots, following each platform's convention."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(environ.get("LOCALAPPDATA", home / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "lookoutvision-emulator"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 5055
+    data_dir: Path = field(default_factory=default_data_dir)
+    in_memory: bool = False  # keep nothing on disk: for throwaway runs and tests
+    region: str = "us-east-1"  # used when a request carries no SigV4 credential scope
+    account: str = "123456789012"  # used unless the access key is a 12-digit account id
+    device: str = "cpu"  # cpu | cuda | auto: where onnxruntime runs hosted models
+    max_body_bytes: int = 16 * 1024 * 1024  # 8 MB images and 10 MiB base64 dataset changes fit
+    log_level: str = "info"
+    access_log: bool = False
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+        """Defaults, then the environment, then explicit overrides (None means 'not given')."""
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            text = environ.get(ENV_PREFIX + spec.name.upper())
+            if text is not None and text != "":
+                values[spec.name] = _convert(spec.name, spec.type, text)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        settings = replace(cls(), **values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, not {self.port}")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
+
+    @property
+    def storage_dir(self) -> Path | None:
+        return None if self.in_memory else Path(self.data_dir).expanduser()
+
+
+def _convert(name: str, kind: Any, text: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            lowered = text.strip().lower()
+            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
+            return lowered in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(text)
+        if kind == "Path":
+            return Path(text)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid {kind}") from None
+    return text

@@ -1,0 +1,91 @@
+"""Run the emulator as a child process on a free loopback port, and wait for it with a deadline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from server.cli import READY_LINE
+
+_READY_PREFIX = READY_LINE.split("{url}")[0]
+
+
+class EmulatorProcess:
+    """`with EmulatorProcess() as emulator: ... emulator.url ...`
+
+    The server prints its URL once it accepts connections; if that line does not come within
+    `ready_timeout` seconds, or the process dies first, start() fails with the server's output
+    instead of hanging.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.extra_args = extra_args or []
+        self.env = env
+        self.ready_timeout = ready_timeout
+        self.url = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        # The log lives as long as this object; __exit__ closes and removes it.
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="lookoutvision-emulator-", suffix=".log", delete=False
+        )
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self._log.name)
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def start(self) -> EmulatorProcess:
+        command = [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0"]
+        command += ["--data-dir", str(self.data_dir)] if self.data_dir is not None else ["--in-memory"]
+        command += self.extra_args
+        environment = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        # Output goes to a file: a pipe nobody reads would fill up and stall the server.
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=environment)
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            for line in self.output().splitlines():
+                if line.startswith(_READY_PREFIX):
+                    self.url = line[len(_READY_PREFIX) :].strip()
+                    return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the emulator exited with {self.process.returncode}:\n{self.output()}")
+            time.sleep(0.01)
+        self.stop()
+        raise TimeoutError(f"the emulator was not ready within {self.ready_timeout} s:\n{self.output()}")
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop politely (SIGTERM), or abruptly (SIGKILL) to simulate a crash."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)

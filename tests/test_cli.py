@@ -1,0 +1,129 @@
+"""The console script, and the two ways clients meet it: the AWS CLI v1 and plain boto3 set up by environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.spec import data_path
+from server.store.database import DATABASE_FILE
+from server.store.migrations import MIGRATIONS
+
+
+def run(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def fake_aws_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A user with no AWS config of their own: fake keys, a region, an empty home."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(
+        HOME=str(tmp_path),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(tmp_path / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+    )
+    env.update(extra)
+    return env
+
+
+def test_data_path_prints_the_model_root():
+    result = run([sys.executable, "-m", "server", "data-path"])
+    assert result.returncode == 0
+    printed = Path(result.stdout.strip())
+    assert printed == data_path()
+    assert (printed / "lookoutvision" / "2020-11-20" / "service-2.json").is_file()
+
+
+def aws(args: list[str], env: dict[str, str]) -> dict:
+    result = run([sys.executable, "-m", "awscli", *args, "--output", "json"], env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def test_aws_cli_v1_with_aws_data_path(emulator, http, tmp_path):
+    env = fake_aws_env(tmp_path, AWS_DATA_PATH=str(data_path()))
+    endpoint = ["--endpoint-url", emulator.url]
+    created = aws(["lookoutvision", "create-project", "--project-name", "from-cli", *endpoint], env)
+    assert created["ProjectMetadata"]["ProjectName"] == "from-cli"
+    listed = aws(["lookoutvision", "list-projects", *endpoint], env)
+    assert [p["ProjectName"] for p in listed["Projects"]] == ["from-cli"]
+    described = aws(["lookoutvision", "describe-project", "--project-name", "from-cli", *endpoint], env)
+    assert described["ProjectDescription"]["Datasets"] == []
+    aws(["lookoutvision", "delete-project", "--project-name", "from-cli", *endpoint], env)
+    failed = run([sys.executable, "-m", "awscli", "lookoutvision", "describe-project", "--project-name", "from-cli",
+                  *endpoint], env)  # fmt: skip
+    assert failed.returncode != 0
+    assert "ResourceNotFoundException" in failed.stderr and "Project from-cli does not exist" in failed.stderr
+
+
+def test_aws_cli_v1_with_add_model(emulator, http, tmp_path):
+    env = fake_aws_env(tmp_path)
+    model = data_path() / "lookoutvision" / "2020-11-20" / "service-2.json"
+    result = run([sys.executable, "-m", "awscli", "configure", "add-model", "--service-model", f"file://{model}",
+                  "--service-name", "lookoutvision"], env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".aws" / "models" / "lookoutvision" / "2020-11-20" / "service-2.json").is_file()
+    created = aws(
+        ["lookoutvision", "create-project", "--project-name", "added", "--endpoint-url", emulator.url], env
+    )
+    assert created["ProjectMetadata"]["ProjectArn"].endswith(":project/added")
+
+
+def test_plain_boto3_with_endpoint_environment_variable(emulator, http, tmp_path):
+    """What users' unchanged code does: boto3.client('lookoutvision') with only environment settings."""
+    env = fake_aws_env(tmp_path, AWS_DATA_PATH=str(data_path()), AWS_ENDPOINT_URL_LOOKOUTVISION=emulator.url)
+    script = (
+        "import boto3; c = boto3.client('lookoutvision'); "
+        "c.create_project(ProjectName='env-configured'); "
+        "print(c.list_projects()['Projects'][0]['ProjectName'])"
+    )
+    result = run([sys.executable, "-c", script], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "env-configured"
+
+
+def test_serve_on_a_busy_port_fails_fast(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run(
+            [sys.executable, "-m", "server", "serve", "--in-memory", "--port", str(port)], timeout=30
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_serve_rejects_bad_settings(tmp_path):
+    env = {**os.environ, "LOOKOUTVISION_EMULATOR_PORT": "not-a-port"}
+    result = run([sys.executable, "-m", "server", "serve", "--in-memory"], env=env, timeout=30)
+    assert result.returncode == 2
+    assert "LOOKOUTVISION_EMULATOR_PORT='not-a-port' is not a valid int" in result.stderr
+
+
+def test_serve_refuses_a_data_dir_from_a_newer_version(tmp_path):
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as connection:
+        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    result = run(
+        [sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(tmp_path)], timeout=30
+    )
+    assert result.returncode == 1
+    assert "upgrade lookoutvision-emulator" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version(flag):
+    result = run([sys.executable, "-m", "server", flag])
+    assert result.returncode == 0 and "lookoutvision-emulator" in result.stdout
