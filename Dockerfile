@@ -1,0 +1,25 @@
+# lookoutvision-emulator: the Amazon Lookout for Vision API on port 5055, state in the /data volume.
+#   docker build -t lookoutvision-emulator .
+#   docker run -p 5055:5055 -v lfv-data:/data lookoutvision-emulator
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    LOOKOUTVISION_EMULATOR_DATA_DIR=/data
+
+WORKDIR /opt/lookoutvision-emulator
+COPY pyproject.toml README.md ./
+COPY server ./server
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin emulator \
+    && mkdir -p /data && chown emulator /data
+
+USER emulator
+VOLUME ["/data"]
+EXPOSE 5055
+
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["python", "-c", "import urllib.request, sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:5055/_emulator/health', timeout=2).status == 200 else 1)"]
+
+CMD ["lookoutvision-emulator", "serve", "--host", "0.0.0.0", "--port", "5055"]

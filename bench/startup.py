@@ -1,0 +1,118 @@
+"""Start-up and reset times of the emulator, against moto's server measured the same way in the same run.
+
+    python bench/startup.py [--runs 10]
+
+Start-up: from launching `python -m server serve` to the first healthy answer over HTTP. moto_server
+(if installed: pip install 'moto[server]') is launched and polled the same way, as the baseline.
+Reset: POST /_emulator/reset with 100 projects in the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+
+from server.testing import client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def time_to_healthy(command: list[str], url: str, timeout: float = 30.0) -> float:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(timeout=1.0) as http:
+            while time.perf_counter() - started < timeout:
+                try:
+                    if http.get(url).status_code == 200:
+                        return time.perf_counter() - started
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.005)
+        raise TimeoutError(f"{command[0]} was not healthy within {timeout} s")
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def ours(data_dir: str) -> float:
+    port = free_port()
+    command = [sys.executable, "-m", "server", "serve", "--port", str(port), "--data-dir", data_dir]
+    return time_to_healthy(command, f"http://127.0.0.1:{port}/_emulator/health")
+
+
+def moto() -> float | None:
+    executable = shutil.which("moto_server")
+    if executable is None:
+        return None
+    port = free_port()
+    return time_to_healthy([executable, "-p", str(port)], f"http://127.0.0.1:{port}/moto-api/")
+
+
+def reset_seconds(runs: int) -> list[float]:
+    data_dir = tempfile.mkdtemp()
+    port = free_port()
+    command = [sys.executable, "-m", "server", "serve", "--port", str(port), "--data-dir", data_dir]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        time_to_ready = time.perf_counter()
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while True:
+                try:
+                    http.get("/_emulator/health")
+                    break
+                except httpx.TransportError:
+                    if time.perf_counter() - time_to_ready > 30:
+                        raise
+                    time.sleep(0.01)
+            lfv = client(url)
+            timings = []
+            for _ in range(runs):
+                for i in range(100):
+                    lfv.create_project(ProjectName=f"p{i}")
+                started = time.perf_counter()
+                http.post("/_emulator/reset").raise_for_status()
+                timings.append(time.perf_counter() - started)
+            return timings
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    ours_times, moto_times = [], []
+    for _ in range(args.runs):  # interleaved, so machine noise hits both alike
+        ours_times.append(ours(tempfile.mkdtemp()))
+        baseline = moto()
+        if baseline is not None:
+            moto_times.append(baseline)
+    ours_median = statistics.median(ours_times)
+    print(f"start-up to healthy, ours:  median {ours_median * 1000:.0f} ms, max {max(ours_times) * 1000:.0f} ms")
+    if moto_times:
+        moto_median = statistics.median(moto_times)
+        print(f"start-up to healthy, moto:  median {moto_median * 1000:.0f} ms, max {max(moto_times) * 1000:.0f} ms")
+        print(f"ratio ours/moto: {ours_median / moto_median:.2f}")
+    else:
+        print("moto_server not installed: no baseline (pip install 'moto[server]')")
+    resets = reset_seconds(max(3, args.runs // 2))
+    print(f"reset with 100 projects: median {statistics.median(resets) * 1000:.1f} ms, max {max(resets) * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
