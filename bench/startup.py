@@ -103,15 +103,21 @@ def main() -> None:
         if baseline is not None:
             moto_times.append(baseline)
     ours_median = statistics.median(ours_times)
-    print(f"start-up to healthy, ours:  median {ours_median * 1000:.0f} ms, max {max(ours_times) * 1000:.0f} ms")
+    print(
+        f"start-up to healthy, ours:  median {ours_median * 1000:.0f} ms, max {max(ours_times) * 1000:.0f} ms"
+    )
     if moto_times:
         moto_median = statistics.median(moto_times)
-        print(f"start-up to healthy, moto:  median {moto_median * 1000:.0f} ms, max {max(moto_times) * 1000:.0f} ms")
+        print(
+            f"start-up to healthy, moto:  median {moto_median * 1000:.0f} ms, max {max(moto_times) * 1000:.0f} ms"
+        )
         print(f"ratio ours/moto: {ours_median / moto_median:.2f}")
     else:
         print("moto_server not installed: no baseline (pip install 'moto[server]')")
     resets = reset_seconds(max(3, args.runs // 2))
-    print(f"reset with 100 projects: median {statistics.median(resets) * 1000:.1f} ms, max {max(resets) * 1000:.1f} ms")
+    print(
+        f"reset with 100 projects: median {statistics.median(resets) * 1000:.1f} ms, max {max(resets) * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
