@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return serve(args)
+    if args.command == "import-model":
+        from server.import_command import import_model_command
+
+        return import_model_command(args)
     parser.print_help()
     return 2
 
@@ -47,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--device", choices=DEVICES, help="where models run (default cpu)")
     serve_parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve_parser.add_argument("--access-log", action="store_true", default=None, help="log every request")
+    serve_parser.add_argument(
+        "--demo", action="store_true", default=None, help="create project 'demo' with its two models hosted"
+    )
     commands.add_parser("data-path", help="print the folder to put on AWS_DATA_PATH")
+    _import_parser(commands)
     return parser
 
 
@@ -62,6 +70,7 @@ def serve(args: argparse.Namespace) -> int:
             device=args.device,
             log_level=args.log_level,
             access_log=args.access_log,
+            demo=args.demo,
         )
     except ValueError as error:
         print(f"lookoutvision-emulator: {error}", file=sys.stderr)
@@ -95,6 +104,28 @@ def serve(args: argparse.Namespace) -> int:
     )
     _announcing_server(config, READY_LINE.format(url=url)).run(sockets=[listener])
     return 0
+
+
+def _import_parser(commands) -> None:
+    parser = commands.add_parser(
+        "import-model",
+        help="add an ONNX model (a bundle or an anomalib export) as a project's next version",
+        description="Adds the model as the project's next version, in TRAINED, ready for StartModel. "
+        "Without --url it writes to the data directory; with --url it uploads to a running server.",
+    )
+    parser.add_argument("--project", required=True, help="project name (created if missing)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", help="a bundle folder (model.onnx + model.json) or an anomalib export folder")
+    source.add_argument("--onnx", help="an ONNX file (anomalib 2.x, or 1.x with --metadata)")
+    parser.add_argument("--metadata", help="anomalib 1.x metadata.json for --onnx")
+    parser.add_argument("--image-size", help="WIDTHxHEIGHT that DetectAnomalies images must have")
+    parser.add_argument("--class-name", default="anomaly", help="anomaly class of a one-class segmentation model")
+    parser.add_argument("--class-color", default="#FF0000", help="its #RRGGBB colour in the mask")
+    parser.add_argument("--description", help="the model version's Description")
+    parser.add_argument("--data-dir", help="data directory to write to (default: the server's default)")
+    parser.add_argument("--url", help="a running emulator to upload to, for example http://127.0.0.1:5055")
+    parser.add_argument("--region", help="region of the project (default us-east-1)")
+    parser.add_argument("--account", help="account id of the project (default 123456789012)")
 
 
 def _announcing_server(config, line: str):

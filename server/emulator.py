@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from botocore.model import OperationModel
 
 from server.backend import errors
+from server.backend.hosting import HostingSettings
+from server.backend.scope import Scope
 from server.backend.service import Backend
 from server.handlers import bind_handlers
 from server.protocol.dispatcher import Dispatcher
@@ -46,10 +50,21 @@ class Emulator:
     backend: Backend
     dispatcher: Dispatcher
 
+    scratch: tempfile.TemporaryDirectory | None = None  # model files of an in-memory run
+
     @classmethod
     def open(cls, settings: Settings) -> Emulator:
         database = Database(settings.storage_dir)
-        backend = Backend(database)
+        scratch = tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
+        files_root = Path(scratch.name) if scratch else settings.storage_dir
+        hosting = HostingSettings(
+            device=settings.device,
+            threads=settings.inference_threads,
+            queue_per_unit=settings.queue_per_unit,
+            grow_after=settings.scale_up_after,
+            shrink_after=settings.scale_down_after,
+        )
+        backend = Backend(database, files_root, hosting)
         dispatcher = Dispatcher(
             service_model(),
             bind_handlers(backend),
@@ -58,7 +73,15 @@ class Emulator:
             tokens=ClientTokenTable(database),
             token_reuse_error=token_reuse_error,
         )
-        return cls(settings, database, backend, dispatcher)
+        emulator = cls(settings, database, backend, dispatcher, scratch)
+        backend.hosting.recover()
+        if settings.demo:
+            from server.demo import install_demo
+
+            install_demo(backend, Scope(settings.account, settings.region))
+        return emulator
 
     def close(self) -> None:
-        self.database.close()
+        self.backend.close()
+        if self.scratch is not None:
+            self.scratch.cleanup()

@@ -35,6 +35,11 @@ class Settings:
     account: str = "123456789012"  # used unless the access key is a 12-digit account id
     device: str = "cpu"  # cpu | cuda | auto: where onnxruntime runs hosted models
     max_body_bytes: int = 16 * 1024 * 1024  # 8 MB images and 10 MiB base64 dataset changes fit
+    inference_threads: int = 0  # onnxruntime threads per inference unit; 0 divides the cores among them
+    queue_per_unit: int = 8  # requests that may wait per busy unit before ThrottlingException
+    scale_up_after: float = 0.5  # seconds a request waits before another unit is added (up to the max)
+    scale_down_after: float = 30.0  # quiet seconds before a unit above the minimum is removed
+    demo: bool = False  # create project `demo` with the shipped models hosted
     log_level: str = "info"
     access_log: bool = False
 
@@ -58,6 +63,10 @@ class Settings:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
+        if self.inference_threads < 0 or self.queue_per_unit < 0:
+            raise ValueError("inference_threads and queue_per_unit must not be negative")
+        if self.scale_up_after < 0 or self.scale_down_after < 0:
+            raise ValueError("scale_up_after and scale_down_after must not be negative")
 
     @property
     def storage_dir(self) -> Path | None:
@@ -74,6 +83,8 @@ def _convert(name: str, kind: Any, text: str) -> Any:
             return lowered in ("1", "true", "yes", "on")
         if kind == "int":
             return int(text)
+        if kind == "float":
+            return float(text)
         if kind == "Path":
             return Path(text)
     except ValueError:

@@ -29,8 +29,11 @@ class Projects:
 
     def delete(self, scope: Scope, name: str) -> ProjectRecord:
         record = self.get(scope, name)
-        # Datasets and models, once they exist, must be deleted first (their issues add that check).
-        if not self.table.delete(scope.account, scope.region, name):
+        # The service makes clients delete model versions (and, once they exist, datasets) first.
+        deleted, models = self.table.delete(scope.account, scope.region, name)
+        if models:
+            raise conflict(PROJECT, name, f"Project {name} still has {models} model version(s); delete them first")
+        if not deleted:
             raise not_found(PROJECT, name, f"Project {name} does not exist")
         return record
 

@@ -30,7 +30,36 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (account, region, operation, token)
     );
     """,
+    # 2: model versions (a per-project counter that never goes back) and their tags
+    """
+    ALTER TABLE projects ADD COLUMN last_model_version INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE models (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        project TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created REAL NOT NULL,
+        status TEXT NOT NULL,
+        status_message TEXT,
+        description TEXT,
+        details TEXT NOT NULL DEFAULT '{}',
+        min_units INTEGER,
+        max_units INTEGER,
+        PRIMARY KEY (account, region, project, version)
+    );
+    CREATE TABLE model_tags (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        project TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (account, region, project, version, key),
+        FOREIGN KEY (account, region, project, version)
+            REFERENCES models (account, region, project, version) ON DELETE CASCADE
+    );
+    """,
 ]
 
 # Tables that hold emulated resources; a reset empties them (meta keeps the token-signing secret).
-RESOURCE_TABLES: tuple[str, ...] = ("projects", "client_tokens")
+RESOURCE_TABLES: tuple[str, ...] = ("model_tags", "models", "projects", "client_tokens")

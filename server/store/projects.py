@@ -34,12 +34,17 @@ class ProjectTable:
         )
         return _record(rows[0]) if rows else None
 
-    def delete(self, account: str, region: str, name: str) -> bool:
+    def delete(self, account: str, region: str, name: str) -> tuple[bool, int]:
+        """(deleted, models left): a project that still has model versions is kept."""
         with self.database.transaction() as connection:
-            cursor = connection.execute(
-                "DELETE FROM projects WHERE account = ? AND region = ? AND name = ?", (account, region, name)
-            )
-            return cursor.rowcount == 1
+            key = (account, region, name)
+            models = connection.execute(
+                "SELECT COUNT(*) FROM models WHERE account = ? AND region = ? AND project = ?", key
+            ).fetchone()[0]
+            if models:
+                return False, models
+            cursor = connection.execute("DELETE FROM projects WHERE account = ? AND region = ? AND name = ?", key)
+            return cursor.rowcount == 1, 0
 
     def list_after(self, account: str, region: str, after: str | None, limit: int) -> list[ProjectRecord]:
         """Projects in name order, starting after `after`."""

@@ -7,11 +7,19 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
+from server.handlers.registry import OPERATIONS
 from server.spec import service_model
 from tests.support.shapes import example_input
 
 MODEL = service_model()
-IMPLEMENTED = {"CreateProject", "DescribeProject", "ListProjects", "DeleteProject"}
+IMPLEMENTED = set(OPERATIONS)
+
+
+def test_the_issues_landed_so_far_are_implemented():
+    done = {"CreateProject", "DescribeProject", "ListProjects", "DeleteProject", "DescribeModel", "ListModels",
+            "DeleteModel", "StartModel", "StopModel", "DetectAnomalies", "TagResource", "UntagResource",
+            "ListTagsForResource"}  # fmt: skip
+    assert done <= IMPLEMENTED
 
 
 @pytest.mark.parametrize("name", sorted(MODEL.operation_names))

@@ -1,0 +1,236 @@
+"""StartModel, StopModel and DetectAnomalies: the hosting state machine and the loaded models.
+
+TRAINED -> STARTING_HOSTING -> HOSTED (once every unit's session is loaded and warmed up) or
+HOSTING_FAILED; HOSTED -> STOPPING_HOSTING -> TRAINED (once running predictions finish). Loading and
+stopping run in background threads; the status in the store is the truth clients see.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from server.backend import statuses
+from server.backend.errors import MODEL, conflict
+from server.backend.models import Models
+from server.backend.scope import Scope
+from server.inference.bundle import ModelDescription, read_bundle
+from server.inference.images import check_content_type, decode_image
+from server.inference.masks import anomalies, mask_png
+from server.inference.runtime import ModelRunner, Prediction
+from server.inference.slots import QueueFull, Slots, SlotsClosed
+from server.protocol.errors import ServiceError, validation_error
+from server.store.models import ModelKey, ModelTable
+
+log = logging.getLogger(__name__)
+
+MAX_MASK_BYTES = 5_242_880  # AnomalyMask's limit in the service model
+
+
+@dataclass(frozen=True)
+class HostingSettings:
+    device: str = "cpu"
+    threads: int = 0  # onnxruntime threads per unit; 0 shares the machine's cores among the minimum units
+    queue_per_unit: int = 8
+    grow_after: float = 0.5
+    shrink_after: float = 30.0
+
+
+@dataclass
+class HostedModel:
+    description: ModelDescription
+    slots: Slots[ModelRunner]
+    providers: list[str]
+
+
+class Hosting:
+    def __init__(self, models: Models, table: ModelTable, settings: HostingSettings) -> None:
+        self.models = models
+        self.table = table
+        self.settings = settings
+        self._hosted: dict[ModelKey, HostedModel] = {}
+        self._lock = threading.Lock()
+
+    # StartModel / StopModel
+
+    def start(self, scope: Scope, project: str, version: str, minimum: int, maximum: int | None) -> str:
+        if maximum is not None and maximum < minimum:
+            raise validation_error(
+                f"MaxInferenceUnits ({maximum}) must be greater than or equal to MinInferenceUnits ({minimum})"
+            )
+        record = self.models.get(scope, project, version)
+        _, after = self.table.transition(
+            record.key,
+            statuses.STARTABLE,
+            status=statuses.STARTING_HOSTING,
+            status_message=statuses.MESSAGES[statuses.STARTING_HOSTING],
+            min_units=minimum,
+            max_units=maximum,
+        )
+        if after is None:
+            current = self.table.get(record.key)
+            state = current.status if current else "deleted"
+            raise conflict(MODEL, version, f"Model version {record.key.version} is {state}; it cannot be started")
+        self._in_background(self._load, record.key, minimum, maximum)
+        return statuses.STARTING_HOSTING
+
+    def stop(self, scope: Scope, project: str, version: str) -> str:
+        record = self.models.get(scope, project, version)
+        _, after = self.table.transition(
+            record.key,
+            (statuses.HOSTED,),
+            status=statuses.STOPPING_HOSTING,
+            status_message=statuses.MESSAGES[statuses.STOPPING_HOSTING],
+        )
+        if after is None:
+            current = self.table.get(record.key)
+            state = current.status if current else "deleted"
+            raise conflict(MODEL, version, f"Model version {record.key.version} is {state}, not HOSTED")
+        self._in_background(self._unload, record.key)
+        return statuses.STOPPING_HOSTING
+
+    def _load(self, key: ModelKey, minimum: int, maximum: int | None) -> None:
+        try:
+            folder = self.models.files.folder(key)
+            description = read_bundle(folder)
+            threads = self.settings.threads or max(1, (os.cpu_count() or 1) // minimum)
+
+            def make_runner() -> ModelRunner:
+                runner = ModelRunner(folder, description, self.settings.device, threads)
+                runner.warm_up()
+                return runner
+
+            slots = Slots(
+                make_runner,
+                minimum,
+                maximum,
+                queue_per_unit=self.settings.queue_per_unit,
+                grow_after=self.settings.grow_after,
+                shrink_after=self.settings.shrink_after,
+            )
+        except Exception as error:
+            log.warning("model %s/%s could not be hosted: %s", key.project, key.version, error)
+            self.table.transition(
+                key,
+                (statuses.STARTING_HOSTING,),
+                status=statuses.HOSTING_FAILED,
+                status_message=f"The model could not be hosted: {error}"[:1000],
+            )
+            return
+        providers = slots.run(lambda runner: runner.providers)
+        with self._lock:
+            self._hosted[key] = HostedModel(description, slots, providers)
+        _, after = self.table.transition(
+            key,
+            (statuses.STARTING_HOSTING,),
+            status=statuses.HOSTED,
+            status_message=statuses.MESSAGES[statuses.HOSTED],
+        )
+        if after is None:  # deleted or reset while loading
+            self._discard(key)
+        else:
+            log.info("model %s/%s hosted on %s with %d unit(s)", key.project, key.version, providers, minimum)
+
+    def _unload(self, key: ModelKey) -> None:
+        self._discard(key)
+        self.table.transition(
+            key, (statuses.STOPPING_HOSTING,), status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE
+        )
+
+    def _discard(self, key: ModelKey) -> None:
+        with self._lock:
+            hosted = self._hosted.pop(key, None)
+        if hosted is not None:
+            hosted.slots.close()
+
+    def _in_background(self, target, *args: Any) -> None:
+        threading.Thread(target=target, args=args, name=f"hosting-{target.__name__}", daemon=True).start()
+
+    def recover(self) -> None:
+        """After a restart: host again what was hosted (or starting); finish what was stopping."""
+        for record in self.table.with_status((statuses.HOSTED, statuses.STARTING_HOSTING)):
+            self.table.transition(
+                record.key,
+                None,
+                status=statuses.STARTING_HOSTING,
+                status_message=statuses.MESSAGES[statuses.STARTING_HOSTING],
+            )
+            self._in_background(self._load, record.key, record.min_units or 1, record.max_units)
+        for record in self.table.with_status((statuses.STOPPING_HOSTING,)):
+            self.table.transition(record.key, None, status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE)
+
+    def close(self) -> None:
+        with self._lock:
+            keys = list(self._hosted)
+        for key in keys:
+            self._discard(key)
+
+    def status(self) -> list[dict[str, Any]]:
+        with self._lock:
+            hosted = list(self._hosted.items())
+        return [
+            {
+                "account": key.account,
+                "region": key.region,
+                "project": key.project,
+                "version": str(key.version),
+                "units": model.slots.units,
+                "min_units": model.slots.minimum,
+                "max_units": model.slots.maximum,
+                "providers": model.providers,
+            }
+            for key, model in hosted
+        ]
+
+    def providers_in_use(self) -> list[str]:
+        with self._lock:
+            return sorted({provider for model in self._hosted.values() for provider in model.providers})
+
+    # DetectAnomalies
+
+    def detect(self, scope: Scope, project: str, version: str, content_type: str, body: bytes) -> dict[str, Any]:
+        check_content_type(content_type)
+        record = self.models.get(scope, project, version)
+        with self._lock:
+            hosted = self._hosted.get(record.key)
+        if hosted is None or record.status != statuses.HOSTED:
+            raise conflict(
+                MODEL, version, f"Model version {record.key.version} is {record.status}; start it before detecting"
+            )
+        image = decode_image(body, content_type)
+        description = hosted.description
+        expected = (description.image_width, description.image_height)
+        if expected[0] is not None and image.size != expected:
+            raise validation_error(
+                f"The image is {image.width}x{image.height} pixels; this model takes images of "
+                f"{expected[0]}x{expected[1]} pixels, the size of its training images"
+            )
+        try:
+            prediction = hosted.slots.run(lambda runner: runner.predict(image))
+        except QueueFull as error:
+            raise ServiceError(
+                "ThrottlingException",
+                f"Too many requests for model version {record.key.version}: {error}",
+                RetryAfterSeconds=1,
+            ) from None
+        except SlotsClosed:
+            raise conflict(MODEL, version, f"Model version {record.key.version} is stopping") from None
+        return {"DetectAnomalyResult": result(prediction, description)}
+
+
+def result(prediction: Prediction, description: ModelDescription) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "Source": {"Type": "direct"},
+        "IsAnomalous": prediction.is_anomalous,
+        "Confidence": prediction.confidence,
+    }
+    if prediction.class_map is not None:
+        answer["Anomalies"] = anomalies(prediction.class_map, description.classes)
+        mask = mask_png(prediction.class_map, description.classes)
+        if len(mask) > MAX_MASK_BYTES:
+            raise ServiceError("InternalServerException", "The anomaly mask is larger than the service allows")
+        answer["AnomalyMask"] = mask
+    return answer

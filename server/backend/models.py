@@ -1,0 +1,120 @@
+"""Model versions: look up (with `latest`), list, delete, tag, and import bundles as new versions."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from server.backend import statuses
+from server.backend.errors import MODEL, PROJECT, conflict, not_found
+from server.backend.projects import Projects
+from server.backend.scope import Scope
+from server.inference.bundle import MODEL_FILE, ModelDescription
+from server.protocol.errors import ServiceError, validation_error
+from server.store.files import ModelFiles
+from server.store.models import ModelKey, ModelRecord, ModelTable
+
+MAX_TAGS_PER_MODEL = 50  # undocumented for L4V; AWS's usual per-resource limit
+_MODEL_ARN = re.compile(r"arn:aws:lookoutvision:([^:]+):([^:]+):model/([^/]+)/([1-9][0-9]*)")
+_PROJECT_ARN = re.compile(r"arn:aws:lookoutvision:[^:]+:[^:]+:project/[^/]+")
+
+
+class Models:
+    def __init__(
+        self, table: ModelTable, projects: Projects, files: ModelFiles, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.table = table
+        self.projects = projects
+        self.files = files
+        self.clock = clock
+
+    def get(self, scope: Scope, project: str, version: str) -> ModelRecord:
+        """`version` is a number or `latest` (the highest version the project has)."""
+        if version == "latest":
+            record = self.table.latest(scope.account, scope.region, project)
+        else:
+            record = self.table.get(ModelKey(scope.account, scope.region, project, int(version)))
+        if record is None:
+            self.projects.get(scope, project)  # a missing project is reported as such
+            raise not_found(MODEL, version, f"Model version {version} of project {project} does not exist")
+        return record
+
+    def list_after(self, scope: Scope, project: str, after: int | None, limit: int) -> list[ModelRecord]:
+        self.projects.get(scope, project)
+        return self.table.list_after(scope.account, scope.region, project, after, limit)
+
+    def delete(self, scope: Scope, project: str, version: str) -> ModelRecord:
+        record = self.get(scope, project, version)
+        before, after = self.table.transition(record.key, statuses.DELETABLE, status=statuses.DELETING)
+        if before is None:
+            raise not_found(MODEL, version, f"Model version {version} of project {project} does not exist")
+        if after is None:
+            raise conflict(
+                MODEL, version, f"Model version {version} is {before.status}; stop it or let training end first"
+            )
+        self.files.remove(record.key)
+        self.table.delete(record.key)
+        return record
+
+    def add(
+        self, scope: Scope, project: str, model: Path, description: ModelDescription, model_description: str | None
+    ) -> ModelRecord:
+        """A new version in TRAINED from a checked bundle (no Performance: it was not evaluated here)."""
+        if not model.is_file() or model.name != MODEL_FILE:
+            raise ValueError(f"expected a path to {MODEL_FILE}, got {model}")
+
+        def make(key: ModelKey) -> ModelRecord:
+            return ModelRecord(
+                key=key,
+                created=round(self.clock(), 3),
+                status=statuses.TRAINED,
+                status_message=statuses.IMPORTED_MESSAGE,
+                description=model_description,
+                details={"task": description.task, "source": description.source},
+            )
+
+        self.projects.get(scope, project)
+        # The row comes first so the version number is taken; its files are written before it can start.
+        record = self.table.create_next(scope.account, scope.region, project, make)
+        if record is None:
+            raise not_found(PROJECT, project, f"Project {project} does not exist")
+        try:
+            self.files.write(record.key, model, description.to_json())
+        except BaseException:
+            self.table.delete(record.key)
+            raise
+        return record
+
+    # Tags
+
+    def key_from_arn(self, scope: Scope, arn: str) -> ModelKey:
+        found = _MODEL_ARN.fullmatch(arn)
+        if found is None:
+            if _PROJECT_ARN.fullmatch(arn):
+                raise validation_error(f"Only models can be tagged; {arn} is a project")
+            raise validation_error(f"{arn} is not a Lookout for Vision model ARN")
+        region, account, project, version = found.groups()
+        key = ModelKey(account, region, project, int(version))
+        if (account, region) != (scope.account, scope.region) or self.table.get(key) is None:
+            raise not_found(MODEL, arn, f"Model {arn} does not exist")
+        return key
+
+    def tags(self, scope: Scope, arn: str) -> dict[str, str]:
+        return self.table.tags(self.key_from_arn(scope, arn))
+
+    def change_tags(self, scope: Scope, arn: str, add: dict[str, str], remove: list[str]) -> None:
+        key = self.key_from_arn(scope, arn)
+        changed = self.table.change_tags(key, add, remove, limit=MAX_TAGS_PER_MODEL)
+        if changed is None:
+            raise not_found(MODEL, arn, f"Model {arn} does not exist")
+        if changed is False:
+            raise ServiceError(
+                "ServiceQuotaExceededException",
+                f"A model can have at most {MAX_TAGS_PER_MODEL} tags",
+                QuotaCode="tags-per-model",
+                ServiceCode="lookoutvision",
+                ResourceId=arn,
+                ResourceType=MODEL,
+            )

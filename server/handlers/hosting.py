@@ -1,0 +1,34 @@
+"""StartModel, StopModel, DetectAnomalies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.backend.scope import Scope
+from server.backend.service import Backend
+from server.handlers.registry import operation
+from server.protocol.context import RequestContext
+
+
+@operation("StartModel")
+def start_model(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    status = backend.hosting.start(
+        Scope.of(context),
+        params["ProjectName"],
+        params["ModelVersion"],
+        params["MinInferenceUnits"],
+        params.get("MaxInferenceUnits"),
+    )
+    return {"Status": status}
+
+
+@operation("StopModel")
+def stop_model(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return {"Status": backend.hosting.stop(Scope.of(context), params["ProjectName"], params["ModelVersion"])}
+
+
+@operation("DetectAnomalies")
+def detect_anomalies(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return backend.hosting.detect(
+        Scope.of(context), params["ProjectName"], params["ModelVersion"], params["ContentType"], params["Body"]
+    )

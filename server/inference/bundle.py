@@ -1,0 +1,282 @@
+"""Model bundles: a folder with `model.onnx` and `model.json`, which says how to run the graph.
+
+The reference for every field is models/README.md. Loading checks the description field by field and
+against the graph's real inputs and outputs, and says exactly what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "lookoutvision-emulator-bundle/1"
+MODEL_FILE = "model.onnx"
+DESCRIPTION_FILE = "model.json"
+TASKS = ("classification", "segmentation")
+BACKGROUND = "#FFFFFF"
+_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+_CLASS_NAME = re.compile(r"[a-zA-Z0-9]{1,256}")  # AnomalyName in the service model
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be served; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    layout: str = "NCHW"  # or NHWC
+    width: int | None = None  # the graph's input size; None feeds the image at its own size
+    height: int | None = None
+    color_order: str = "RGB"  # or BGR
+    dtype: str = "float32"  # or uint8 (raw 0..255 values)
+    scale: float = 255.0  # float inputs are (pixel / scale - mean) / std
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """anomalib's min-max normalisation: the threshold maps to 0.5, values are clipped to 0..1."""
+
+    threshold: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class AnomalyClass:
+    name: str
+    color: str  # #RRGGBB, upper case
+
+
+@dataclass(frozen=True)
+class Outputs:
+    score: str | None = None  # image anomaly score, higher = more anomalous
+    decision: str | None = None  # boolean (or 0/1) image decision
+    anomaly_map: str | None = None  # float per-pixel map, one anomaly class
+    mask: str | None = None  # boolean per-pixel mask, one anomaly class
+    class_map: str | None = None  # per-pixel class index (0 = background) or per-class scores [C+1, h, w]
+
+    def names(self) -> list[str]:
+        return [name for name in asdict(self).values() if name]
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    task: str
+    input: InputSpec
+    outputs: Outputs
+    image_width: int | None = None  # the size DetectAnomalies images must have; None accepts any size
+    image_height: int | None = None
+    threshold: float = 0.5  # on the (normalised) score: at or above it the image is anomalous
+    score_normalization: Normalization | None = None
+    pixel_threshold: float = 0.5  # on the (normalised) anomaly map
+    map_normalization: Normalization | None = None
+    classes: tuple[AnomalyClass, ...] = field(default_factory=tuple)
+    source: str = "bundle"  # bundle, anomalib-2, anomalib-1, trainer
+
+    def to_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["classes"] = [asdict(item) for item in self.classes]
+        return {"format": FORMAT, **document}
+
+
+def parse_description(document: Any) -> ModelDescription:
+    if not isinstance(document, dict):
+        raise BundleError("model.json must hold a JSON object")
+    if document.get("format", FORMAT) != FORMAT:
+        raise BundleError(f"format: expected {FORMAT!r}, got {document.get('format')!r}")
+    task = _choice(document, "task", TASKS)
+    raw_input = _object(document, "input")
+    spec = InputSpec(
+        name=_string(raw_input, "name", "input."),
+        layout=_choice(raw_input, "layout", ("NCHW", "NHWC"), "input.", default="NCHW"),
+        width=_size(raw_input, "width", "input."),
+        height=_size(raw_input, "height", "input."),
+        color_order=_choice(raw_input, "color_order", ("RGB", "BGR"), "input.", default="RGB"),
+        dtype=_choice(raw_input, "dtype", ("float32", "uint8"), "input.", default="float32"),
+        scale=_number(raw_input, "scale", "input.", default=255.0, positive=True),
+        mean=_triple(raw_input, "mean", "input.", (0.0, 0.0, 0.0)),
+        std=_triple(raw_input, "std", "input.", (1.0, 1.0, 1.0), positive=True),
+    )
+    if (spec.width is None) != (spec.height is None):
+        raise BundleError("input.width and input.height: give both or neither")
+    raw_outputs = _object(document, "outputs")
+    unknown = set(raw_outputs) - set(Outputs.__dataclass_fields__)
+    if unknown:
+        raise BundleError(f"outputs: unknown keys {sorted(unknown)}; known: {sorted(Outputs.__dataclass_fields__)}")
+    outputs = Outputs(**{key: _optional_string(raw_outputs, key, "outputs.") for key in raw_outputs})
+    description = ModelDescription(
+        task=task,
+        input=spec,
+        outputs=outputs,
+        image_width=_size(document, "image_width"),
+        image_height=_size(document, "image_height"),
+        threshold=_number(document, "threshold", default=0.5),
+        score_normalization=_normalization(document, "score_normalization"),
+        pixel_threshold=_number(document, "pixel_threshold", default=0.5),
+        map_normalization=_normalization(document, "map_normalization"),
+        classes=_classes(document),
+        source=str(document.get("source", "bundle")),
+    )
+    _check_rules(description)
+    return description
+
+
+def _check_rules(description: ModelDescription) -> None:
+    outputs = description.outputs
+    if (description.image_width is None) != (description.image_height is None):
+        raise BundleError("image_width and image_height: give both or neither")
+    if not (outputs.score or outputs.anomaly_map):
+        raise BundleError("outputs: name a 'score' output (or an 'anomaly_map' whose maximum is the score)")
+    if description.task == "segmentation":
+        if not (outputs.anomaly_map or outputs.mask or outputs.class_map):
+            raise BundleError("outputs: a segmentation model needs 'class_map', 'mask' or 'anomaly_map'")
+        if outputs.class_map and (outputs.anomaly_map or outputs.mask):
+            raise BundleError("outputs: give either 'class_map' or 'mask'/'anomaly_map', not both")
+        if not description.classes:
+            raise BundleError("classes: a segmentation model needs at least one anomaly class")
+        if not outputs.class_map and len(description.classes) != 1:
+            raise BundleError("classes: a 'mask'/'anomaly_map' model has exactly one anomaly class")
+    names = [item.name for item in description.classes]
+    if len(set(names)) != len(names):
+        raise BundleError("classes: names must be unique")
+
+
+def read_bundle(folder: Path) -> ModelDescription:
+    """The description of the bundle in `folder`, checked (the graph itself is checked when loaded)."""
+    if not (folder / MODEL_FILE).is_file():
+        raise BundleError(f"{folder}: {MODEL_FILE} is missing")
+    path = folder / DESCRIPTION_FILE
+    if not path.is_file():
+        raise BundleError(f"{folder}: {DESCRIPTION_FILE} is missing")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(f"{DESCRIPTION_FILE} is not valid JSON: {error}") from None
+    return parse_description(document)
+
+
+def check_against_graph(description: ModelDescription, inputs: dict[str, list], outputs: dict[str, list]) -> None:
+    """`inputs`/`outputs` map the graph's tensor names to their shapes (None or a name for a free axis)."""
+    spec = description.input
+    if spec.name not in inputs:
+        raise BundleError(f"input.name: the graph has no input {spec.name!r}; it has {sorted(inputs)}")
+    if len(inputs) != 1:
+        raise BundleError(f"the graph must take exactly one input; it takes {sorted(inputs)}")
+    shape = inputs[spec.name]
+    if len(shape) != 4:
+        raise BundleError(f"input {spec.name!r} must have 4 dimensions ({spec.layout}); it has shape {shape}")
+    channels = shape[1] if spec.layout == "NCHW" else shape[3]
+    if isinstance(channels, int) and channels != 3:
+        raise BundleError(f"input {spec.name!r} must have 3 colour channels in {spec.layout}; shape is {shape}")
+    height, width = (shape[2], shape[3]) if spec.layout == "NCHW" else (shape[1], shape[2])
+    fixed = isinstance(height, int) and isinstance(width, int)
+    if fixed and (spec.width, spec.height) != (width, height):
+        raise BundleError(
+            f"input.width/height: the graph takes {width}x{height}; model.json says {spec.width}x{spec.height}"
+        )
+    for name in description.outputs.names():
+        if name not in outputs:
+            raise BundleError(f"outputs: the graph has no output {name!r}; it has {sorted(outputs)}")
+
+
+def _object(document: dict, key: str) -> dict:
+    value = document.get(key)
+    if not isinstance(value, dict):
+        raise BundleError(f"{key}: expected an object")
+    return value
+
+
+def _string(document: dict, key: str, prefix: str = "") -> str:
+    value = document.get(key)
+    if not isinstance(value, str) or not value:
+        raise BundleError(f"{prefix}{key}: expected a non-empty string")
+    return value
+
+
+def _optional_string(document: dict, key: str, prefix: str = "") -> str | None:
+    return None if document.get(key) is None else _string(document, key, prefix)
+
+
+def _choice(document: dict, key: str, choices: tuple[str, ...], prefix: str = "", default: str | None = None) -> str:
+    value = document.get(key, default)
+    if value not in choices:
+        raise BundleError(f"{prefix}{key}: expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _number(
+    document: dict, key: str, prefix: str = "", default: float | None = None, positive: bool = False
+) -> float:
+    value = document.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BundleError(f"{prefix}{key}: expected a number, got {value!r}")
+    if positive and value <= 0:
+        raise BundleError(f"{prefix}{key}: must be positive, got {value!r}")
+    return float(value)
+
+
+def _size(document: dict, key: str, prefix: str = "") -> int | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+        raise BundleError(f"{prefix}{key}: expected an integer 1..4096, got {value!r}")
+    return value
+
+
+def _triple(
+    document: dict, key: str, prefix: str, default: tuple[float, float, float], positive: bool = False
+) -> tuple[float, float, float]:
+    value = document.get(key, list(default))
+    if not isinstance(value, list) or len(value) != 3:
+        raise BundleError(f"{prefix}{key}: expected a list of 3 numbers, got {value!r}")
+    numbers = tuple(_number({"v": item}, "v", f"{prefix}{key}[]", positive=positive) for item in value)
+    return numbers  # type: ignore[return-value]
+
+
+def _normalization(document: dict, key: str) -> Normalization | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BundleError(f"{key}: expected an object with threshold, minimum, maximum")
+    result = Normalization(
+        threshold=_number(value, "threshold", f"{key}."),
+        minimum=_number(value, "minimum", f"{key}."),
+        maximum=_number(value, "maximum", f"{key}."),
+    )
+    if result.maximum <= result.minimum:
+        raise BundleError(f"{key}: maximum must be greater than minimum")
+    return result
+
+
+def _classes(document: dict) -> tuple[AnomalyClass, ...]:
+    value = document.get("classes", [])
+    if not isinstance(value, list):
+        raise BundleError("classes: expected a list of {name, color}")
+    classes = []
+    for index, item in enumerate(value):
+        where = f"classes[{index}]"
+        if not isinstance(item, dict):
+            raise BundleError(f"{where}: expected an object with name and color")
+        classes.append(make_class(item.get("name"), item.get("color"), f"{where}."))
+    return tuple(classes)
+
+
+def make_class(name: Any, color: Any, prefix: str = "") -> AnomalyClass:
+    """An anomaly class with a name the service accepts and a #RRGGBB colour that is not the background's."""
+    if not isinstance(name, str) or not _CLASS_NAME.fullmatch(name):
+        raise BundleError(f"{prefix}name: letters and digits only (1-256), got {name!r}")
+    if name.lower() == "background":
+        raise BundleError(f"{prefix}name: 'background' is the name of the unlabelled area")
+    if not isinstance(color, str) or not _COLOR.fullmatch(color):
+        raise BundleError(f"{prefix}color: expected #RRGGBB, got {color!r}")
+    if color.upper() == BACKGROUND:
+        raise BundleError(f"{prefix}color: {BACKGROUND} is the background's colour")
+    return AnomalyClass(name, color.upper())

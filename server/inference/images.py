@@ -1,0 +1,65 @@
+"""Decode a DetectAnomalies body safely: declared type, size limits before pixels are decoded, truncation."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, UnidentifiedImageError
+
+from server.protocol.errors import validation_error
+
+MAX_IMAGE_BYTES = 8 * 1024 * 1024  # the service's image file limit
+MIN_SIDE = 64
+MAX_SIDE = 4096
+CONTENT_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
+CONTENT_TYPE_MESSAGE = "content-type must be one of the following. image/jpeg, image/png"  # the service's words
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_content_type(content_type: str | None) -> str:
+    kind = media_type(content_type)
+    if kind not in CONTENT_TYPES:
+        raise validation_error(CONTENT_TYPE_MESSAGE)
+    return kind
+
+
+def decode_image(body: bytes, content_type: str) -> Image.Image:
+    """An RGB image, or ValidationException saying what is wrong with the body."""
+    if len(body) > MAX_IMAGE_BYTES:
+        raise validation_error(f"The image is {len(body)} bytes; the limit is {MAX_IMAGE_BYTES} bytes")
+    expected = CONTENT_TYPES[check_content_type(content_type)]
+    with warnings.catch_warnings():
+        # Pillow warns about (and beyond twice the limit refuses) huge images; both are refused here.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(body), formats=[expected])
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise validation_error(f"The body is not a valid {expected} image (Content-Type {content_type})") from None
+        width, height = image.size
+        if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+            raise validation_error(
+                f"The image is {width}x{height} pixels; width and height must be {MIN_SIDE} to {MAX_SIDE}"
+            )
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
+            raise validation_error(f"The {expected} image is corrupt or truncated: {error}") from None
+    if image.mode != "RGB":
+        image = _to_rgb(image)
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas become white, as they look in a viewer on a white page.
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.point(lambda value: value / 256).convert("L")
+    return image.convert("RGB")

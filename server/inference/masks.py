@@ -1,0 +1,41 @@
+"""The AnomalyMask PNG and the Anomalies list from a per-pixel class map."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from server.inference.bundle import BACKGROUND, AnomalyClass
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def palette(classes: Sequence[AnomalyClass]) -> np.ndarray:
+    """Row 0 is the background (white); row i paints class i."""
+    return np.array([_rgb(BACKGROUND), *(_rgb(item.color) for item in classes)], dtype=np.uint8)
+
+
+def anomalies(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> list[dict[str, Any]]:
+    """background first, then each class present, with its share of the image (0..1; they sum to 1)."""
+    counts = np.bincount(class_map.ravel(), minlength=len(classes) + 1)
+    total = float(class_map.size)
+    entries = [{"Name": "background", "PixelAnomaly": {"TotalPercentageArea": counts[0] / total, "Color": BACKGROUND}}]
+    for index, item in enumerate(classes, start=1):
+        if counts[index]:
+            area = counts[index] / total
+            entries.append({"Name": item.name, "PixelAnomaly": {"TotalPercentageArea": area, "Color": item.color}})
+    return entries
+
+
+def mask_png(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> bytes:
+    """An RGB PNG the size of the input: AWS's samples blend it with the input image, which needs RGB."""
+    rgb = palette(classes)[class_map]
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()

@@ -1,0 +1,166 @@
+"""Run a bundle with onnxruntime: image in, decision, confidence and (for segmentation) a class map out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from server.inference.bundle import MODEL_FILE, BundleError, ModelDescription, Normalization, check_against_graph
+from server.inference.devices import CPU, CUDA
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    is_anomalous: bool
+    confidence: float  # confidence in is_anomalous, 0.5..1
+    score: float  # the (normalised) anomaly score the decision came from
+    class_map: np.ndarray | None  # uint8 [H, W] at the image's size: 0 background, i = classes[i-1]
+
+
+def normalise(values: np.ndarray | float, stats: Normalization | None) -> np.ndarray | float:
+    if stats is None:
+        return values
+    return np.clip((values - stats.threshold) / (stats.maximum - stats.minimum) + 0.5, 0.0, 1.0)
+
+
+def confidence(score: float, threshold: float, anomalous: bool) -> float:
+    """How far the score is from the threshold, towards the side of the decision, mapped to 0.5..1.
+
+    A score at the threshold gives 0.5; a score of 1 (anomalous) or 0 (normal) gives 1. With anomalib's
+    normalised scores (threshold 0.5) this is simply 0.5 + |score - 0.5|.
+    """
+    if anomalous:
+        distance = (score - threshold) / (1.0 - threshold) if threshold < 1.0 else 1.0
+    else:
+        distance = (threshold - score) / threshold if threshold > 0.0 else 1.0
+    return float(min(1.0, max(0.5, 0.5 + 0.5 * distance)))
+
+
+def session_options(threads: int):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+def resolve_providers(device: str) -> list[str]:
+    import onnxruntime
+
+    if device == "cpu":
+        return [CPU]
+    available = onnxruntime.get_available_providers()
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        log.warning("device 'cuda' asked for, but onnxruntime has no CUDA provider here: running on the CPU")
+    return [CPU]
+
+
+class ModelRunner:
+    """One onnxruntime session of a bundle. Thread-safe, but the caller decides how many runs overlap."""
+
+    def __init__(self, folder: Path, description: ModelDescription, device: str = "cpu", threads: int = 1) -> None:
+        import onnxruntime
+
+        self.description = description
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(folder / MODEL_FILE), sess_options=session_options(threads), providers=resolve_providers(device)
+            )
+        except Exception as error:  # onnxruntime's exceptions are private types
+            raise BundleError(f"{MODEL_FILE} is not a loadable ONNX model: {error}") from None
+        check_against_graph(
+            description,
+            {item.name: list(item.shape) for item in self.session.get_inputs()},
+            {item.name: list(item.shape) for item in self.session.get_outputs()},
+        )
+        self.providers = self.session.get_providers()
+        self._wanted = description.outputs.names()
+
+    def warm_up(self) -> None:
+        """Run once, so the first real request does not pay for lazy initialisation."""
+        spec = self.description.input
+        width = spec.width or self.description.image_width or 256
+        height = spec.height or self.description.image_height or 256
+        self.predict(Image.new("RGB", (width, height), (128, 128, 128)))
+
+    def predict(self, image: Image.Image) -> Prediction:
+        description = self.description
+        results = dict(zip(self._wanted, self.session.run(self._wanted, {description.input.name: self._tensor(image)}),
+                           strict=True))  # fmt: skip
+        outputs = description.outputs
+        raw_map = _plane(results[outputs.anomaly_map]) if outputs.anomaly_map else None
+        if outputs.score:
+            score = float(normalise(_scalar(results[outputs.score]), description.score_normalization))
+        else:
+            score = float(normalise(float(raw_map.max()), description.score_normalization))
+        if outputs.decision:
+            anomalous = bool(_scalar(results[outputs.decision]))
+        else:
+            anomalous = score >= description.threshold
+        class_map = self._class_map(results, raw_map, image.size) if description.task == "segmentation" else None
+        return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
+
+    def _tensor(self, image: Image.Image) -> np.ndarray:
+        spec = self.description.input
+        if spec.width and (image.width, image.height) != (spec.width, spec.height):
+            image = image.resize((spec.width, spec.height), Image.BILINEAR)
+        pixels = np.asarray(image, dtype=np.uint8)
+        if spec.color_order == "BGR":
+            pixels = pixels[:, :, ::-1]
+        if spec.dtype == "float32":
+            tensor = pixels.astype(np.float32) / np.float32(spec.scale)
+            if spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0):
+                tensor = (tensor - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+        else:
+            tensor = pixels
+        if spec.layout == "NCHW":
+            tensor = tensor.transpose(2, 0, 1)
+        return np.ascontiguousarray(tensor[np.newaxis])
+
+    def _class_map(self, results: dict, raw_map: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+        description = self.description
+        outputs = description.outputs
+        if outputs.class_map:
+            values = np.asarray(results[outputs.class_map])[0]
+            if values.ndim == 3 and values.shape[0] > 1:
+                labels = values.argmax(axis=0)  # per-class scores: the best class wins
+            else:
+                labels = values.reshape(values.shape[-2:])
+            labels = np.where((labels >= 0) & (labels <= len(description.classes)), labels, 0).astype(np.uint8)
+            return _resize(labels, size, Image.NEAREST)
+        if outputs.mask:
+            mask = _plane(results[outputs.mask]).astype(bool).astype(np.uint8)
+            return _resize(mask, size, Image.NEAREST)
+        # An anomaly map is smooth: resize the scores, then threshold at full size for clean edges.
+        scores = normalise(raw_map.astype(np.float32), description.map_normalization)
+        if scores.shape != (size[1], size[0]):
+            scores = np.asarray(Image.fromarray(scores.astype(np.float32), "F").resize(size, Image.BILINEAR))
+        return (scores >= description.pixel_threshold).astype(np.uint8)
+
+
+def _scalar(value: np.ndarray) -> float:
+    return np.asarray(value).reshape(-1)[0].item()
+
+
+def _plane(value: np.ndarray) -> np.ndarray:
+    """The first image's 2-D plane of a [B,1,h,w], [B,h,w] or [h,w] output."""
+    array = np.asarray(value)
+    while array.ndim > 2:
+        array = array[0]
+    return array
+
+
+def _resize(labels: np.ndarray, size: tuple[int, int], method: int) -> np.ndarray:
+    if labels.shape == (size[1], size[0]):
+        return labels
+    return np.asarray(Image.fromarray(labels, "L").resize(size, method))
