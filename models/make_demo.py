@@ -21,7 +21,9 @@ IR_VERSION = 8  # loads in every onnxruntime the project supports
 
 
 def _constant(name: str, value: float) -> onnx.NodeProto:
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
+    return helper.make_node(
+        "Constant", [], [name], value=helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+    )
 
 
 def _excess(nodes: list, main: str, others: tuple[str, str], out: str) -> None:
@@ -42,7 +44,9 @@ def _common(nodes: list) -> None:
 
 
 def _save(graph: onnx.GraphProto, folder: Path, description: dict) -> None:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="make_demo")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="make_demo"
+    )
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     folder.mkdir(parents=True, exist_ok=True)

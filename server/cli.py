@@ -115,11 +115,15 @@ def _import_parser(commands) -> None:
     )
     parser.add_argument("--project", required=True, help="project name (created if missing)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--bundle", help="a bundle folder (model.onnx + model.json) or an anomalib export folder")
+    source.add_argument(
+        "--bundle", help="a bundle folder (model.onnx + model.json) or an anomalib export folder"
+    )
     source.add_argument("--onnx", help="an ONNX file (anomalib 2.x, or 1.x with --metadata)")
     parser.add_argument("--metadata", help="anomalib 1.x metadata.json for --onnx")
     parser.add_argument("--image-size", help="WIDTHxHEIGHT that DetectAnomalies images must have")
-    parser.add_argument("--class-name", default="anomaly", help="anomaly class of a one-class segmentation model")
+    parser.add_argument(
+        "--class-name", default="anomaly", help="anomaly class of a one-class segmentation model"
+    )
     parser.add_argument("--class-color", default="#FF0000", help="its #RRGGBB colour in the mask")
     parser.add_argument("--description", help="the model version's Description")
     parser.add_argument("--data-dir", help="data directory to write to (default: the server's default)")

@@ -55,7 +55,9 @@ class Emulator:
     @classmethod
     def open(cls, settings: Settings) -> Emulator:
         database = Database(settings.storage_dir)
-        scratch = tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
+        scratch = (
+            tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
+        )
         files_root = Path(scratch.name) if scratch else settings.storage_dir
         hosting = HostingSettings(
             device=settings.device,

@@ -24,10 +24,7 @@ def import_model_command(args: argparse.Namespace) -> int:
         files = _files(args)
         size = _image_size(args.image_size)
         make_class(args.class_name, args.class_color, "--class-")
-        if args.url:
-            answer = _upload(args, files, size)
-        else:
-            answer = _write(args, files, size)
+        answer = _upload(args, files, size) if args.url else _write(args, files, size)
     except (BundleError, ValueError, OSError, ServiceError) as error:
         message = error.message if isinstance(error, ServiceError) else str(error)
         print(f"lookoutvision-emulator import-model: {message}", file=sys.stderr)
@@ -76,9 +73,13 @@ def _write(args: argparse.Namespace, files: tuple, size: tuple[int, int] | None)
     try:
         scope = Scope(settings.account, settings.region)
         options = ImportOptions(
-            image_size=size, anomaly_class=make_class(args.class_name, args.class_color), description=args.description
+            image_size=size,
+            anomaly_class=make_class(args.class_name, args.class_color),
+            description=args.description,
         )
-        record, description = import_model(Backend(database, settings.storage_dir), scope, args.project, *files, options)
+        record, description = import_model(
+            Backend(database, settings.storage_dir), scope, args.project, *files, options
+        )
     finally:
         database.close()
     version = str(record.key.version)

@@ -73,7 +73,9 @@ class Hosting:
         if after is None:
             current = self.table.get(record.key)
             state = current.status if current else "deleted"
-            raise conflict(MODEL, version, f"Model version {record.key.version} is {state}; it cannot be started")
+            raise conflict(
+                MODEL, version, f"Model version {record.key.version} is {state}; it cannot be started"
+            )
         self._in_background(self._load, record.key, minimum, maximum)
         return statuses.STARTING_HOSTING
 
@@ -137,7 +139,10 @@ class Hosting:
     def _unload(self, key: ModelKey) -> None:
         self._discard(key)
         self.table.transition(
-            key, (statuses.STOPPING_HOSTING,), status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE
+            key,
+            (statuses.STOPPING_HOSTING,),
+            status=statuses.TRAINED,
+            status_message=statuses.STOPPED_MESSAGE,
         )
 
     def _discard(self, key: ModelKey) -> None:
@@ -160,7 +165,9 @@ class Hosting:
             )
             self._in_background(self._load, record.key, record.min_units or 1, record.max_units)
         for record in self.table.with_status((statuses.STOPPING_HOSTING,)):
-            self.table.transition(record.key, None, status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE)
+            self.table.transition(
+                record.key, None, status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -191,14 +198,18 @@ class Hosting:
 
     # DetectAnomalies
 
-    def detect(self, scope: Scope, project: str, version: str, content_type: str, body: bytes) -> dict[str, Any]:
+    def detect(
+        self, scope: Scope, project: str, version: str, content_type: str, body: bytes
+    ) -> dict[str, Any]:
         check_content_type(content_type)
         record = self.models.get(scope, project, version)
         with self._lock:
             hosted = self._hosted.get(record.key)
         if hosted is None or record.status != statuses.HOSTED:
             raise conflict(
-                MODEL, version, f"Model version {record.key.version} is {record.status}; start it before detecting"
+                MODEL,
+                version,
+                f"Model version {record.key.version} is {record.status}; start it before detecting",
             )
         image = decode_image(body, content_type)
         description = hosted.description
@@ -231,6 +242,8 @@ def result(prediction: Prediction, description: ModelDescription) -> dict[str, A
         answer["Anomalies"] = anomalies(prediction.class_map, description.classes)
         mask = mask_png(prediction.class_map, description.classes)
         if len(mask) > MAX_MASK_BYTES:
-            raise ServiceError("InternalServerException", "The anomaly mask is larger than the service allows")
+            raise ServiceError(
+                "InternalServerException", "The anomaly mask is larger than the service allows"
+            )
         answer["AnomalyMask"] = mask
     return answer

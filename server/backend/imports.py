@@ -40,12 +40,16 @@ def find_bundle_files(folder: Path) -> tuple[Path, Path | None, Path | None]:
         model = candidate / MODEL_FILE
         if model.is_file():
             own = candidate / DESCRIPTION_FILE
-            metadata = next((p for p in (candidate / METADATA_FILE, folder / METADATA_FILE) if p.is_file()), None)
+            metadata = next(
+                (p for p in (candidate / METADATA_FILE, folder / METADATA_FILE) if p.is_file()), None
+            )
             return model, own if own.is_file() else None, metadata
     raise BundleError(f"{folder}: no {MODEL_FILE} (looked in the folder and in weights/onnx/)")
 
 
-def describe(model: Path, own: Path | None, metadata: Path | None, options: ImportOptions) -> ModelDescription:
+def describe(
+    model: Path, own: Path | None, metadata: Path | None, options: ImportOptions
+) -> ModelDescription:
     signature = read_signature(model)
     if own is not None:
         description = read_bundle(own.parent) if own.parent == model.parent else None

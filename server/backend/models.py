@@ -11,7 +11,7 @@ from server.backend import statuses
 from server.backend.errors import MODEL, PROJECT, conflict, not_found
 from server.backend.projects import Projects
 from server.backend.scope import Scope
-from server.inference.bundle import MODEL_FILE, ModelDescription
+from server.inference.bundle import ModelDescription
 from server.protocol.errors import ServiceError, validation_error
 from server.store.files import ModelFiles
 from server.store.models import ModelKey, ModelRecord, ModelTable
@@ -52,18 +52,23 @@ class Models:
             raise not_found(MODEL, version, f"Model version {version} of project {project} does not exist")
         if after is None:
             raise conflict(
-                MODEL, version, f"Model version {version} is {before.status}; stop it or let training end first"
+                MODEL,
+                version,
+                f"Model version {version} is {before.status}; stop it or let training end first",
             )
         self.files.remove(record.key)
         self.table.delete(record.key)
         return record
 
     def add(
-        self, scope: Scope, project: str, model: Path, description: ModelDescription, model_description: str | None
+        self,
+        scope: Scope,
+        project: str,
+        model: Path,
+        description: ModelDescription,
+        model_description: str | None,
     ) -> ModelRecord:
         """A new version in TRAINED from a checked bundle (no Performance: it was not evaluated here)."""
-        if not model.is_file() or model.name != MODEL_FILE:
-            raise ValueError(f"expected a path to {MODEL_FILE}, got {model}")
 
         def make(key: ModelKey) -> ModelRecord:
             return ModelRecord(

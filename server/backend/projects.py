@@ -32,7 +32,9 @@ class Projects:
         # The service makes clients delete model versions (and, once they exist, datasets) first.
         deleted, models = self.table.delete(scope.account, scope.region, name)
         if models:
-            raise conflict(PROJECT, name, f"Project {name} still has {models} model version(s); delete them first")
+            raise conflict(
+                PROJECT, name, f"Project {name} still has {models} model version(s); delete them first"
+            )
         if not deleted:
             raise not_found(PROJECT, name, f"Project {name} does not exist")
         return record

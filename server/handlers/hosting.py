@@ -30,5 +30,9 @@ def stop_model(backend: Backend, context: RequestContext, params: dict[str, Any]
 @operation("DetectAnomalies")
 def detect_anomalies(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return backend.hosting.detect(
-        Scope.of(context), params["ProjectName"], params["ModelVersion"], params["ContentType"], params["Body"]
+        Scope.of(context),
+        params["ProjectName"],
+        params["ModelVersion"],
+        params["ContentType"],
+        params["Body"],
     )

@@ -24,6 +24,8 @@ def untag_resource(backend: Backend, context: RequestContext, params: dict[str, 
 
 
 @operation("ListTagsForResource")
-def list_tags_for_resource(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def list_tags_for_resource(
+    backend: Backend, context: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     tags = backend.models.tags(Scope.of(context), params["ResourceArn"])
     return {"Tags": [{"Key": key, "Value": value} for key, value in tags.items()]}

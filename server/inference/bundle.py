@@ -108,7 +108,9 @@ def parse_description(document: Any) -> ModelDescription:
     raw_outputs = _object(document, "outputs")
     unknown = set(raw_outputs) - set(Outputs.__dataclass_fields__)
     if unknown:
-        raise BundleError(f"outputs: unknown keys {sorted(unknown)}; known: {sorted(Outputs.__dataclass_fields__)}")
+        raise BundleError(
+            f"outputs: unknown keys {sorted(unknown)}; known: {sorted(Outputs.__dataclass_fields__)}"
+        )
     outputs = Outputs(**{key: _optional_string(raw_outputs, key, "outputs.") for key in raw_outputs})
     description = ModelDescription(
         task=task,
@@ -161,7 +163,9 @@ def read_bundle(folder: Path) -> ModelDescription:
     return parse_description(document)
 
 
-def check_against_graph(description: ModelDescription, inputs: dict[str, list], outputs: dict[str, list]) -> None:
+def check_against_graph(
+    description: ModelDescription, inputs: dict[str, list], outputs: dict[str, list]
+) -> None:
     """`inputs`/`outputs` map the graph's tensor names to their shapes (None or a name for a free axis)."""
     spec = description.input
     if spec.name not in inputs:
@@ -173,7 +177,9 @@ def check_against_graph(description: ModelDescription, inputs: dict[str, list], 
         raise BundleError(f"input {spec.name!r} must have 4 dimensions ({spec.layout}); it has shape {shape}")
     channels = shape[1] if spec.layout == "NCHW" else shape[3]
     if isinstance(channels, int) and channels != 3:
-        raise BundleError(f"input {spec.name!r} must have 3 colour channels in {spec.layout}; shape is {shape}")
+        raise BundleError(
+            f"input {spec.name!r} must have 3 colour channels in {spec.layout}; shape is {shape}"
+        )
     height, width = (shape[2], shape[3]) if spec.layout == "NCHW" else (shape[1], shape[2])
     fixed = isinstance(height, int) and isinstance(width, int)
     if fixed and (spec.width, spec.height) != (width, height):
@@ -203,7 +209,9 @@ def _optional_string(document: dict, key: str, prefix: str = "") -> str | None:
     return None if document.get(key) is None else _string(document, key, prefix)
 
 
-def _choice(document: dict, key: str, choices: tuple[str, ...], prefix: str = "", default: str | None = None) -> str:
+def _choice(
+    document: dict, key: str, choices: tuple[str, ...], prefix: str = "", default: str | None = None
+) -> str:
     value = document.get(key, default)
     if value not in choices:
         raise BundleError(f"{prefix}{key}: expected one of {list(choices)}, got {value!r}")
@@ -234,7 +242,7 @@ def _triple(
     document: dict, key: str, prefix: str, default: tuple[float, float, float], positive: bool = False
 ) -> tuple[float, float, float]:
     value = document.get(key, list(default))
-    if not isinstance(value, list) or len(value) != 3:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
         raise BundleError(f"{prefix}{key}: expected a list of 3 numbers, got {value!r}")
     numbers = tuple(_number({"v": item}, "v", f"{prefix}{key}[]", positive=positive) for item in value)
     return numbers  # type: ignore[return-value]

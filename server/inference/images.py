@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 from PIL import Image, UnidentifiedImageError
@@ -13,7 +14,9 @@ MAX_IMAGE_BYTES = 8 * 1024 * 1024  # the service's image file limit
 MIN_SIDE = 64
 MAX_SIDE = 4096
 CONTENT_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
-CONTENT_TYPE_MESSAGE = "content-type must be one of the following. image/jpeg, image/png"  # the service's words
+CONTENT_TYPE_MESSAGE = (
+    "content-type must be one of the following. image/jpeg, image/png"  # the service's words
+)
 
 
 def media_type(content_type: str | None) -> str:
@@ -37,8 +40,16 @@ def decode_image(body: bytes, content_type: str) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(body), formats=[expected])
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise validation_error(f"The body is not a valid {expected} image (Content-Type {content_type})") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise validation_error(
+                f"The image is too large: at most {MAX_SIDE}x{MAX_SIDE} pixels are accepted"
+            ) from None
+        except UnidentifiedImageError:
+            raise validation_error(
+                f"The body is not a valid {expected} image (Content-Type {content_type})"
+            ) from None
+        except (OSError, SyntaxError, ValueError, struct.error) as error:  # a header cut short or malformed
+            raise validation_error(f"The {expected} image is corrupt or truncated: {error}") from None
         width, height = image.size
         if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
             raise validation_error(
@@ -46,7 +57,7 @@ def decode_image(body: bytes, content_type: str) -> Image.Image:
             )
         try:
             image.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
+        except (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombWarning) as error:
             raise validation_error(f"The {expected} image is corrupt or truncated: {error}") from None
     if image.mode != "RGB":
         image = _to_rgb(image)

@@ -59,7 +59,9 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def _input(signature: Signature) -> InputSpec:
     if "input" not in signature.inputs:
-        raise BundleError(f"anomalib exports take one input named 'input'; this graph takes {sorted(signature.inputs)}")
+        raise BundleError(
+            f"anomalib exports take one input named 'input'; this graph takes {sorted(signature.inputs)}"
+        )
     shape = signature.inputs["input"]
     height, width = (shape[2], shape[3]) if len(shape) == 4 else (None, None)
     fixed = isinstance(height, int) and isinstance(width, int)
@@ -107,7 +109,10 @@ def _anomalib_2(
 
 
 def _anomalib_1(
-    signature: Signature, metadata: dict[str, Any], image_size: tuple[int, int] | None, anomaly_class: AnomalyClass
+    signature: Signature,
+    metadata: dict[str, Any],
+    image_size: tuple[int, int] | None,
+    anomaly_class: AnomalyClass,
 ) -> ModelDescription:
     if "transform" in metadata:
         raise BundleError(
@@ -150,7 +155,9 @@ def _stats(metadata: dict[str, Any], threshold_key: str, range_key: str) -> Norm
     if any(isinstance(value, bool) or not isinstance(value, (int, float)) for value in values):
         if threshold is None and low is None and high is None:
             return None
-        raise BundleError(f"metadata.json: {threshold_key}, {range_key}.min and {range_key}.max must be numbers")
+        raise BundleError(
+            f"metadata.json: {threshold_key}, {range_key}.min and {range_key}.max must be numbers"
+        )
     if high <= low:
         raise BundleError(f"metadata.json: {range_key}.max must be greater than {range_key}.min")
     return Normalization(threshold=float(threshold), minimum=float(low), maximum=float(high))

@@ -25,11 +25,18 @@ def anomalies(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> list[di
     """background first, then each class present, with its share of the image (0..1; they sum to 1)."""
     counts = np.bincount(class_map.ravel(), minlength=len(classes) + 1)
     total = float(class_map.size)
-    entries = [{"Name": "background", "PixelAnomaly": {"TotalPercentageArea": counts[0] / total, "Color": BACKGROUND}}]
+    entries = [
+        {
+            "Name": "background",
+            "PixelAnomaly": {"TotalPercentageArea": counts[0] / total, "Color": BACKGROUND},
+        }
+    ]
     for index, item in enumerate(classes, start=1):
         if counts[index]:
             area = counts[index] / total
-            entries.append({"Name": item.name, "PixelAnomaly": {"TotalPercentageArea": area, "Color": item.color}})
+            entries.append(
+                {"Name": item.name, "PixelAnomaly": {"TotalPercentageArea": area, "Color": item.color}}
+            )
     return entries
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from server.inference.bundle import MODEL_FILE, BundleError, ModelDescription, Normalization, check_against_graph
+from server.inference.bundle import (
+    MODEL_FILE,
+    BundleError,
+    ModelDescription,
+    Normalization,
+    check_against_graph,
+)
 from server.inference.devices import CPU, CUDA
 
 log = logging.getLogger(__name__)
@@ -68,13 +74,17 @@ def resolve_providers(device: str) -> list[str]:
 class ModelRunner:
     """One onnxruntime session of a bundle. Thread-safe, but the caller decides how many runs overlap."""
 
-    def __init__(self, folder: Path, description: ModelDescription, device: str = "cpu", threads: int = 1) -> None:
+    def __init__(
+        self, folder: Path, description: ModelDescription, device: str = "cpu", threads: int = 1
+    ) -> None:
         import onnxruntime
 
         self.description = description
         try:
             self.session = onnxruntime.InferenceSession(
-                str(folder / MODEL_FILE), sess_options=session_options(threads), providers=resolve_providers(device)
+                str(folder / MODEL_FILE),
+                sess_options=session_options(threads),
+                providers=resolve_providers(device),
             )
         except Exception as error:  # onnxruntime's exceptions are private types
             raise BundleError(f"{MODEL_FILE} is not a loadable ONNX model: {error}") from None
@@ -103,11 +113,12 @@ class ModelRunner:
             score = float(normalise(_scalar(results[outputs.score]), description.score_normalization))
         else:
             score = float(normalise(float(raw_map.max()), description.score_normalization))
-        if outputs.decision:
-            anomalous = bool(_scalar(results[outputs.decision]))
-        else:
-            anomalous = score >= description.threshold
-        class_map = self._class_map(results, raw_map, image.size) if description.task == "segmentation" else None
+        anomalous = (
+            bool(_scalar(results[outputs.decision])) if outputs.decision else score >= description.threshold
+        )
+        class_map = (
+            self._class_map(results, raw_map, image.size) if description.task == "segmentation" else None
+        )
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
 
     def _tensor(self, image: Image.Image) -> np.ndarray:
@@ -136,7 +147,9 @@ class ModelRunner:
                 labels = values.argmax(axis=0)  # per-class scores: the best class wins
             else:
                 labels = values.reshape(values.shape[-2:])
-            labels = np.where((labels >= 0) & (labels <= len(description.classes)), labels, 0).astype(np.uint8)
+            labels = np.where((labels >= 0) & (labels <= len(description.classes)), labels, 0).astype(
+                np.uint8
+            )
             return _resize(labels, size, Image.NEAREST)
         if outputs.mask:
             mask = _plane(results[outputs.mask]).astype(bool).astype(np.uint8)

@@ -74,7 +74,9 @@ class Slots(Generic[Runner]):
                 raise SlotsClosed("the model is stopping")
             if not self._idle:
                 if self._waiting >= self.queue_per_unit * self._units:
-                    raise QueueFull(f"{self._units} inference units are busy and {self._waiting} requests wait")
+                    raise QueueFull(
+                        f"{self._units} inference units are busy and {self._waiting} requests wait"
+                    )
                 self._waiting += 1
                 started = self._clock()
                 try:
@@ -83,7 +85,9 @@ class Slots(Generic[Runner]):
                         if self._should_grow(started):
                             self._grow()
                             continue
-                        self._condition.wait(timeout=self.grow_after / 4 if self.maximum > self._units else None)
+                        self._condition.wait(
+                            timeout=self.grow_after / 4 if self.maximum > self._units else None
+                        )
                 finally:
                     self._waiting -= 1
                 if self._closed:

@@ -40,7 +40,8 @@ def health(request: Request) -> dict[str, Any]:
         "data_dir": None if settings.in_memory else str(settings.storage_dir),
         "in_memory": settings.in_memory,
         "device": settings.device,
-        "execution_providers": emulator.backend.hosting.providers_in_use() or execution_providers(settings.device),
+        "execution_providers": emulator.backend.hosting.providers_in_use()
+        or execution_providers(settings.device),
         "schema_version": emulator.database.schema_version,
     }
 
@@ -103,7 +104,9 @@ async def import_model_endpoint(project: str, request: Request) -> Response:
 def _import_query(emulator: Emulator, project: str, query: dict[str, str]) -> tuple[ImportOptions, Scope]:
     service = emulator.dispatcher.service
     validate_input(service.operation_model("CreateProject").input_shape, {"ProjectName": project})
-    scope = Scope(query.get("account", emulator.settings.account), query.get("region", emulator.settings.region))
+    scope = Scope(
+        query.get("account", emulator.settings.account), query.get("region", emulator.settings.region)
+    )
     if not scope.account.isdigit() or len(scope.account) != 12:
         raise validation_error("account must be 12 digits")
     image_size = None
@@ -114,13 +117,24 @@ def _import_query(emulator: Emulator, project: str, query: dict[str, str]) -> tu
             raise validation_error("imageWidth and imageHeight must both be integers") from None
     default = ImportOptions().anomaly_class
     try:
-        anomaly_class = make_class(query.get("className", default.name), query.get("classColor", default.color))
+        anomaly_class = make_class(
+            query.get("className", default.name), query.get("classColor", default.color)
+        )
     except BundleError as error:
         raise validation_error(f"class {error}") from None
-    options = ImportOptions(image_size=image_size, anomaly_class=anomaly_class, description=query.get("description"))
+    options = ImportOptions(
+        image_size=image_size, anomaly_class=anomaly_class, description=query.get("description")
+    )
     if options.description is not None:
         shape = service.operation_model("CreateModel").input_shape
-        validate_input(shape, {"OutputConfig": {"S3Location": {"Bucket": "bucket"}}, "Description": options.description})
+        validate_input(
+            shape,
+            {
+                "ProjectName": project,
+                "OutputConfig": {"S3Location": {"Bucket": "bucket"}},
+                "Description": options.description,
+            },
+        )
     return options, scope
 
 
@@ -138,4 +152,3 @@ async def _save_body(request: Request, path: Path) -> None:
 
 def _error(emulator: Emulator, error: ServiceError) -> Response:
     return to_response(serialize_error(emulator.dispatcher.service, error))
-

@@ -55,7 +55,8 @@ class ModelTable:
             if updated.rowcount != 1:
                 return None
             version = connection.execute(
-                "SELECT last_model_version FROM projects WHERE account = ? AND region = ? AND name = ?", project_key
+                "SELECT last_model_version FROM projects WHERE account = ? AND region = ? AND name = ?",
+                project_key,
             ).fetchone()[0]
             record = make(ModelKey(account, region, project, version))
             _insert(connection, record)
@@ -72,7 +73,9 @@ class ModelTable:
         )
         return _record(rows[0]) if rows else None
 
-    def list_after(self, account: str, region: str, project: str, after: int | None, limit: int) -> list[ModelRecord]:
+    def list_after(
+        self, account: str, region: str, project: str, after: int | None, limit: int
+    ) -> list[ModelRecord]:
         rows = self.database.query(
             "SELECT * FROM models WHERE account = ? AND region = ? AND project = ? AND version > ? "
             "ORDER BY version LIMIT ?",
@@ -82,14 +85,17 @@ class ModelTable:
 
     def count(self, account: str, region: str, project: str) -> int:
         rows = self.database.query(
-            "SELECT COUNT(*) FROM models WHERE account = ? AND region = ? AND project = ?", (account, region, project)
+            "SELECT COUNT(*) FROM models WHERE account = ? AND region = ? AND project = ?",
+            (account, region, project),
         )
         return rows[0][0]
 
     def with_status(self, statuses: Iterable[str]) -> list[ModelRecord]:
         wanted = list(statuses)
         marks = ", ".join("?" for _ in wanted)
-        rows = self.database.query(f"SELECT * FROM models WHERE status IN ({marks}) ORDER BY created", tuple(wanted))
+        rows = self.database.query(
+            f"SELECT * FROM models WHERE status IN ({marks}) ORDER BY created", tuple(wanted)
+        )
         return [_record(row) for row in rows]
 
     def transition(
@@ -128,7 +134,9 @@ class ModelTable:
             return connection.execute(f"DELETE FROM models WHERE {_KEY}", key.as_tuple()).rowcount == 1
 
     def tags(self, key: ModelKey) -> dict[str, str]:
-        rows = self.database.query(f"SELECT key, value FROM model_tags WHERE {_KEY} ORDER BY key", key.as_tuple())
+        rows = self.database.query(
+            f"SELECT key, value FROM model_tags WHERE {_KEY} ORDER BY key", key.as_tuple()
+        )
         return {row["key"]: row["value"] for row in rows}
 
     def change_tags(
@@ -141,11 +149,16 @@ class ModelTable:
         with self.database.transaction() as connection:
             if connection.execute(f"SELECT 1 FROM models WHERE {_KEY}", key.as_tuple()).fetchone() is None:
                 return None
-            existing = {row[0] for row in connection.execute(f"SELECT key FROM model_tags WHERE {_KEY}", key.as_tuple())}
+            existing = {
+                row[0]
+                for row in connection.execute(f"SELECT key FROM model_tags WHERE {_KEY}", key.as_tuple())
+            }
             if limit is not None and len((existing - set(remove)) | set(add)) > limit:
                 return False
             for tag_key in remove:
-                connection.execute(f"DELETE FROM model_tags WHERE {_KEY} AND key = ?", (*key.as_tuple(), tag_key))
+                connection.execute(
+                    f"DELETE FROM model_tags WHERE {_KEY} AND key = ?", (*key.as_tuple(), tag_key)
+                )
             connection.executemany(
                 "INSERT OR REPLACE INTO model_tags (account, region, project, version, key, value) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

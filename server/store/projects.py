@@ -43,7 +43,9 @@ class ProjectTable:
             ).fetchone()[0]
             if models:
                 return False, models
-            cursor = connection.execute("DELETE FROM projects WHERE account = ? AND region = ? AND name = ?", key)
+            cursor = connection.execute(
+                "DELETE FROM projects WHERE account = ? AND region = ? AND name = ?", key
+            )
             return cursor.rowcount == 1, 0
 
     def list_after(self, account: str, region: str, after: str | None, limit: int) -> list[ProjectRecord]:

@@ -36,7 +36,9 @@ def test_a_schema_newer_than_the_code_is_refused(tmp_path):
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     database = Database(tmp_path)
     with pytest.raises(RuntimeError), database.transaction() as connection:
-        connection.execute("INSERT INTO projects (account, region, name, created) VALUES ('1', 'r', 'half', 1.0)")
+        connection.execute(
+            "INSERT INTO projects (account, region, name, created) VALUES ('1', 'r', 'half', 1.0)"
+        )
         raise RuntimeError("interrupted")
     assert ProjectTable(database).get("1", "r", "half") is None
     database.close()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from server.inference.bundle import BundleError, check_against_graph, make_class, parse_description
+
+BASE = {"task": "classification", "input": {"name": "image"}, "outputs": {"score": "score"}}
+
+
+def parse(**changes):
+    return parse_description({**BASE, **changes})
+
+
+def test_defaults():
+    description = parse()
+    assert description.input.layout == "NCHW" and description.input.scale == 255.0
+    assert description.threshold == 0.5 and description.classes == ()
+    assert parse_description(description.to_json()) == description
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"format": "other/2"}, "format: expected"),
+        ({"input": {"name": "image", "layout": "CHW"}}, "input.layout"),
+        ({"input": {"name": "image", "width": 10}}, "give both or neither"),
+        ({"input": {"name": "image", "std": [1, 0, 1]}}, "must be positive"),
+        ({"input": {"name": "image", "mean": [0, 0]}}, "list of 3 numbers"),
+        ({"outputs": {"score": "s", "heatmap": "h"}}, "unknown keys ['heatmap']"),
+        ({"outputs": {}}, "name a 'score' output"),
+        ({"threshold": "high"}, "threshold: expected a number"),
+        ({"image_width": 5000, "image_height": 10}, "1..4096"),
+        ({"score_normalization": {"threshold": 1, "minimum": 2, "maximum": 1}}, "maximum must be greater"),
+        ({"task": "segmentation", "outputs": {"score": "s", "mask": "m"}, "classes": [
+            {"name": "a", "color": "#FF0000"}, {"name": "b", "color": "#00FF00"}]}, "exactly one anomaly class"),
+        ({"task": "segmentation", "outputs": {"score": "s", "mask": "m", "class_map": "c"},
+          "classes": [{"name": "a", "color": "#FF0000"}]}, "not both"),
+        ({"classes": [{"name": "a", "color": "#FF0000"}, {"name": "a", "color": "#00FF00"}]}, "unique"),
+        ({"classes": [{"name": "Background", "color": "#FF0000"}]}, "unlabelled area"),
+    ],
+)  # fmt: skip
+def test_problems_are_named(changes, fragment):
+    with pytest.raises(BundleError) as caught:
+        parse(**changes)
+    assert fragment in str(caught.value)
+
+
+def test_colours_come_out_upper_case():
+    assert make_class("dent", "#a1b2c3").color == "#A1B2C3"
+
+
+def test_graph_mismatches():
+    description = parse(input={"name": "image", "width": 64, "height": 32})
+    check_against_graph(description, {"image": [1, 3, 32, 64]}, {"score": [1]})
+    with pytest.raises(BundleError, match="the graph takes 32x32"):
+        check_against_graph(description, {"image": [1, 3, 32, 32]}, {"score": [1]})
+    with pytest.raises(BundleError, match="3 colour channels"):
+        check_against_graph(description, {"image": [1, 1, 32, 64]}, {"score": [1]})
+    with pytest.raises(BundleError, match="exactly one input"):
+        check_against_graph(description, {"image": [1, 3, 32, 64], "other": [1]}, {"score": [1]})

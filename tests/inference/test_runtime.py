@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from server.inference.bundle import Normalization, parse_description
+from server.inference.masks import anomalies, mask_png
+from server.inference.runtime import ModelRunner, confidence, normalise
+from tests.support.onnx_models import red_classifier
+
+
+@pytest.mark.parametrize(
+    ("score", "threshold", "anomalous", "expected"),
+    [(0.5, 0.5, True, 0.5), (1.0, 0.5, True, 1.0), (0.0, 0.5, False, 1.0), (0.75, 0.5, True, 0.75),
+     (0.2, 0.4, False, 0.75), (0.3, 0.5, True, 0.5), (7.0, 0.5, True, 1.0)],
+)  # fmt: skip
+def test_confidence_is_in_the_decision(score, threshold, anomalous, expected):
+    assert confidence(score, threshold, anomalous) == pytest.approx(expected)
+
+
+def test_anomalib_normalisation():
+    stats = Normalization(threshold=5.0, minimum=0.0, maximum=10.0)
+    assert normalise(5.0, stats) == pytest.approx(0.5)
+    assert normalise(np.array([-20.0, 2.5, 50.0]), stats).tolist() == pytest.approx([0.0, 0.25, 1.0])
+    assert normalise(3.0, None) == 3.0
+
+
+def test_runner_bgr_uint8_nhwc_inputs(tmp_path):
+    """The description's layout, colour order and dtype reach the graph as declared."""
+    from onnx import TensorProto, helper
+
+    from tests.support.onnx_models import _save
+
+    # NHWC uint8 input; score = mean of channel 0 (blue in BGR order) / 255.
+    nodes = [
+        helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Split", ["f"], ["c0", "c1", "c2"], axis=3),
+        helper.make_node("ReduceMean", ["c0"], ["m"], keepdims=0),
+        helper.make_node("Div", ["m", "scale"], ["d"]),
+        helper.make_node("Reshape", ["d", "shape"], ["score"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "bgr", [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, "h", "w", 3])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])],
+        initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0]),
+                     helper.make_tensor("shape", TensorProto.INT64, [1], [1])],
+    )  # fmt: skip
+    _save(graph, tmp_path / "model.onnx")
+    spec = {"name": "image", "layout": "NHWC", "color_order": "BGR", "dtype": "uint8"}
+    description = parse_description({"task": "classification", "input": spec, "outputs": {"score": "score"}})
+    runner = ModelRunner(tmp_path, description)
+    prediction = runner.predict(Image.new("RGB", (70, 70), (10, 20, 204)))
+    assert prediction.score == pytest.approx(0.8) and prediction.is_anomalous
+
+
+def test_runner_resizes_to_a_fixed_input(tmp_path):
+    red_classifier(tmp_path / "model.onnx", height=16, width=16)
+    description = parse_description({"task": "classification", "input": {"name": "image", "width": 16, "height": 16},
+                                     "outputs": {"score": "score"}})  # fmt: skip
+    prediction = ModelRunner(tmp_path, description).predict(Image.new("RGB", (300, 200), (51, 0, 0)))
+    assert prediction.score == pytest.approx(0.2, abs=1e-3) and not prediction.is_anomalous
+
+
+def test_masks_and_areas():
+    from server.inference.bundle import AnomalyClass
+
+    classes = (AnomalyClass("a", "#010203"), AnomalyClass("b", "#0A0B0C"))
+    labels = np.zeros((4, 5), np.uint8)
+    labels[0, :] = 2
+    entries = anomalies(labels, classes)
+    assert entries == [
+        {"Name": "background", "PixelAnomaly": {"TotalPercentageArea": 0.75, "Color": "#FFFFFF"}},
+        {"Name": "b", "PixelAnomaly": {"TotalPercentageArea": 0.25, "Color": "#0A0B0C"}},
+    ]
+    import io
+
+    image = np.asarray(Image.open(io.BytesIO(mask_png(labels, classes))))
+    assert image.shape == (4, 5, 3)
+    assert (image[0] == (10, 11, 12)).all() and (image[1:] == 255).all()
