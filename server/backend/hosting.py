@@ -20,6 +20,7 @@ from server.backend.scope import Scope
 from server.inference.bundle import ModelDescription, read_bundle
 from server.inference.images import check_content_type, decode_image
 from server.inference.masks import anomalies, mask_png
+from server.inference.memory import keep_freed_memory
 from server.inference.runtime import ModelRunner, Prediction
 from server.inference.slots import QueueFull, Slots, SlotsClosed
 from server.protocol.errors import ServiceError, validation_error
@@ -95,6 +96,7 @@ class Hosting:
         return statuses.STOPPING_HOSTING
 
     def _load(self, key: ModelKey, minimum: int, maximum: int | None) -> None:
+        keep_freed_memory()
         try:
             folder = self.models.files.folder(key)
             description = read_bundle(folder)

@@ -42,7 +42,7 @@ def anomalies(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> list[di
 
 def mask_png(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> bytes:
     """An RGB PNG the size of the input: AWS's samples blend it with the input image, which needs RGB."""
-    rgb = palette(classes)[class_map]
+    rgb = np.take(palette(classes), class_map, axis=0)  # several times faster than fancy indexing
     buffer = io.BytesIO()
     Image.fromarray(rgb, "RGB").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
