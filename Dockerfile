@@ -1,16 +1,19 @@
 # lookoutvision-emulator: the Amazon Lookout for Vision API on port 5055, state in the /data volume.
 #   docker build -t lookoutvision-emulator .
 #   docker run -p 5055:5055 -v lfv-data:/data lookoutvision-emulator
+#   (add `lookoutvision-emulator serve --host 0.0.0.0 --demo` to host the demo models)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    LOOKOUTVISION_EMULATOR_DATA_DIR=/data
+    LOOKOUTVISION_EMULATOR_DATA_DIR=/data \
+    LOOKOUTVISION_EMULATOR_DEMO_DIR=/opt/lookoutvision-emulator/models/demo
 
 WORKDIR /opt/lookoutvision-emulator
 COPY pyproject.toml README.md ./
 COPY server ./server
+COPY models/demo ./models/demo
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin emulator \
     && mkdir -p /data && chown emulator /data

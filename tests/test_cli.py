@@ -127,3 +127,21 @@ def test_serve_refuses_a_data_dir_from_a_newer_version(tmp_path):
 def test_help_and_version(flag):
     result = run([sys.executable, "-m", "server", flag])
     assert result.returncode == 0 and "lookoutvision-emulator" in result.stdout
+
+
+def test_aws_cli_v1_detect_anomalies_on_the_demo(tmp_path):
+    from PIL import Image, ImageDraw
+
+    from server.testing import EmulatorProcess
+
+    part = Image.new("RGB", (300, 200), (128, 128, 128))
+    ImageDraw.Draw(part).line((30, 40, 250, 60), fill=(220, 30, 30), width=8)
+    part.save(tmp_path / "part.png")
+    env = fake_aws_env(tmp_path, AWS_DATA_PATH=str(data_path()))
+    with EmulatorProcess(extra_args=["--demo"]) as emulator:
+        answer = aws(["lookoutvision", "detect-anomalies", "--project-name", "demo", "--model-version", "2",
+                      "--content-type", "image/png", "--body", str(tmp_path / "part.png"),
+                      "--endpoint-url", emulator.url], env)  # fmt: skip
+    result = answer["DetectAnomalyResult"]
+    assert result["IsAnomalous"] is True
+    assert [entry["Name"] for entry in result["Anomalies"]] == ["background", "scratch"]

@@ -11,20 +11,22 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.backend import statuses
 from server.backend.errors import MODEL, conflict
 from server.backend.models import Models
 from server.backend.scope import Scope
 from server.inference.bundle import ModelDescription, read_bundle
-from server.inference.images import check_content_type, decode_image
-from server.inference.masks import anomalies, mask_png
 from server.inference.memory import keep_freed_memory
-from server.inference.runtime import ModelRunner, Prediction
 from server.inference.slots import QueueFull, Slots, SlotsClosed
 from server.protocol.errors import ServiceError, validation_error
 from server.store.models import ModelKey, ModelTable
+
+if TYPE_CHECKING:
+    from server.inference.runtime import ModelRunner, Prediction
+
+# numpy, Pillow and onnxruntime are imported when a model is first hosted, not at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ class Hosting:
         return statuses.STOPPING_HOSTING
 
     def _load(self, key: ModelKey, minimum: int, maximum: int | None) -> None:
+        from server.inference.runtime import ModelRunner
+
         keep_freed_memory()
         try:
             folder = self.models.files.folder(key)
@@ -203,6 +207,8 @@ class Hosting:
     def detect(
         self, scope: Scope, project: str, version: str, content_type: str, body: bytes
     ) -> dict[str, Any]:
+        from server.inference.images import check_content_type, decode_image
+
         check_content_type(content_type)
         record = self.models.get(scope, project, version)
         with self._lock:
@@ -235,6 +241,8 @@ class Hosting:
 
 
 def result(prediction: Prediction, description: ModelDescription) -> dict[str, Any]:
+    from server.inference.masks import anomalies, mask_png
+
     answer: dict[str, Any] = {
         "Source": {"Type": "direct"},
         "IsAnomalous": prediction.is_anomalous,
