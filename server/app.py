@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from server import __version__
 from server.emulator import Emulator
+from server.internal.controls import router as controls_router
 from server.internal.routes import router as internal_router
 from server.protocol.asgi import read_request, to_response
 from server.protocol.errors import ServiceError
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
     )
     app.state.emulator = emulator
     app.include_router(internal_router)
+    app.include_router(controls_router)
 
     async def aws_api(request: Request) -> Response:
         dispatcher = emulator.dispatcher

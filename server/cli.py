@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--demo", action="store_true", default=None, help="create project 'demo' with its two models hosted"
     )
+    serve_parser.add_argument(
+        "--fixture-mode",
+        action="store_true",
+        default=None,
+        help="for tests: state changes (hosting, stopping, packaging) complete before the call returns",
+    )
+    serve_parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint for packaging outputs")
     commands.add_parser("data-path", help="print the folder to put on AWS_DATA_PATH")
     _import_parser(commands)
     return parser
@@ -71,6 +78,8 @@ def serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=args.access_log,
             demo=args.demo,
+            fixture_mode=args.fixture_mode,
+            s3_endpoint_url=args.s3_endpoint_url,
         )
     except ValueError as error:
         print(f"lookoutvision-emulator: {error}", file=sys.stderr)

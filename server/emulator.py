@@ -12,6 +12,7 @@ from server.backend import errors
 from server.backend.hosting import HostingSettings
 from server.backend.scope import Scope
 from server.backend.service import Backend
+from server.backend.timing import Timing
 from server.handlers import bind_handlers
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.errors import ServiceError
@@ -66,7 +67,10 @@ class Emulator:
             grow_after=settings.scale_up_after,
             shrink_after=settings.scale_down_after,
         )
-        backend = Backend(database, files_root, hosting)
+        timing = Timing(immediate=settings.fixture_mode, delays=settings.delays)
+        backend = Backend(
+            database, files_root, hosting, timing, s3_endpoint_url=settings.s3_endpoint_url or None
+        )
         dispatcher = Dispatcher(
             service_model(),
             bind_handlers(backend),
@@ -77,11 +81,19 @@ class Emulator:
         )
         emulator = cls(settings, database, backend, dispatcher, scratch)
         backend.hosting.recover()
+        backend.packaging.recover()
         if settings.demo:
             from server.demo import install_demo
 
             install_demo(backend, Scope(settings.account, settings.region))
         return emulator
+
+    def error_response(self, error: ServiceError):
+        """An AWS-style error answer for the emulator's own endpoints."""
+        from server.protocol.asgi import to_response
+        from server.protocol.serializing import serialize_error
+
+        return to_response(serialize_error(self.dispatcher.service, error))
 
     def close(self) -> None:
         self.backend.close()

@@ -40,6 +40,13 @@ class Settings:
     scale_up_after: float = 0.5  # seconds a request waits before another unit is added (up to the max)
     scale_down_after: float = 30.0  # quiet seconds before a unit above the minimum is removed
     demo: bool = False  # create project `demo` with the shipped models hosted
+    fixture_mode: bool = False  # state changes happen before the call returns, unless given a delay
+    delay_hosting: float = 0.0  # seconds a model stays STARTING_HOSTING (at least)
+    delay_stopping: float = 0.0  # ... STOPPING_HOSTING
+    delay_training: float = 0.0  # ... TRAINING
+    delay_dataset_import: float = 0.0  # ... CREATE_IN_PROGRESS / UPDATE_IN_PROGRESS
+    delay_packaging: float = 0.0  # ... a packaging job RUNNING
+    s3_endpoint_url: str = ""  # S3-compatible endpoint for model outputs and packaging (default: boto3's)
     log_level: str = "info"
     access_log: bool = False
 
@@ -67,6 +74,19 @@ class Settings:
             raise ValueError("inference_threads and queue_per_unit must not be negative")
         if self.scale_up_after < 0 or self.scale_down_after < 0:
             raise ValueError("scale_up_after and scale_down_after must not be negative")
+        for name, seconds in self.delays.items():
+            if not 0 <= seconds <= 3600:
+                raise ValueError(f"delay_{name} must be 0 to 3600 seconds, not {seconds}")
+
+    @property
+    def delays(self) -> dict[str, float]:
+        return {
+            "hosting": self.delay_hosting,
+            "stopping": self.delay_stopping,
+            "training": self.delay_training,
+            "dataset_import": self.delay_dataset_import,
+            "packaging": self.delay_packaging,
+        }
 
     @property
     def storage_dir(self) -> Path | None:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import boto3
 import httpx
 import pytest
 from botocore.config import Config
@@ -10,11 +17,63 @@ from server.testing import EmulatorProcess, client
 
 # Tests that provoke 429/5xx must not sit through botocore's retries.
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory):
-    with EmulatorProcess(tmp_path_factory.mktemp("data")) as process:
+def s3_url(tmp_path_factory):
+    """moto's standalone server on a free loopback port: the real S3 endpoint of the tests."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **FAKE_CREDENTIALS},
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/moto-api/", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"moto's server did not start:\n{log.read_text()}")
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=15)
+
+
+@pytest.fixture
+def s3(s3_url):
+    """An S3 client for moto, emptied of buckets first."""
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip
+    httpx.post(f"{s3_url}/moto-api/reset").raise_for_status()
+    return s3
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory, s3_url):
+    env = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
+    with EmulatorProcess(tmp_path_factory.mktemp("data"), env=env) as process:
         yield process
 
 

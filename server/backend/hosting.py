@@ -17,6 +17,8 @@ from server.backend import statuses
 from server.backend.errors import MODEL, conflict
 from server.backend.models import Models
 from server.backend.scope import Scope
+from server.backend.scripted import ScriptedResults
+from server.backend.timing import Settle, Timing
 from server.inference.bundle import ModelDescription, read_bundle
 from server.inference.memory import keep_freed_memory
 from server.inference.slots import QueueFull, Slots, SlotsClosed
@@ -50,10 +52,19 @@ class HostedModel:
 
 
 class Hosting:
-    def __init__(self, models: Models, table: ModelTable, settings: HostingSettings) -> None:
+    def __init__(
+        self,
+        models: Models,
+        table: ModelTable,
+        settings: HostingSettings,
+        timing: Timing,
+        scripts: ScriptedResults,
+    ) -> None:
         self.models = models
         self.table = table
         self.settings = settings
+        self.timing = timing
+        self.scripts = scripts
         self._hosted: dict[ModelKey, HostedModel] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +90,7 @@ class Hosting:
             raise conflict(
                 MODEL, version, f"Model version {record.key.version} is {state}; it cannot be started"
             )
-        self._in_background(self._load, record.key, minimum, maximum)
+        self.timing.launch("hosting", lambda settle: self._load(record.key, minimum, maximum, settle))
         return statuses.STARTING_HOSTING
 
     def stop(self, scope: Scope, project: str, version: str) -> str:
@@ -94,10 +105,10 @@ class Hosting:
             current = self.table.get(record.key)
             state = current.status if current else "deleted"
             raise conflict(MODEL, version, f"Model version {record.key.version} is {state}, not HOSTED")
-        self._in_background(self._unload, record.key)
+        self.timing.launch("stopping", lambda settle: self._unload(record.key, settle))
         return statuses.STOPPING_HOSTING
 
-    def _load(self, key: ModelKey, minimum: int, maximum: int | None) -> None:
+    def _load(self, key: ModelKey, minimum: int, maximum: int | None, settle: Settle) -> None:
         from server.inference.runtime import ModelRunner
 
         keep_freed_memory()
@@ -121,6 +132,7 @@ class Hosting:
             )
         except Exception as error:
             log.warning("model %s/%s could not be hosted: %s", key.project, key.version, error)
+            settle()
             self.table.transition(
                 key,
                 (statuses.STARTING_HOSTING,),
@@ -131,6 +143,7 @@ class Hosting:
         providers = slots.run(lambda runner: runner.providers)
         with self._lock:
             self._hosted[key] = HostedModel(description, slots, providers)
+        settle()
         _, after = self.table.transition(
             key,
             (statuses.STARTING_HOSTING,),
@@ -142,7 +155,8 @@ class Hosting:
         else:
             log.info("model %s/%s hosted on %s with %d unit(s)", key.project, key.version, providers, minimum)
 
-    def _unload(self, key: ModelKey) -> None:
+    def _unload(self, key: ModelKey, settle: Settle) -> None:
+        settle()
         self._discard(key)
         self.table.transition(
             key,
@@ -157,9 +171,6 @@ class Hosting:
         if hosted is not None:
             hosted.slots.close()
 
-    def _in_background(self, target, *args: Any) -> None:
-        threading.Thread(target=target, args=args, name=f"hosting-{target.__name__}", daemon=True).start()
-
     def recover(self) -> None:
         """After a restart: host again what was hosted (or starting); finish what was stopping."""
         for record in self.table.with_status((statuses.HOSTED, statuses.STARTING_HOSTING)):
@@ -169,7 +180,10 @@ class Hosting:
                 status=statuses.STARTING_HOSTING,
                 status_message=statuses.MESSAGES[statuses.STARTING_HOSTING],
             )
-            self._in_background(self._load, record.key, record.min_units or 1, record.max_units)
+            key, minimum, maximum = record.key, record.min_units or 1, record.max_units
+            self.timing.launch(
+                "hosting", lambda settle, k=key, a=minimum, b=maximum: self._load(k, a, b, settle)
+            )
         for record in self.table.with_status((statuses.STOPPING_HOSTING,)):
             self.table.transition(
                 record.key, None, status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE
@@ -210,6 +224,13 @@ class Hosting:
         from server.inference.images import check_content_type, decode_image
 
         check_content_type(content_type)
+        scripted = self.scripts.take(scope, project, version)
+        if scripted is not None:
+            decode_image(body, content_type)  # a scripted answer still needs a valid request
+            if "Error" in scripted:
+                error = dict(scripted["Error"])
+                raise ServiceError(error.pop("Code"), error.pop("Message"), **error)
+            return {"DetectAnomalyResult": scripted}
         record = self.models.get(scope, project, version)
         with self._lock:
             hosted = self._hosted.get(record.key)

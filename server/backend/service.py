@@ -6,30 +6,49 @@ from pathlib import Path
 
 from server.backend.hosting import Hosting, HostingSettings
 from server.backend.models import Models
+from server.backend.packaging import Packaging
 from server.backend.projects import Projects
+from server.backend.scripted import ScriptedResults
+from server.backend.timing import Timing
 from server.protocol.pagination import PageTokens
+from server.sources.s3 import S3
 from server.store.database import Database
 from server.store.files import ModelFiles
 from server.store.meta import page_token_secret
 from server.store.models import ModelTable
+from server.store.packaging import JobTable
 from server.store.projects import ProjectTable
 
 
 class Backend:
-    def __init__(self, database: Database, files_root: Path, hosting: HostingSettings | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        files_root: Path,
+        hosting: HostingSettings | None = None,
+        timing: Timing | None = None,
+        s3_endpoint_url: str | None = None,
+    ) -> None:
         self.database = database
         self.page_tokens = PageTokens(page_token_secret(database))
         self.projects = Projects(ProjectTable(database))
         self.files = ModelFiles(files_root)
         model_table = ModelTable(database)
         self.models = Models(model_table, self.projects, self.files)
-        self.hosting = Hosting(self.models, model_table, hosting or HostingSettings())
+        self.timing = timing or Timing(immediate=False, delays={})
+        self.scripts = ScriptedResults()
+        self.hosting = Hosting(
+            self.models, model_table, hosting or HostingSettings(), self.timing, self.scripts
+        )
+        self.packaging = Packaging(JobTable(database), self.models, self.timing, S3(s3_endpoint_url))
 
     def reset(self) -> None:
-        """Forget every resource in every account and region."""
+        """Forget every resource in every account and region, scripted results and changed delays."""
         self.hosting.close()
         self.database.wipe()
         self.files.wipe()
+        self.scripts.clear()
+        self.timing.restore()
 
     def close(self) -> None:
         self.hosting.close()

@@ -16,9 +16,7 @@ from server.backend.scope import Scope
 from server.emulator import Emulator
 from server.inference.bundle import MODEL_FILE, BundleError, make_class
 from server.inference.devices import execution_providers
-from server.protocol.asgi import to_response
 from server.protocol.errors import ServiceError, validation_error
-from server.protocol.serializing import serialize_error
 from server.protocol.validation import validate_input
 
 router = APIRouter(prefix="/_emulator")
@@ -151,4 +149,4 @@ async def _save_body(request: Request, path: Path) -> None:
 
 
 def _error(emulator: Emulator, error: ServiceError) -> Response:
-    return to_response(serialize_error(emulator.dispatcher.service, error))
+    return emulator.error_response(error)

@@ -64,7 +64,7 @@ def parse_input(operation: OperationModel, request: HttpRequest, labels: dict[st
         for name, member in body_members.items():
             wire = member.serialization.get("name", name)
             if wire in document and document[wire] is not None:
-                params[name] = _from_json(member, document[wire], field_name(name))
+                params[name] = from_json(member, document[wire], field_name(name))
     return params
 
 
@@ -87,7 +87,7 @@ def _from_payload(member: Shape, body: bytes) -> Any:
         return body.decode("utf-8", errors="replace") if body else None
     if not body.strip():
         return None
-    return _from_json(member, _json_body(body), field_name(member.name))
+    return from_json(member, _json_body(body), field_name(member.name))
 
 
 def _from_query(member: Shape, wire: str, query: dict[str, list[str]], field: str) -> Any:
@@ -120,7 +120,7 @@ def _from_text(member: Shape, text: str, field: str) -> Any:
     return text
 
 
-def _from_json(member: Shape, value: Any, field: str) -> Any:
+def from_json(member: Shape, value: Any, field: str) -> Any:
     kind = member.type_name
     if kind == "structure":
         if not isinstance(value, dict):
@@ -129,19 +129,19 @@ def _from_json(member: Shape, value: Any, field: str) -> Any:
         for name, child in member.members.items():
             wire = child.serialization.get("name", name)
             if wire in value and value[wire] is not None:
-                result[name] = _from_json(child, value[wire], f"{field}.{field_name(name)}")
+                result[name] = from_json(child, value[wire], f"{field}.{field_name(name)}")
         return result
     if kind == "list":
         if not isinstance(value, list):
             raise _wrong_type(field, "a list", value)
         return [
-            _from_json(member.member, item, f"{field}.{index}.member") for index, item in enumerate(value, 1)
+            from_json(member.member, item, f"{field}.{index}.member") for index, item in enumerate(value, 1)
         ]
     if kind == "map":
         if not isinstance(value, dict):
             raise _wrong_type(field, "an object", value)
         return {
-            _from_json(member.key, key, f"{field}.key"): _from_json(member.value, item, f"{field}.{key}")
+            from_json(member.key, key, f"{field}.key"): from_json(member.value, item, f"{field}.{key}")
             for key, item in value.items()
         }
     if kind == "string":

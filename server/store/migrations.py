@@ -59,7 +59,27 @@ MIGRATIONS: list[str] = [
             REFERENCES models (account, region, project, version) ON DELETE CASCADE
     );
     """,
+    # 3: model packaging jobs (seq orders ListModelPackagingJobs by creation)
+    """
+    CREATE TABLE packaging_jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        project TEXT NOT NULL,
+        job_name TEXT NOT NULL,
+        model_version INTEGER NOT NULL,
+        description TEXT,
+        method TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_message TEXT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        configuration TEXT NOT NULL,
+        output TEXT,
+        UNIQUE (account, region, project, job_name)
+    );
+    """,
 ]
 
 # Tables that hold emulated resources; a reset empties them (meta keeps the token-signing secret).
-RESOURCE_TABLES: tuple[str, ...] = ("model_tags", "models", "projects", "client_tokens")
+RESOURCE_TABLES: tuple[str, ...] = ("packaging_jobs", "model_tags", "models", "projects", "client_tokens")

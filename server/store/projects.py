@@ -46,6 +46,10 @@ class ProjectTable:
             cursor = connection.execute(
                 "DELETE FROM projects WHERE account = ? AND region = ? AND name = ?", key
             )
+            # Packaging jobs have no delete operation of their own: they go with their project.
+            connection.execute(
+                "DELETE FROM packaging_jobs WHERE account = ? AND region = ? AND project = ?", key
+            )
             return cursor.rowcount == 1, 0
 
     def list_after(self, account: str, region: str, after: str | None, limit: int) -> list[ProjectRecord]:

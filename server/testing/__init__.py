@@ -1,6 +1,5 @@
-"""Helpers for people who test L4V code against the emulator."""
+"""Helpers for people who test L4V code against the emulator (they live in `lookoutvision_emulator`)."""
 
-from server.testing.clients import client, session
-from server.testing.process import EmulatorProcess
+from lookoutvision_emulator import EmulatorProcess, RunningEmulator, client, data_path, session
 
-__all__ = ["EmulatorProcess", "client", "session"]
+__all__ = ["EmulatorProcess", "RunningEmulator", "client", "data_path", "session"]

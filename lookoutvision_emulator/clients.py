@@ -6,11 +6,20 @@ a private botocore session, so nothing global changes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from server.spec import data_path
-
 FAKE_KEY = "testing"
+
+
+def data_path() -> Path:
+    """The folder to put on AWS_DATA_PATH: the server package's spec folder, installed beside this one."""
+    folder = Path(__file__).resolve().parent.parent / "server" / "spec"
+    if not (folder / "lookoutvision" / "2020-11-20" / "service-2.json").is_file():
+        raise FileNotFoundError(
+            f"the lookoutvision service model is not in {folder}; reinstall lookoutvision-emulator"
+        )
+    return folder
 
 
 def session(

@@ -10,9 +10,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from server.cli import READY_LINE
-
-_READY_PREFIX = READY_LINE.split("{url}")[0]
+# The server prints this, then its URL, once it accepts connections (server/cli.py: READY_LINE).
+_READY_PREFIX = "lookoutvision-emulator ready on "
+# Started this way, the server's package is found beside this one even when the current folder or
+# PYTHONPATH holds another module called `server`.
+_LAUNCH = (
+    "import sys; sys.path.insert(0, {root!r}); from server.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 class EmulatorProcess:
@@ -50,12 +54,24 @@ class EmulatorProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def start(self) -> EmulatorProcess:
-        command = [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0"]
+        root = str(Path(__file__).resolve().parent.parent)
+        command = [
+            sys.executable,
+            "-c",
+            _LAUNCH.format(root=root),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ]
         command += ["--data-dir", str(self.data_dir)] if self.data_dir is not None else ["--in-memory"]
         command += self.extra_args
         environment = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
         # Output goes to a file: a pipe nobody reads would fill up and stall the server.
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=environment)
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=environment, cwd=tempfile.gettempdir()
+        )
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             for line in self.output().splitlines():

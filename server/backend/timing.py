@@ -1,0 +1,62 @@
+"""When state changes happen: in the background as work finishes, at once (fixture mode), or after a delay.
+
+Client code that polls (for STARTING_HOSTING, TRAINING, ...) can be tested by giving a change a delay;
+tests that only need the end state get it immediately in fixture mode.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+KINDS = ("hosting", "stopping", "training", "dataset_import", "packaging")
+
+Settle = Callable[[], None]
+
+
+class Timing:
+    def __init__(self, immediate: bool, delays: dict[str, float]) -> None:
+        self.immediate = immediate
+        self._configured = dict(delays)
+        self._delays = dict(delays)
+        self._lock = threading.Lock()
+
+    def delays(self) -> dict[str, float]:
+        with self._lock:
+            return {kind: self._delays.get(kind, 0.0) for kind in KINDS}
+
+    def set_delays(self, changes: dict[str, float]) -> dict[str, float]:
+        unknown = set(changes) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown delays {sorted(unknown)}; known: {', '.join(KINDS)}")
+        for kind, seconds in changes.items():
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise ValueError(f"delay {kind} must be a number of seconds from 0 to 3600, not {seconds!r}")
+        with self._lock:
+            self._delays.update({kind: float(seconds) for kind, seconds in changes.items()})
+        return self.delays()
+
+    def restore(self) -> None:
+        """Back to the delays the server was started with (a reset does this)."""
+        with self._lock:
+            self._delays = dict(self._configured)
+
+    def launch(self, kind: str, work: Callable[[Settle], None]) -> None:
+        """Run `work(settle)`: now, in this thread, in fixture mode without a delay; otherwise in a thread.
+
+        `work` calls `settle()` just before its final state change; settle waits out what is left of the
+        delay, so the transitional state lasts at least that long.
+        """
+        delay = self.delays().get(kind, 0.0)
+        started = time.monotonic()
+
+        def settle() -> None:
+            remaining = delay - (time.monotonic() - started)
+            if remaining > 0:
+                time.sleep(remaining)
+
+        if self.immediate and delay <= 0:
+            work(settle)
+        else:
+            threading.Thread(target=work, args=(settle,), name=f"lfv-{kind}", daemon=True).start()

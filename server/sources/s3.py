@@ -1,0 +1,39 @@
+"""S3 through boto3, at the endpoint the operator names (or boto3's own: AWS_ENDPOINT_URL_S3, config)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class S3Error(Exception):
+    """An S3 call failed; the message says which object and why, for a StatusMessage."""
+
+
+class S3:
+    def __init__(self, endpoint_url: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, region: str):
+        with self._lock:
+            if region not in self._clients:
+                import boto3
+
+                self._clients[region] = boto3.session.Session().client(
+                    "s3", region_name=region, endpoint_url=self.endpoint_url
+                )
+            return self._clients[region]
+
+    def put(self, region: str, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client(region).put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            code, message = details.get("Code", "Error"), details.get("Message", "")
+            raise S3Error(f"cannot write s3://{bucket}/{key}: {code}: {message}") from None
+        except BotoCoreError as error:
+            raise S3Error(f"cannot write s3://{bucket}/{key}: {error}") from None
