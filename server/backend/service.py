@@ -33,6 +33,7 @@ class Backend:
         self.page_tokens = PageTokens(page_token_secret(database))
         self.projects = Projects(ProjectTable(database))
         self.files = ModelFiles(files_root)
+        self.files.remove_leftovers()
         model_table = ModelTable(database)
         self.models = Models(model_table, self.projects, self.files)
         self.timing = timing or Timing(immediate=False, delays={})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from server.backend.scope import Scope
 from server.emulator import Emulator
@@ -13,14 +14,11 @@ from server.protocol.errors import ServiceError, validation_error
 from server.protocol.parsing import from_json
 from server.protocol.validation import validate_input
 
-router = APIRouter(prefix="/_emulator")
-
 
 def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator
 
 
-@router.post("/results")
 async def set_results(request: Request) -> Response:
     """Body: {"project", "version" (or "*"), "results": [DetectAnomalyResult | {"Error": {...}}],
     "repeat": false, "account", "region"}."""
@@ -41,24 +39,21 @@ async def set_results(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.delete("/results")
 def clear_results(request: Request) -> Response:
     _emulator(request).backend.scripts.clear()
     return Response(status_code=204)
 
 
-@router.get("/delays")
-def get_delays(request: Request) -> dict[str, float]:
-    return _emulator(request).backend.timing.delays()
+def get_delays(request: Request) -> Response:
+    return JSONResponse(_emulator(request).backend.timing.delays())
 
 
-@router.post("/delays")
-async def set_delays(request: Request) -> Any:
+async def set_delays(request: Request) -> Response:
     """Body: {"hosting": 2.0, "stopping": 1.0, "training": ..., "dataset_import": ..., "packaging": ...}."""
     emulator = _emulator(request)
     try:
         body = await _json_object(request)
-        return emulator.backend.timing.set_delays(body)
+        return JSONResponse(emulator.backend.timing.set_delays(body))
     except ValueError as error:
         return emulator.error_response(validation_error(str(error)))
     except ServiceError as error:
@@ -118,3 +113,11 @@ def _answer(emulator: Emulator, answer: Any, index: int) -> dict[str, Any]:
         if required not in result:
             raise validation_error(f"{where} needs {required}")
     return result
+
+
+routes = [
+    Route("/_emulator/results", set_results, methods=["POST"]),
+    Route("/_emulator/results", clear_results, methods=["DELETE"]),
+    Route("/_emulator/delays", get_delays, methods=["GET"]),
+    Route("/_emulator/delays", set_delays, methods=["POST"]),
+]

@@ -3,11 +3,11 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from server import __version__
 from server.backend.arns import model_arn
@@ -19,8 +19,6 @@ from server.inference.devices import execution_providers
 from server.protocol.errors import ServiceError, validation_error
 from server.protocol.validation import validate_input
 
-router = APIRouter(prefix="/_emulator")
-
 MAX_MODEL_BYTES = 2 * 1024**3
 
 
@@ -28,37 +26,35 @@ def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator
 
 
-@router.get("/health")
-def health(request: Request) -> dict[str, Any]:
+def health(request: Request) -> Response:
     emulator = _emulator(request)
     settings = emulator.settings
-    return {
-        "ready": True,
-        "version": __version__,
-        "data_dir": None if settings.in_memory else str(settings.storage_dir),
-        "in_memory": settings.in_memory,
-        "device": settings.device,
-        "execution_providers": emulator.backend.hosting.providers_in_use()
-        or execution_providers(settings.device),
-        "schema_version": emulator.database.schema_version,
-    }
+    return JSONResponse(
+        {
+            "ready": True,
+            "version": __version__,
+            "data_dir": None if settings.in_memory else str(settings.storage_dir),
+            "in_memory": settings.in_memory,
+            "device": settings.device,
+            "execution_providers": emulator.backend.hosting.providers_in_use()
+            or execution_providers(settings.device),
+            "schema_version": emulator.database.schema_version,
+        }
+    )
 
 
-@router.post("/reset")
-def reset(request: Request) -> dict[str, Any]:
+def reset(request: Request) -> Response:
     started = time.perf_counter()
     _emulator(request).backend.reset()
-    return {"reset": True, "seconds": round(time.perf_counter() - started, 6)}
+    return JSONResponse({"reset": True, "seconds": round(time.perf_counter() - started, 6)})
 
 
-@router.get("/hosting")
-def hosting(request: Request) -> dict[str, Any]:
+def hosting(request: Request) -> Response:
     """Hosted models and their inference units in service now (DescribeModel only echoes min and max)."""
-    return {"models": _emulator(request).backend.hosting.status()}
+    return JSONResponse({"models": _emulator(request).backend.hosting.status()})
 
 
-@router.post("/projects/{project}/models")
-async def import_model_endpoint(project: str, request: Request) -> Response:
+async def import_model_endpoint(request: Request) -> Response:
     """Import a model as the project's next version, in TRAINED.
 
     Body: a zip holding model.onnx with model.json (a bundle) or metadata.json (anomalib 1.x) or neither
@@ -66,6 +62,7 @@ async def import_model_endpoint(project: str, request: Request) -> Response:
     imageWidth/imageHeight, className/classColor, description.
     """
     emulator = _emulator(request)
+    project = request.path_params["project"]
     try:
         options, scope = _import_query(emulator, project, dict(request.query_params))
         with tempfile.TemporaryDirectory(prefix="lookoutvision-import-") as scratch:
@@ -150,3 +147,11 @@ async def _save_body(request: Request, path: Path) -> None:
 
 def _error(emulator: Emulator, error: ServiceError) -> Response:
     return emulator.error_response(error)
+
+
+routes = [
+    Route("/_emulator/health", health, methods=["GET"]),
+    Route("/_emulator/reset", reset, methods=["POST"]),
+    Route("/_emulator/hosting", hosting, methods=["GET"]),
+    Route("/_emulator/projects/{project}/models", import_model_endpoint, methods=["POST"]),
+]

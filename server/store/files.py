@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,4 +46,15 @@ class ModelFiles:
         shutil.rmtree(self.folder(key), ignore_errors=True)
 
     def wipe(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Empty at once: the folder is renamed aside (one rename) and deleted in the background."""
+        if self.root.exists():
+            trash = self.root.parent / f".trash-{uuid.uuid4().hex}"
+            os.replace(self.root, trash)
+            threading.Thread(
+                target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
+            ).start()
+
+    def remove_leftovers(self) -> None:
+        """Delete what a wipe interrupted by a crash left behind."""
+        for trash in self.root.parent.glob(".trash-*"):
+            shutil.rmtree(trash, ignore_errors=True)
