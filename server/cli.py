@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="for tests: state changes (hosting, stopping, packaging) complete before the call returns",
     )
-    serve_parser.add_argument("--s3-endpoint-url", help="S3-compatible endpoint for packaging outputs")
+    serve_parser.add_argument(
+        "--s3-endpoint-url", help="S3-compatible endpoint (default: boto3's configuration)"
+    )
+    serve_parser.add_argument("--dataset-root", help="a folder whose manifests and images datasets may read")
     commands.add_parser("data-path", help="print the folder to put on AWS_DATA_PATH")
     _import_parser(commands)
     return parser
@@ -80,6 +83,7 @@ def serve(args: argparse.Namespace) -> int:
             demo=args.demo,
             fixture_mode=args.fixture_mode,
             s3_endpoint_url=args.s3_endpoint_url,
+            dataset_root=args.dataset_root,
         )
     except ValueError as error:
         print(f"lookoutvision-emulator: {error}", file=sys.stderr)

@@ -69,7 +69,13 @@ class Emulator:
         )
         timing = Timing(immediate=settings.fixture_mode, delays=settings.delays)
         backend = Backend(
-            database, files_root, hosting, timing, s3_endpoint_url=settings.s3_endpoint_url or None
+            database,
+            files_root,
+            hosting,
+            timing,
+            s3_endpoint_url=settings.s3_endpoint_url or None,
+            dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
+            local_bucket=settings.local_bucket,
         )
         dispatcher = Dispatcher(
             service_model(),
@@ -82,6 +88,7 @@ class Emulator:
         emulator = cls(settings, database, backend, dispatcher, scratch)
         backend.hosting.recover()
         backend.packaging.recover()
+        backend.datasets.recover()
         if settings.demo:
             from server.demo import install_demo
 

@@ -29,12 +29,11 @@ class Projects:
 
     def delete(self, scope: Scope, name: str) -> ProjectRecord:
         record = self.get(scope, name)
-        # The service makes clients delete model versions (and, once they exist, datasets) first.
-        deleted, models = self.table.delete(scope.account, scope.region, name)
-        if models:
-            raise conflict(
-                PROJECT, name, f"Project {name} still has {models} model version(s); delete them first"
-            )
+        # The service makes clients delete model versions and datasets first.
+        deleted, left = self.table.delete(scope.account, scope.region, name)
+        if left:
+            message = f"Project {name} still has {left} model version(s) or dataset(s); delete them first"
+            raise conflict(PROJECT, name, message)
         if not deleted:
             raise not_found(PROJECT, name, f"Project {name} does not exist")
         return record

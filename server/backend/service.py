@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server.backend.datasets import Datasets
 from server.backend.hosting import Hosting, HostingSettings
 from server.backend.models import Models
 from server.backend.packaging import Packaging
 from server.backend.projects import Projects
 from server.backend.scripted import ScriptedResults
 from server.backend.timing import Timing
+from server.datasets.sources import Sources
 from server.protocol.pagination import PageTokens
 from server.sources.s3 import S3
+from server.store.blobs import Blobs
 from server.store.database import Database
-from server.store.files import ModelFiles
+from server.store.datasets import DatasetTable
+from server.store.files import ModelFiles, discard_folder
 from server.store.meta import page_token_secret
 from server.store.models import ModelTable
 from server.store.packaging import JobTable
@@ -28,6 +32,8 @@ class Backend:
         hosting: HostingSettings | None = None,
         timing: Timing | None = None,
         s3_endpoint_url: str | None = None,
+        dataset_root: Path | None = None,
+        local_bucket: str = "lookoutvision-local",
     ) -> None:
         self.database = database
         self.page_tokens = PageTokens(page_token_secret(database))
@@ -41,13 +47,23 @@ class Backend:
         self.hosting = Hosting(
             self.models, model_table, hosting or HostingSettings(), self.timing, self.scripts
         )
-        self.packaging = Packaging(JobTable(database), self.models, self.timing, S3(s3_endpoint_url))
+        s3 = S3(s3_endpoint_url)
+        self.packaging = Packaging(JobTable(database), self.models, self.timing, s3)
+        self.blobs = Blobs(files_root)
+        self.datasets = Datasets(
+            DatasetTable(database),
+            self.projects,
+            self.blobs,
+            lambda region: Sources(s3, region, dataset_root, local_bucket),
+            self.timing,
+        )
 
     def reset(self) -> None:
         """Forget every resource in every account and region, scripted results and changed delays."""
         self.hosting.close()
         self.database.wipe()
         self.files.wipe()
+        discard_folder(self.blobs.root)
         self.scripts.clear()
         self.timing.restore()
 

@@ -4,7 +4,7 @@ Importing the resource modules registers their operations; an operation with no 
 NotImplementedException (501) until its issue lands.
 """
 
-from server.handlers import hosting, models, packaging, projects, tags  # noqa: F401  (registers operations)
+from server.handlers import datasets, hosting, models, packaging, projects, tags  # noqa: F401  (registers)
 from server.handlers.registry import bind_handlers
 
 __all__ = ["bind_handlers"]

@@ -7,6 +7,7 @@ from typing import Any
 from server.backend.arns import project_arn
 from server.backend.scope import Scope
 from server.backend.service import Backend
+from server.handlers.datasets import dataset_metadata
 from server.handlers.paging import page
 from server.handlers.registry import operation
 from server.protocol.context import RequestContext
@@ -32,7 +33,8 @@ def create_project(backend: Backend, context: RequestContext, params: dict[str, 
 def describe_project(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     scope = Scope.of(context)
     project = backend.projects.get(scope, params["ProjectName"])
-    return {"ProjectDescription": {**project_metadata(scope, project), "Datasets": []}}
+    datasets = [dataset_metadata(record) for record in backend.datasets.for_project(scope, project.name)]
+    return {"ProjectDescription": {**project_metadata(scope, project), "Datasets": datasets}}
 
 
 @operation("ListProjects")

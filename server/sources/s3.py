@@ -37,3 +37,22 @@ class S3:
             raise S3Error(f"cannot write s3://{bucket}/{key}: {code}: {message}") from None
         except BotoCoreError as error:
             raise S3Error(f"cannot write s3://{bucket}/{key}: {error}") from None
+
+    def get(self, region: str, bucket: str, key: str, version: str | None, limit: int) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra = {"VersionId": version} if version else {}
+        try:
+            answer = self.client(region).get_object(Bucket=bucket, Key=key, **extra)
+            size = answer.get("ContentLength") or 0
+            if size > limit:
+                raise S3Error(f"s3://{bucket}/{key} is {size} bytes; the limit is {limit}")
+            return answer["Body"].read()
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            code = details.get("Code", "Error")
+            if code in ("NoSuchKey", "404", "NoSuchVersion"):
+                raise S3Error(f"s3://{bucket}/{key} does not exist") from None
+            raise S3Error(f"cannot read s3://{bucket}/{key}: {code}: {details.get('Message', '')}") from None
+        except BotoCoreError as error:
+            raise S3Error(f"cannot read s3://{bucket}/{key}: {error}") from None

@@ -46,15 +46,19 @@ class ModelFiles:
         shutil.rmtree(self.folder(key), ignore_errors=True)
 
     def wipe(self) -> None:
-        """Empty at once: the folder is renamed aside (one rename) and deleted in the background."""
-        if self.root.exists():
-            trash = self.root.parent / f".trash-{uuid.uuid4().hex}"
-            os.replace(self.root, trash)
-            threading.Thread(
-                target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
-            ).start()
+        discard_folder(self.root)
 
     def remove_leftovers(self) -> None:
         """Delete what a wipe interrupted by a crash left behind."""
         for trash in self.root.parent.glob(".trash-*"):
             shutil.rmtree(trash, ignore_errors=True)
+
+
+def discard_folder(folder: Path) -> None:
+    """Empty at once: the folder is renamed aside (one rename) and deleted in the background."""
+    if folder.exists():
+        trash = folder.parent / f".trash-{uuid.uuid4().hex}"
+        os.replace(folder, trash)
+        threading.Thread(
+            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
+        ).start()

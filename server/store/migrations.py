@@ -79,7 +79,40 @@ MIGRATIONS: list[str] = [
         UNIQUE (account, region, project, job_name)
     );
     """,
+    # 4: datasets and their entries (seq orders entries; images and masks live in blobs/ by content)
+    """
+    CREATE TABLE datasets (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        project TEXT NOT NULL,
+        dataset_type TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        status TEXT NOT NULL,
+        status_message TEXT,
+        PRIMARY KEY (account, region, project, dataset_type)
+    );
+    CREATE TABLE dataset_entries (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        project TEXT NOT NULL,
+        dataset_type TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        source_ref TEXT NOT NULL,
+        line TEXT NOT NULL,
+        label TEXT,
+        created REAL NOT NULL,
+        image TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        mask TEXT,
+        PRIMARY KEY (account, region, project, dataset_type, source_ref)
+    );
+    CREATE INDEX dataset_entries_by_seq ON dataset_entries (account, region, project, dataset_type, seq);
+    """,
 ]
 
 # Tables that hold emulated resources; a reset empties them (meta keeps the token-signing secret).
-RESOURCE_TABLES: tuple[str, ...] = ("packaging_jobs", "model_tags", "models", "projects", "client_tokens")
+RESOURCE_TABLES: tuple[str, ...] = (
+    "dataset_entries", "datasets", "packaging_jobs", "model_tags", "models", "projects", "client_tokens"
+)  # fmt: skip

@@ -35,14 +35,17 @@ class ProjectTable:
         return _record(rows[0]) if rows else None
 
     def delete(self, account: str, region: str, name: str) -> tuple[bool, int]:
-        """(deleted, models left): a project that still has model versions is kept."""
+        """(deleted, models and datasets left): a project that still has either is kept."""
         with self.database.transaction() as connection:
             key = (account, region, name)
             models = connection.execute(
                 "SELECT COUNT(*) FROM models WHERE account = ? AND region = ? AND project = ?", key
             ).fetchone()[0]
-            if models:
-                return False, models
+            datasets = connection.execute(
+                "SELECT COUNT(*) FROM datasets WHERE account = ? AND region = ? AND project = ?", key
+            ).fetchone()[0]
+            if models or datasets:
+                return False, models + datasets
             cursor = connection.execute(
                 "DELETE FROM projects WHERE account = ? AND region = ? AND name = ?", key
             )

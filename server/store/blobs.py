@@ -1,0 +1,32 @@
+"""Dataset images and masks by content (SHA-256), so a dataset no longer depends on where they came from."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+
+class Blobs:
+    def __init__(self, root: Path) -> None:
+        self.root = root / "blobs"
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest
+
+    def put(self, content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        target = self.path(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.parent / f".{digest}.{uuid.uuid4().hex}"
+            with open(staging, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, target)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        return self.path(digest).read_bytes()
