@@ -175,7 +175,10 @@ def main() -> None:
             "/_emulator/projects/bench/models", content=zip_folder(model.parent),
             headers={"Content-Type": "application/zip"},
         ).raise_for_status()  # fmt: skip
-        lfv = client(emulator.url, config=Config(max_pool_connections=8, retries={"max_attempts": 1}))
+        lfv = client(
+            emulator.url,
+            config=Config(max_pool_connections=8, retries={"max_attempts": 1, "mode": "standard"}),
+        )
 
         def wait_hosted(version: str) -> None:
             while (

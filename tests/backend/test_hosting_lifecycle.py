@@ -64,7 +64,10 @@ def test_a_bundle_that_cannot_load_ends_in_hosting_failed(tmp_path):
 def test_requests_beyond_the_queue_are_throttled(tmp_path):
     env = {"LOOKOUTVISION_EMULATOR_QUEUE_PER_UNIT": "0", "LOOKOUTVISION_EMULATOR_INFERENCE_THREADS": "1"}
     with EmulatorProcess(env=env) as emulator, httpx.Client(base_url=emulator.url) as http:
-        lfv = client(emulator.url, config=Config(retries={"max_attempts": 1}, max_pool_connections=8))
+        lfv = client(
+            emulator.url,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
+        )
         import_model(http, "slow", slow_bundle(tmp_path / "slow"))
         host(lfv, "slow", "1")
         body = image_bytes(solid(192, 192, (120, 120, 120)))
@@ -91,7 +94,10 @@ def test_units_grow_under_sustained_queueing_and_shrink_back(tmp_path):
         "LOOKOUTVISION_EMULATOR_INFERENCE_THREADS": "1",
     }
     with EmulatorProcess(env=env) as emulator, httpx.Client(base_url=emulator.url) as http:
-        lfv = client(emulator.url, config=Config(retries={"max_attempts": 1}, max_pool_connections=8))
+        lfv = client(
+            emulator.url,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
+        )
         import_model(http, "slow", slow_bundle(tmp_path / "slow"))
         host(lfv, "slow", "1", units=1, max_units=2)
         body = image_bytes(solid(192, 192, (120, 120, 120)))

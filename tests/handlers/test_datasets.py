@@ -22,7 +22,9 @@ def settled(lfv, project: str = "parts", dataset: str = "train", timeout: float 
         time.sleep(0.02)
 
 
-def import_lines(lfv, s3, lines: list[str], objects: dict[str, bytes] | None = None, dataset: str = "train") -> dict:
+def import_lines(
+    lfv, s3, lines: list[str], objects: dict[str, bytes] | None = None, dataset: str = "train"
+) -> dict:
     upload(s3, "data", {**(objects or {}), "train.manifest": "\n".join(lines).encode()})
     lfv.create_project(ProjectName="parts")
     created = lfv.create_dataset(ProjectName="parts", DatasetType=dataset, DatasetSource=SOURCE)
@@ -36,8 +38,16 @@ def labelled_set(count_normal: int = 6, count_anomaly: int = 4, unlabeled: int =
     for index in range(count_normal + count_anomaly + unlabeled):
         key = f"images/img_{index:02d}.png"
         objects[key] = part(seed=index)
-        label = "normal" if index < count_normal else "anomaly" if index < count_normal + count_anomaly else "other"
-        lines.append(classification_line(f"s3://data/{key}", label, created=f"2022-02-{index + 1:02d}T10:00:00"))
+        label = (
+            "normal"
+            if index < count_normal
+            else "anomaly"
+            if index < count_normal + count_anomaly
+            else "other"
+        )
+        lines.append(
+            classification_line(f"s3://data/{key}", label, created=f"2022-02-{index + 1:02d}T10:00:00")
+        )
     return objects, lines
 
 
@@ -55,7 +65,10 @@ def test_an_empty_dataset_is_created_at_once(lfv):
     assert duplicate.value.response["ResourceType"] == "DATASET"
     with pytest.raises(lfv.exceptions.ConflictException):
         lfv.delete_project(ProjectName="parts")
-    assert lfv.delete_dataset(ProjectName="parts", DatasetType="test")["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert (
+        lfv.delete_dataset(ProjectName="parts", DatasetType="test")["ResponseMetadata"]["HTTPStatusCode"]
+        == 202
+    )
     with pytest.raises(lfv.exceptions.ResourceNotFoundException) as gone:
         lfv.describe_dataset(ProjectName="parts", DatasetType="test")
     assert gone.value.response["ResourceType"] == "DATASET"
@@ -69,8 +82,10 @@ def test_classification_manifest_import_and_every_filter(lfv, s3):
     assert description["ImageStats"] == {"Total": 12, "Labeled": 10, "Normal": 6, "Anomaly": 4}
 
     def refs(**filters) -> list[str]:
-        pages = lfv.get_paginator("list_dataset_entries").paginate(ProjectName="parts", DatasetType="train",
-                                                                   PaginationConfig={"PageSize": 5}, **filters)  # fmt: skip
+        paginator = lfv.get_paginator("list_dataset_entries")
+        pages = paginator.paginate(
+            ProjectName="parts", DatasetType="train", PaginationConfig={"PageSize": 5}, **filters
+        )
         return [json.loads(entry)["source-ref"][-6:-4] for page in pages for entry in page["DatasetEntries"]]
 
     assert refs() == [f"{i:02d}" for i in range(12)]
@@ -78,7 +93,10 @@ def test_classification_manifest_import_and_every_filter(lfv, s3):
     assert refs(Labeled=True, AnomalyClass="anomaly") == ["06", "07", "08", "09"]
     assert refs(AnomalyClass="normal") == ["00", "01", "02", "03", "04", "05"]
     assert refs(SourceRefContains="img_1") == ["10", "11"]
-    assert refs(AfterCreationDate="2022-02-09T00:00:00Z", BeforeCreationDate="2022-02-11T00:00:00Z") == ["08", "09"]
+    assert refs(AfterCreationDate="2022-02-09T00:00:00Z", BeforeCreationDate="2022-02-11T00:00:00Z") == [
+        "08",
+        "09",
+    ]
     entries = lfv.list_dataset_entries(ProjectName="parts", DatasetType="train", AnomalyClass="anomaly")
     first = json.loads(entries["DatasetEntries"][0])
     assert first["anomaly-label"] == 1 and first["anomaly-label-metadata"]["class-name"] == "anomaly"
@@ -146,7 +164,10 @@ def test_a_missing_manifest(lfv, s3):
     lfv.create_project(ProjectName="parts")
     lfv.create_dataset(ProjectName="parts", DatasetType="train", DatasetSource=SOURCE)
     failed = settled(lfv)
-    assert failed["Status"] == "CREATE_FAILED" and "s3://data/train.manifest does not exist" in failed["StatusMessage"]
+    assert (
+        failed["Status"] == "CREATE_FAILED"
+        and "s3://data/train.manifest does not exist" in failed["StatusMessage"]
+    )
 
 
 def test_updates_add_replace_and_roll_back(lfv, s3):
@@ -182,7 +203,9 @@ def test_busy_datasets_refuse_changes(lfv, s3, http):
     lfv.create_project(ProjectName="parts")
     lfv.create_dataset(ProjectName="parts", DatasetType="train", DatasetSource=SOURCE)
     with pytest.raises(lfv.exceptions.ConflictException):
-        lfv.update_dataset_entries(ProjectName="parts", DatasetType="train", Changes=b'{"source-ref": "s3://x/y"}')
+        lfv.update_dataset_entries(
+            ProjectName="parts", DatasetType="train", Changes=b'{"source-ref": "s3://x/y"}'
+        )
     with pytest.raises(lfv.exceptions.ConflictException):
         lfv.delete_dataset(ProjectName="parts", DatasetType="train")
     assert settled(lfv)["Status"] == "CREATE_COMPLETE"

@@ -9,7 +9,9 @@ import numpy as np
 from tests.support.onnx_models import image_bytes, solid
 
 
-def classification_line(source_ref: str, label: str | None, created: str = "2022-02-04T22:47:07", **extra) -> str:
+def classification_line(
+    source_ref: str, label: str | None, created: str = "2022-02-04T22:47:07", **extra
+) -> str:
     line: dict = {"source-ref": source_ref}
     if label is not None:
         line["anomaly-label"] = 1 if label == "anomaly" else 0
@@ -20,7 +22,9 @@ def classification_line(source_ref: str, label: str | None, created: str = "2022
     return json.dumps(line)
 
 
-def segmentation_line(source_ref: str, mask_ref: str, colors: dict[str, str], created: str = "2022-08-22T21:26:25Z"):
+def segmentation_line(
+    source_ref: str, mask_ref: str, colors: dict[str, str], created: str = "2022-08-22T21:26:25Z"
+):
     color_map = {"0": {"class-name": "BACKGROUND", "hex-color": "#ffffff", "confidence": 0.0}}
     for index, (name, color) in enumerate(colors.items(), start=1):
         color_map[str(index)] = {"class-name": name, "hex-color": color.lower(), "confidence": 0.0}
@@ -39,7 +43,9 @@ def part(width: int = 96, height: int = 80, seed: int = 0, kind: str = "PNG") ->
     return image_bytes(pixels, kind)
 
 
-def mask(width: int, height: int, painted: dict[tuple[int, int, int, int], str], background=(255, 255, 255)) -> bytes:
+def mask(
+    width: int, height: int, painted: dict[tuple[int, int, int, int], str], background=(255, 255, 255)
+) -> bytes:
     pixels = solid(width, height, background)
     for (top, left, bottom, right), color in painted.items():
         pixels[top:bottom, left:right] = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
