@@ -66,6 +66,7 @@ class Emulator:
             queue_per_unit=settings.queue_per_unit,
             grow_after=settings.scale_up_after,
             shrink_after=settings.scale_down_after,
+            max_units=settings.max_inference_units,
         )
         timing = Timing(immediate=settings.fixture_mode, delays=settings.delays)
         backend = Backend(

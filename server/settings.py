@@ -37,6 +37,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024  # 8 MB images and 10 MiB base64 dataset changes fit
     inference_threads: int = 0  # onnxruntime threads per inference unit; 0 divides the cores among them
     queue_per_unit: int = 8  # requests that may wait per busy unit before ThrottlingException
+    max_inference_units: int = 16  # per model: each unit is an onnxruntime session
     scale_up_after: float = 0.5  # seconds a request waits before another unit is added (up to the max)
     scale_down_after: float = 30.0  # quiet seconds before a unit above the minimum is removed
     demo: bool = False  # create project `demo` with the shipped models hosted

@@ -59,9 +59,11 @@ class Datasets:
     ) -> DatasetRecord:
         self.projects.get(scope, project)
         now = self._now()
-        manifest = (source or {}).get("GroundTruthManifest", {}).get("S3Object") if source else None
-        status, message = (CREATE_IN_PROGRESS, "The dataset is being created.") if manifest else (
-            CREATE_COMPLETE, CREATED_MESSAGE)  # fmt: skip
+        manifest = ((source or {}).get("GroundTruthManifest") or {}).get("S3Object")
+        # Without a manifest the dataset is created empty, at once.
+        status, message = CREATE_COMPLETE, CREATED_MESSAGE
+        if manifest:
+            status, message = CREATE_IN_PROGRESS, "The dataset is being created."
         record = DatasetRecord(scope.account, scope.region, project, dataset_type, now, now, status, message)
         if not self.table.insert(record):
             raise conflict(DATASET, dataset_type, f"Project {project} already has a {dataset_type} dataset")

@@ -42,6 +42,7 @@ class HostingSettings:
     queue_per_unit: int = 8
     grow_after: float = 0.5
     shrink_after: float = 30.0
+    max_units: int = 16
 
 
 @dataclass
@@ -75,6 +76,17 @@ class Hosting:
             raise validation_error(
                 f"MaxInferenceUnits ({maximum}) must be greater than or equal to MinInferenceUnits ({minimum})"
             )
+        limit = self.settings.max_units
+        if max(minimum, maximum or 0) > limit:
+            # Each unit is an onnxruntime session: an unbounded count would exhaust the machine.
+            raise ServiceError(
+                "ServiceQuotaExceededException",
+                f"A model can have at most {limit} inference units here (setting max_inference_units)",
+                QuotaCode="inference-units-per-model",
+                ServiceCode="lookoutvision",
+                ResourceId=version,
+                ResourceType=MODEL,
+            )
         record = self.models.get(scope, project, version)
         _, after = self.table.transition(
             record.key,
@@ -85,11 +97,7 @@ class Hosting:
             max_units=maximum,
         )
         if after is None:
-            current = self.table.get(record.key)
-            state = current.status if current else "deleted"
-            raise conflict(
-                MODEL, version, f"Model version {record.key.version} is {state}; it cannot be started"
-            )
+            raise self._wrong_state(record.key, version, "it cannot be started")
         self.timing.launch("hosting", lambda settle: self._load(record.key, minimum, maximum, settle))
         return statuses.STARTING_HOSTING
 
@@ -102,11 +110,14 @@ class Hosting:
             status_message=statuses.MESSAGES[statuses.STOPPING_HOSTING],
         )
         if after is None:
-            current = self.table.get(record.key)
-            state = current.status if current else "deleted"
-            raise conflict(MODEL, version, f"Model version {record.key.version} is {state}, not HOSTED")
+            raise self._wrong_state(record.key, version, "only a HOSTED model can be stopped")
         self.timing.launch("stopping", lambda settle: self._unload(record.key, settle))
         return statuses.STOPPING_HOSTING
+
+    def _wrong_state(self, key: ModelKey, version: str, reason: str) -> ServiceError:
+        current = self.table.get(key)
+        state = current.status if current else "deleted"
+        return conflict(MODEL, version, f"Model version {key.version} is {state}; {reason}")
 
     def _load(self, key: ModelKey, minimum: int, maximum: int | None, settle: Settle) -> None:
         from server.inference.runtime import ModelRunner

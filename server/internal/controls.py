@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.routing import Route
 
 from server.backend.scope import Scope
 from server.emulator import Emulator
+from server.protocol.asgi import read_request
 from server.protocol.errors import ServiceError, validation_error
 from server.protocol.parsing import from_json
 from server.protocol.validation import validate_input
@@ -61,15 +63,15 @@ async def set_delays(request: Request) -> Response:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    import json
-
+    # The same body limit as the L4V API: a control call is no way around it.
+    body = (await read_request(request, _emulator(request).settings.max_body_bytes)).body
     try:
-        body = json.loads(await request.body() or b"{}")
+        document = json.loads(body or b"{}")
     except ValueError as error:
         raise validation_error(f"The body is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
+    if not isinstance(document, dict):
         raise validation_error("The body must be a JSON object")
-    return body
+    return document
 
 
 def _target(emulator: Emulator, body: dict[str, Any]) -> tuple[Scope, str, str]:

@@ -104,6 +104,19 @@ def test_inference_units_are_validated(make_client, classifier, units, max_units
     assert field in caught.value.response["Error"]["Message"]
 
 
+@pytest.mark.parametrize(("units", "max_units"), [(17, None), (1, 500), (100000, None)])
+def test_inference_units_have_a_quota(lfv, classifier, units, max_units):
+    extra = {"MaxInferenceUnits": max_units} if max_units else {}
+    with pytest.raises(lfv.exceptions.ServiceQuotaExceededException) as caught:
+        lfv.start_model(ProjectName="parts", ModelVersion="1", MinInferenceUnits=units, **extra)
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 402
+    assert (response["QuotaCode"], response["ServiceCode"]) == ("inference-units-per-model", "lookoutvision")
+    assert (
+        lfv.describe_model(ProjectName="parts", ModelVersion="1")["ModelDescription"]["Status"] == "TRAINED"
+    )
+
+
 @pytest.mark.parametrize("kind", ["PNG", "JPEG"])
 @pytest.mark.parametrize("red", [30, 100, 200, 250])
 def test_classification_result(lfv, classifier, kind, red):
