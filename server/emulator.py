@@ -77,6 +77,7 @@ class Emulator:
             s3_endpoint_url=settings.s3_endpoint_url or None,
             dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
             local_bucket=settings.local_bucket,
+            training_time_limit=settings.training_time_limit,
         )
         dispatcher = Dispatcher(
             service_model(),
@@ -90,6 +91,7 @@ class Emulator:
         backend.hosting.recover()
         backend.packaging.recover()
         backend.datasets.recover()
+        backend.training.recover()
         if settings.demo:
             from server.demo import install_demo
 

@@ -48,6 +48,7 @@ class Settings:
     delay_dataset_import: float = 0.0  # ... CREATE_IN_PROGRESS / UPDATE_IN_PROGRESS
     delay_packaging: float = 0.0  # ... a packaging job RUNNING
     s3_endpoint_url: str = ""  # S3-compatible endpoint for model outputs and packaging (default: boto3's)
+    training_time_limit: float = 3600.0  # seconds before a training process is stopped and the model fails
     dataset_root: str = ""  # a folder whose files datasets may use (manifests, images, masks); empty: none
     local_bucket: str = (
         "lookoutvision-local"  # an S3Object bucket of this name means a file below dataset_root

@@ -11,6 +11,7 @@ from server.backend.packaging import Packaging
 from server.backend.projects import Projects
 from server.backend.scripted import ScriptedResults
 from server.backend.timing import Timing
+from server.backend.training import Training
 from server.datasets.sources import Sources
 from server.protocol.pagination import PageTokens
 from server.sources.s3 import S3
@@ -34,6 +35,7 @@ class Backend:
         s3_endpoint_url: str | None = None,
         dataset_root: Path | None = None,
         local_bucket: str = "lookoutvision-local",
+        training_time_limit: float = 3600.0,
     ) -> None:
         self.database = database
         self.page_tokens = PageTokens(page_token_secret(database))
@@ -50,13 +52,15 @@ class Backend:
         s3 = S3(s3_endpoint_url)
         self.packaging = Packaging(JobTable(database), self.models, self.timing, s3)
         self.blobs = Blobs(files_root)
+        dataset_table = DatasetTable(database)
         self.datasets = Datasets(
-            DatasetTable(database),
+            dataset_table,
             self.projects,
             self.blobs,
             lambda region: Sources(s3, region, dataset_root, local_bucket),
             self.timing,
         )
+        self.training = Training(self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit)
 
     def reset(self) -> None:
         """Forget every resource in every account and region, scripted results and changed delays."""

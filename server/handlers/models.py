@@ -39,6 +39,13 @@ def model_description(scope: Scope, record: ModelRecord) -> dict[str, Any]:
     }
 
 
+@operation("CreateModel")
+def create_model(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    scope = Scope.of(context)
+    record = backend.training.create(scope, params["ProjectName"], params)
+    return {"ModelMetadata": model_metadata(scope, record)}
+
+
 @operation("DescribeModel")
 def describe_model(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     scope = Scope.of(context)

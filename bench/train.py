@@ -1,0 +1,144 @@
+"""Train on ../shared/datasets/aliens through CreateModel, as a user would, and check the issue's targets.
+
+    python bench/train.py [--images ../shared/datasets/aliens]
+
+Split (per class, names sorted as strings): even index to the train dataset, odd to the test dataset.
+moto's S3 and the emulator run on loopback; the model is trained by CreateModel, evaluated by the server
+on the test dataset, then the same test images are scored again after a random rotation (seed 0) and a
+shift of up to 5 %. DetectAnomalies cost is measured in-process on the trained bundle at 550x380.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from examples.import_aliens import CREDENTIALS, manifest_line, start_moto  # noqa: E402
+from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
+from server.backend.hosting import result as build_result  # noqa: E402
+from server.inference.bundle import read_bundle  # noqa: E402
+from server.inference.images import decode_image  # noqa: E402
+from server.inference.runtime import ModelRunner  # noqa: E402
+from server.training.trainer import metrics  # noqa: E402
+
+
+def split(folder: Path) -> dict[str, list[tuple[Path, str]]]:
+    parts: dict[str, list[tuple[Path, str]]] = {"train": [], "test": []}
+    for label in ("normal", "anomaly"):
+        files = sorted((folder / label).glob("*.png"), key=lambda path: path.name)
+        parts["train"] += [(path, label) for path in files[0::2]]
+        parts["test"] += [(path, label) for path in files[1::2]]
+    return parts
+
+
+def moved(path: Path, rng: np.random.Generator) -> Image.Image:
+    image = Image.open(path).convert("RGB")
+    angle = float(rng.uniform(0, 360))
+    dx, dy = (rng.uniform(-0.05, 0.05, 2) * np.array(image.size)).round().astype(int)
+    turned = image.rotate(angle, resample=Image.BILINEAR, fillcolor=(255, 255, 255))
+    return turned.transform(image.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy), fillcolor=(255, 255, 255))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", default=str(ROOT.parent / "shared" / "datasets" / "aliens"))
+    folder = Path(parser.parse_args().images)
+    parts = split(folder)
+    moto, s3_url = start_moto()
+    data = Path(tempfile.mkdtemp())
+    try:
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket="aliens")
+        for part, items in parts.items():
+            lines = []
+            for path, label in items:
+                key = f"{label}/{path.name}"
+                s3.put_object(Bucket="aliens", Key=key, Body=path.read_bytes())
+                lines.append(manifest_line("aliens", key, label))
+            s3.put_object(Bucket="aliens", Key=f"{part}.manifest", Body="\n".join(lines).encode())
+        env = {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
+        with EmulatorProcess(data, env=env) as emulator:
+            lfv = client(emulator.url)
+            lfv.create_project(ProjectName="aliens")
+            for part in ("train", "test"):
+                source = {
+                    "GroundTruthManifest": {"S3Object": {"Bucket": "aliens", "Key": f"{part}.manifest"}}
+                }
+                lfv.create_dataset(ProjectName="aliens", DatasetType=part, DatasetSource=source)
+            for part in ("train", "test"):
+                while lfv.describe_dataset(ProjectName="aliens", DatasetType=part)["DatasetDescription"][
+                    "Status"
+                ].endswith("IN_PROGRESS"):  # fmt: skip
+                    time.sleep(0.1)
+            started = time.monotonic()
+            lfv.create_model(
+                ProjectName="aliens", OutputConfig={"S3Location": {"Bucket": "aliens", "Prefix": "out/"}}
+            )
+            while (model := lfv.describe_model(ProjectName="aliens", ModelVersion="1")["ModelDescription"])[
+                "Status"
+            ] == "TRAINING":  # fmt: skip
+                time.sleep(0.1)
+            wall = time.monotonic() - started
+            if model["Status"] != "TRAINED":
+                raise SystemExit(f"training failed: {model['StatusMessage']}")
+            peak = re.search(r"peak memory of the training process (\d+) MB", emulator.output())
+            result = json.loads(
+                s3.get_object(Bucket="aliens", Key=model["EvaluationResult"]["Key"])["Body"].read()
+            )
+        evaluation = result["AggregatedEvaluationResults"]["Metrics"]
+
+        bundle = data / "models" / "123456789012" / "us-east-1" / "aliens" / "1"
+        runner = ModelRunner(bundle, read_bundle(bundle), "cpu", threads=2)
+        rng = np.random.default_rng(0)
+        predictions = []
+        for path, label in parts["test"]:
+            prediction = runner.predict(moved(path, rng))
+            predictions.append(
+                {"label": label, "score": prediction.score, "anomalous": prediction.is_anomalous}
+            )
+        turned = metrics(predictions)
+        image = Image.open(parts["test"][0][0]).convert("RGB")
+        runner.predict(image)
+        timings = []
+        for _ in range(20):
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            begin = time.perf_counter()
+            build_result(runner.predict(decode_image(buffer.getvalue(), "image/png")), runner.description)
+            timings.append(time.perf_counter() - begin)
+    finally:
+        moto.terminate()
+
+    def row(name: str, value: float, target: str, ok: bool) -> None:
+        print(f"| {name} | {value:.3f} | {target} | {'met' if ok else 'NOT met'} |")
+
+    print("| measure | value | target | |\n|---|---|---|---|")
+    row("image AUROC (test set)", evaluation["ROCAUC"], ">= 0.99", evaluation["ROCAUC"] >= 0.99)
+    row("F1 at the model's threshold", evaluation["F1Score"], ">= 0.95", evaluation["F1Score"] >= 0.95)
+    row("AUROC, rotated and shifted", turned["ROCAUC"], ">= 0.99", turned["ROCAUC"] >= 0.99)
+    row("F1, rotated and shifted", turned["F1Score"], ">= 0.95", turned["F1Score"] >= 0.95)
+    row("CreateModel to TRAINED, s", wall, "<= 30", wall <= 30)
+    if peak:
+        row("peak memory of training, MB", float(peak.group(1)), "<= 1536", float(peak.group(1)) <= 1536)
+    p50 = statistics.median(timings) * 1000
+    row("DetectAnomalies in-process p50 at 550x380, ms", p50, "<= 150", p50 <= 150)
+    print("segmentation per-class IoU: not measured (the per-pixel head is not built yet)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""CreateModel: TRAINING -> TRAINED | TRAINING_FAILED, with the trainer in a separate process.
+
+The process sends its phases back (they become the StatusMessage and one log line each) and finally the
+result; if it dies or runs past the time limit the model fails with that reason, and the server lives on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from server.backend import statuses
+from server.backend.datasets import BUSY, USABLE
+from server.backend.errors import PROJECT, not_found
+from server.backend.models import MAX_TAGS_PER_MODEL, Models
+from server.backend.scope import Scope
+from server.backend.timing import Settle, Timing
+from server.protocol.errors import ServiceError, validation_error
+from server.sources.s3 import S3
+from server.store.blobs import Blobs
+from server.store.datasets import DatasetTable, EntryFilter
+from server.store.models import ModelKey, ModelRecord
+
+log = logging.getLogger(__name__)
+
+TRAINING_MESSAGE = "The model is being trained."
+# L4V's minimum labelled images: (normal, anomalous) in train, and in test when there is one.
+SINGLE_DATASET_MINIMUM = (20, 10)
+SEPARATE_TRAIN_MINIMUM = (10, 0)
+SEPARATE_TEST_MINIMUM = (10, 10)
+TEST_SHARE = 5  # a single dataset keeps every 5th image of each label (by source-ref) for testing
+
+
+class Training:
+    def __init__(
+        self,
+        models: Models,
+        datasets: DatasetTable,
+        blobs: Blobs,
+        timing: Timing,
+        s3: S3,
+        time_limit: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.models = models
+        self.datasets = datasets
+        self.blobs = blobs
+        self.timing = timing
+        self.s3 = s3
+        self.time_limit = time_limit
+        self.clock = clock
+
+    def create(self, scope: Scope, project: str, params: dict[str, Any]) -> ModelRecord:
+        self.models.projects.get(scope, project)
+        tags = {tag["Key"]: tag["Value"] for tag in params.get("Tags", [])}
+        if len(tags) > MAX_TAGS_PER_MODEL:
+            raise ServiceError("ServiceQuotaExceededException", f"A model can have at most {MAX_TAGS_PER_MODEL} tags",
+                               QuotaCode="tags-per-model", ServiceCode="lookoutvision")  # fmt: skip
+        train, test = self._split(scope, project)
+        details = {"output_config": params["OutputConfig"], "kms_key_id": params.get("KmsKeyId")}
+
+        def make(key: ModelKey) -> ModelRecord:
+            return ModelRecord(key=key, created=round(self.clock(), 3), status=statuses.TRAINING,
+                               status_message=TRAINING_MESSAGE, description=params.get("Description"),
+                               details=details)  # fmt: skip
+
+        record = self.models.table.create_next(scope.account, scope.region, project, make)
+        if record is None:
+            raise not_found(PROJECT, project, f"Project {project} does not exist")
+        if tags:
+            self.models.table.change_tags(record.key, tags)
+        size = (train[0]["width"], train[0]["height"])
+        self.timing.launch("training", lambda settle: self._train(record, train, test, size, settle))
+        return record
+
+    def recover(self) -> None:
+        message = "The server restarted during training; train again."
+        for record in self.models.table.with_status((statuses.TRAINING,)):
+            self.models.table.transition(
+                record.key, (statuses.TRAINING,), status=statuses.TRAINING_FAILED, status_message=message
+            )
+
+    # Which images train and which test
+
+    def _split(self, scope: Scope, project: str) -> tuple[list[dict], list[dict]]:
+        def usable(dataset_type: str) -> list[dict] | None:
+            record = self.datasets.get((scope.account, scope.region, project, dataset_type))
+            if record is None:
+                return None
+            if record.status in BUSY:
+                raise ServiceError("ConflictException", f"The {dataset_type} dataset is {record.status}; wait for it",
+                                   ResourceId=dataset_type, ResourceType="DATASET")  # fmt: skip
+            if record.status not in USABLE:
+                raise validation_error(f"The {dataset_type} dataset is {record.status}; create it again")
+            entries = self.datasets.entries_after(record.key, None, 100_000, EntryFilter(labeled=True))
+            return [{"path": str(self.blobs.path(e.image)), "label": e.label, "source_ref": e.source_ref,
+                     "line": e.line, "width": e.width, "height": e.height} for e in entries]  # fmt: skip
+
+        train = usable("train")
+        if train is None:
+            raise validation_error(f"Project {project} has no train dataset: create one before training")
+        test = usable("test")
+        if test is None:
+            _enough(train, SINGLE_DATASET_MINIMUM, "train (the project has no test dataset)")
+            ordered = sorted(train, key=lambda item: (item["label"], item["source_ref"]))
+            by_label: dict[str, list[dict]] = {}
+            for item in ordered:
+                by_label.setdefault(item["label"], []).append(item)
+            test = [
+                item for items in by_label.values() for i, item in enumerate(items) if i % TEST_SHARE == 0
+            ]
+            chosen = {item["source_ref"] for item in test}
+            train = [item for item in ordered if item["source_ref"] not in chosen]
+        else:
+            _enough(train, SEPARATE_TRAIN_MINIMUM, "train")
+            _enough(test, SEPARATE_TEST_MINIMUM, "test")
+        return train, test
+
+    # The training itself
+
+    def _train(self, record: ModelRecord, train: list[dict], test: list[dict], size: tuple[int, int],
+               settle: Settle) -> None:  # fmt: skip
+        key = record.key
+        try:
+            with tempfile.TemporaryDirectory(prefix="lfv-training-") as scratch:
+                result = self._run_worker(key, train, test, size, scratch)
+                self._progress(key, "Writing the model and its evaluation.")
+                description = json.loads((Path(scratch) / "model.json").read_text())
+                self.models.files.write(key, Path(scratch) / "model.onnx", description)
+                details = self._write_evaluation(record, result, test)
+        except Exception as error:  # every failure ends the training, with its reason
+            log.warning("training %s/%s failed: %s", key.project, key.version, error)
+            settle()
+            self.models.table.transition(key, (statuses.TRAINING,), status=statuses.TRAINING_FAILED,
+                                         status_message=f"Training failed: {error}"[:1000])  # fmt: skip
+            return
+        settle()
+        _, after = self.models.table.transition(key, (statuses.TRAINING,), status=statuses.TRAINED,
+                                                status_message=statuses.MESSAGES[statuses.TRAINED],
+                                                details={**record.details, **details})  # fmt: skip
+        if after is None:
+            self.models.files.remove(key)
+        log.info("model %s/%s trained: %s; peak memory of the training process %.0f MB", key.project, key.version,
+                 details["performance"], details.get("peak_memory_mb", 0))  # fmt: skip
+
+    def _run_worker(self, key: ModelKey, train: list[dict], test: list[dict], size: tuple[int, int],
+                    output: str) -> dict:  # fmt: skip
+        from server.training.worker import run
+
+        context = multiprocessing.get_context("spawn")
+        receiving, sending = context.Pipe(duplex=False)
+        job = {"train": train, "test": test, "image_size": size, "output": output}
+        process = context.Process(target=run, args=(job, sending), daemon=True, name="lfv-trainer")
+        process.start()
+        sending.close()
+        deadline = time.monotonic() + self.time_limit
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RuntimeError(f"the training ran longer than {self.time_limit:g} s and was stopped")
+                if receiving.poll(min(remaining, 0.5)):
+                    try:
+                        kind, payload = receiving.recv()
+                    except EOFError:
+                        raise RuntimeError(
+                            f"the training process died (exit code {process.exitcode})"
+                        ) from None
+                    if kind == "progress":
+                        self._progress(key, payload)
+                    elif kind == "error":
+                        raise RuntimeError(payload)
+                    else:
+                        return payload
+                elif not process.is_alive():
+                    process.join()
+                    raise RuntimeError(f"the training process died (exit code {process.exitcode})")
+        finally:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=10)
+            receiving.close()
+
+    def _progress(self, key: ModelKey, phase: str) -> None:
+        log.info("training %s/%s: %s", key.project, key.version, phase)
+        self.models.table.transition(key, (statuses.TRAINING,), status_message=f"Training: {phase}")
+
+    def _write_evaluation(self, record: ModelRecord, result: dict, test: list[dict]) -> dict[str, Any]:
+        key = record.key
+        project, version = key.project, str(key.version)
+        location = record.details["output_config"]["S3Location"]
+        bucket, prefix = location["Bucket"], location.get("Prefix") or ""
+        manifest_key = f"{prefix}EvaluationManifest-{project}-{version}.json"
+        result_key = f"{prefix}EvaluationResult-{project}-{version}.json"
+        now = self.clock()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        arn = f"arn:aws:lookoutvision:{key.region}:{key.account}:model/{project}/{version}"
+        lines = {item["source_ref"]: item["line"] for item in test}
+        manifest = []
+        for prediction in result["predictions"]:
+            line = json.loads(lines[prediction["source_ref"]])
+            detected = "anomaly" if prediction["anomalous"] else "normal"
+            confidence = prediction["score"] if prediction["anomalous"] else 1 - prediction["score"]
+            line["anomaly-label-detected"] = int(prediction["anomalous"])
+            line["anomaly-label-detected-metadata"] = {
+                "class-name": detected, "confidence": round(confidence, 6), "type": "groundtruth/image-classification",
+                "human-annotated": "no", "creation-date": stamp, "job-name": f"training-job/{project}-{version}",
+                "model-arn": arn, "project-name": project, "model-version": version,
+            }  # fmt: skip
+            manifest.append(json.dumps(line, separators=(",", ":")))
+        metrics = result["metrics"]
+        document = {
+            "Version": 1,
+            "EvaluationDetails": {"ModelArn": arn, "EvaluationEndTimestamp": stamp,
+                                  "NumberOfTrainingImages": result["train_images"],
+                                  "NumberOfTestingImages": result["test_images"]},
+            "AggregatedEvaluationResults": {"Metrics": {name: metrics[name] for name in
+                                            ("ROCAUC", "AveragePrecision", "Precision", "Recall", "F1Score")}},
+        }  # fmt: skip
+        self.s3.put(key.region, bucket, manifest_key, "\n".join(manifest).encode(), "application/json")
+        self.s3.put(
+            key.region, bucket, result_key, json.dumps(document, indent=2).encode(), "application/json"
+        )
+        return {
+            "task": "classification",
+            "source": "trainer",
+            "performance": {"F1Score": metrics["F1Score"], "Recall": metrics["Recall"],
+                            "Precision": metrics["Precision"]},
+            "evaluation_manifest": {"Bucket": bucket, "Key": manifest_key},
+            "evaluation_result": {"Bucket": bucket, "Key": result_key},
+            "evaluation_end": round(now, 3),
+            "peak_memory_mb": round(result.get("peak_memory_mb", 0.0)),
+        }  # fmt: skip
+
+
+def _enough(items: list[dict], minimum: tuple[int, int], which: str) -> None:
+    normal = sum(item["label"] == "normal" for item in items)
+    anomalous = sum(item["label"] == "anomaly" for item in items)
+    if normal < minimum[0] or anomalous < minimum[1]:
+        raise validation_error(
+            f"The {which} dataset has {normal} normal and {anomalous} anomalous labelled images; "
+            f"training needs at least {minimum[0]} and {minimum[1]}"
+        )

@@ -1,0 +1,116 @@
+"""The ONNX graphs of the trainer: patch features, and the served model (features, memory, scores)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from server.training.efficientnet import TrunkBuilder
+
+OPSET = 13
+IR_VERSION = 8
+CHANNELS = 152
+
+
+def blur_kernel() -> np.ndarray:
+    base = np.array([1.0, 2.0, 1.0])
+    kernel = np.outer(base, base)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
+    """(rows, columns) of patches for an input of `size` (width, height)."""
+    return size[1] // 8, size[0] // 8
+
+
+def _features(nodes: list, initializers: list, size: tuple[int, int]) -> str:
+    """Adds the trunk and the patch features; returns the name of the [1, 152, H/8, W/8] map."""
+    trunk = TrunkBuilder()
+    stride8, stride16 = trunk.build("image")
+    nodes += trunk.nodes
+    initializers += trunk.initializers
+    initializers.append(helper.make_tensor("upscale", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0]))
+    nodes += [
+        helper.make_node("Resize", [stride16, "", "upscale"], ["stride16_up"], mode="nearest"),
+        helper.make_node("Concat", [stride8, "stride16_up"], ["stacked"], axis=1),
+        helper.make_node("AveragePool", ["stacked"], ["features"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                         count_include_pad=0),
+    ]  # fmt: skip
+    return "features"
+
+
+def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list) -> onnx.ModelProto:
+    width, height = size
+    graph = helper.make_graph(
+        nodes,
+        "lookoutvision_emulator_trainer",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])],
+        outputs,
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="lfv-trainer"
+    )
+    model.ir_version = IR_VERSION
+    return model
+
+
+def feature_graph(size: tuple[int, int]) -> onnx.ModelProto:
+    nodes: list = []
+    initializers: list = []
+    name = _features(nodes, initializers, size)
+    width, height = size
+    output = helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, CHANNELS, height // 8, width // 8])
+    return _model(nodes, initializers, size, [output])
+
+
+def scoring_graph(
+    size: tuple[int, int], memory: np.ndarray, threshold: float, spread: float
+) -> onnx.ModelProto:
+    """image -> score [1] (normalised: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]."""
+    nodes: list = []
+    initializers: list = []
+    features = _features(nodes, initializers, size)
+    width, height = size
+    rows, cols = height // 8, width // 8
+    memory = memory.astype(np.float32)
+    initializers += [
+        numpy_helper.from_array(np.ascontiguousarray(memory.T), "memory_t"),
+        numpy_helper.from_array(((memory**2).sum(1)[None, :]).astype(np.float32), "memory_norms"),
+        helper.make_tensor("patch_shape", TensorProto.INT64, [2], [CHANNELS, rows * cols]),
+        helper.make_tensor("map_shape", TensorProto.INT64, [4], [1, 1, rows, cols]),
+        helper.make_tensor("score_shape", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("minus_two", TensorProto.FLOAT, [], [-2.0]),
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+        helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
+        helper.make_tensor("threshold", TensorProto.FLOAT, [], [threshold]),
+        helper.make_tensor("spread", TensorProto.FLOAT, [], [spread]),
+        numpy_helper.from_array(blur_kernel()[None, None], "blur"),
+    ]
+    nodes += [
+        helper.make_node("Reshape", [features, "patch_shape"], ["by_channel"]),
+        helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
+        helper.make_node("MatMul", ["patches", "memory_t"], ["dots"]),
+        helper.make_node("Mul", ["dots", "minus_two"], ["minus_two_dots"]),
+        helper.make_node("ReduceSumSquare", ["patches"], ["patch_norms"], axes=[1], keepdims=1),
+        helper.make_node("Add", ["minus_two_dots", "patch_norms"], ["partial"]),
+        helper.make_node("Add", ["partial", "memory_norms"], ["squared"]),
+        helper.make_node("ReduceMin", ["squared"], ["nearest"], axes=[1], keepdims=0),
+        helper.make_node("Max", ["nearest", "zero"], ["positive"]),
+        helper.make_node("Sqrt", ["positive"], ["distances"]),
+        helper.make_node("Reshape", ["distances", "map_shape"], ["raw_map"]),
+        helper.make_node("Conv", ["raw_map", "blur"], ["blurred"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sub", ["blurred", "threshold"], ["centred"]),
+        helper.make_node("Div", ["centred", "spread"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "half"], ["shifted"]),
+        helper.make_node("Clip", ["shifted", "zero", "one"], ["anomaly_map"]),
+        helper.make_node("ReduceMax", ["anomaly_map"], ["peak"], keepdims=0),
+        helper.make_node("Reshape", ["peak", "score_shape"], ["score"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
+        helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, [1, 1, rows, cols]),
+    ]
+    return _model(nodes, initializers, size, outputs)

@@ -1,0 +1,213 @@
+"""Train an anomaly model from labelled images: EfficientNet-Lite0 patch features and a memory of normal
+patches, exported as one ONNX graph that serves through the same runtime as any bundle.
+
+- Features: the trunk's stride-8 map (40 channels) with the stride-16 map (112) upsampled beside it,
+  3x3 average pooled: 152 values per patch of the input, resized so its longer side is 320 px.
+- Scoring: each patch's distance to the nearest remembered normal patch; the map is blurred a little and
+  its maximum is the image score. The memory holds the normal images' patches (a random sample of at
+  most MEMORY_MAX of them for large datasets).
+- Threshold: chosen from the data, not from normal images alone. Normal scores come from two halves of
+  the normal images scoring each other (so no image is scored against itself), anomalous scores from the
+  project's anomalous training images; the threshold maximises F1 between them. Scores are exported
+  normalised, anomalib-style, so 0.5 is the threshold and the bundle's Confidence follows from it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+LONG_SIDE = 320
+MEMORY_MAX = 40_000
+FORMAT = "lookoutvision-emulator-bundle/1"
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # an image file
+    label: str  # normal or anomaly
+    source_ref: str
+
+
+@dataclass(frozen=True)
+class Job:
+    train: list[Sample]
+    test: list[Sample]
+    image_size: tuple[int, int]
+    output: str  # folder for model.onnx and model.json
+
+
+@dataclass
+class Result:
+    threshold: float
+    metrics: dict[str, float]
+    predictions: list[dict] = field(
+        default_factory=list
+    )  # per test image: source_ref, label, score, anomalous
+    train_images: int = 0
+    test_images: int = 0
+
+
+def input_size(image_size: tuple[int, int]) -> tuple[int, int]:
+    """The network's input: at most LONG_SIDE px on the longer side, sides multiples of 32."""
+    width, height = image_size
+    scale = min(1.0, LONG_SIDE / max(width, height))
+    return (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
+
+
+def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
+    import onnxruntime
+
+    from server.training.graphs import feature_graph, feature_grid, scoring_graph
+
+    size = input_size(job.image_size)
+    progress("Extracting features from the training images.")
+    features = onnxruntime.InferenceSession(feature_graph(size).SerializeToString(),
+                                            providers=["CPUExecutionProvider"])  # fmt: skip
+    normals = [s for s in job.train if s.label == "normal"]
+    anomalies = [s for s in job.train if s.label == "anomaly"]
+    normal_maps = [_features(features, s.path, size) for s in normals]
+    anomaly_maps = [_features(features, s.path, size) for s in anomalies]
+
+    progress("Choosing the decision threshold.")
+    half = len(normal_maps) // 2
+    first, second = normal_maps[:half], normal_maps[half:]
+    grid = feature_grid(size)
+    normal_scores = [_score(m, _memory(second), grid) for m in first]
+    normal_scores += [_score(m, _memory(first), grid) for m in second]
+    memory = _memory(normal_maps)
+    anomaly_scores = [_score(m, memory, grid) for m in anomaly_maps]
+    raw_threshold = _best_threshold(normal_scores, anomaly_scores)
+    everything = normal_scores + anomaly_scores
+    low, high = float(min(everything)), float(max(everything))
+    spread = max(high - low, 1e-6)
+
+    progress("Exporting the model.")
+    output = Path(job.output)
+    output.mkdir(parents=True, exist_ok=True)
+    graph = scoring_graph(size, memory, raw_threshold, spread)
+    (output / "model.onnx").write_bytes(graph.SerializeToString())
+    description = {
+        "format": FORMAT,
+        "task": "classification",
+        "image_width": job.image_size[0],
+        "image_height": job.image_size[1],
+        "input": {"name": "image", "width": size[0], "height": size[1], "scale": 1.0,
+                  "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]},
+        "outputs": {"score": "score"},
+        "threshold": 0.5,
+        "source": "trainer",
+    }  # fmt: skip
+    (output / "model.json").write_text(json.dumps(description, indent=2))
+
+    progress("Evaluating the model on the test images.")
+    served = onnxruntime.InferenceSession(str(output / "model.onnx"), providers=["CPUExecutionProvider"])
+    predictions = []
+    for sample in job.test:
+        score = float(served.run(["score"], {"image": _pixels(sample.path, size, normalised=True)})[0][0])
+        predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": score,
+                            "anomalous": score >= 0.5})  # fmt: skip
+    return Result(
+        threshold=raw_threshold,
+        metrics=metrics(predictions),
+        predictions=predictions,
+        train_images=len(job.train),
+        test_images=len(job.test),
+    )
+
+
+def _pixels(path: str, size: tuple[int, int], normalised: bool = False) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB").resize(size, Image.BILINEAR)
+    array = np.asarray(rgb, dtype=np.float32)
+    if normalised:
+        array = (array - 127.0) / 128.0
+    return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
+
+
+def _features(session, path: str, size: tuple[int, int]) -> np.ndarray:
+    """[patches, channels] for one image."""
+    (maps,) = session.run(None, {"image": _pixels(path, size, normalised=True)})
+    return maps[0].reshape(maps.shape[1], -1).T.copy()
+
+
+def _memory(maps: list[np.ndarray]) -> np.ndarray:
+    """Every normal patch, or an even random sample of them when there are more than MEMORY_MAX (the
+    memory's size sets the serving cost: one distance per remembered patch and input patch)."""
+    patches = np.concatenate(maps).astype(np.float32)
+    if len(patches) <= MEMORY_MAX:
+        return patches
+    keep = np.random.default_rng(0).choice(len(patches), MEMORY_MAX, replace=False)
+    return patches[np.sort(keep)]
+
+
+def _score(patches: np.ndarray, memory: np.ndarray, grid: tuple[int, int]) -> float:
+    """The same computation as the exported graph, in numpy: nearest distances, blur, maximum."""
+    from server.training.graphs import blur_kernel
+
+    squared = (patches**2).sum(1)[:, None] - 2 * patches @ memory.T + (memory**2).sum(1)[None, :]
+    distances = np.sqrt(np.maximum(squared.min(1), 0.0))
+    height, width = grid
+    grid = distances.reshape(height, width)
+    padded = np.pad(grid, 1, mode="constant")
+    kernel = blur_kernel()
+    blurred = sum(kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3))
+    return float(blurred.max())
+
+
+def _best_threshold(normal: list[float], anomalous: list[float]) -> float:
+    """The threshold with the best F1 (anomaly positive); ties go to the midpoint of the widest gap."""
+    if not anomalous:
+        return float(max(normal)) * 1.05
+    values = sorted(set(normal + anomalous))
+    candidates = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
+    best, best_f1 = candidates[0], -1.0
+    for candidate in candidates:
+        tp = sum(score >= candidate for score in anomalous)
+        fp = sum(score >= candidate for score in normal)
+        fn = len(anomalous) - tp
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best_f1:
+            best, best_f1 = candidate, f1
+    return float(best)
+
+
+def metrics(predictions: list[dict]) -> dict[str, float]:
+    """Precision, recall, F1 (anomaly positive), ROC AUC and average precision of scored test images."""
+    labels = np.array([p["label"] == "anomaly" for p in predictions])
+    flags = np.array([p["anomalous"] for p in predictions])
+    scores = np.array([p["score"] for p in predictions], dtype=np.float64)
+    tp = int((labels & flags).sum())
+    fp = int((~labels & flags).sum())
+    fn = int((labels & ~flags).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"Precision": precision, "Recall": recall, "F1Score": f1, "ROCAUC": _auc(labels, scores),
+            "AveragePrecision": _average_precision(labels, scores)}  # fmt: skip
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    positives, negatives = scores[labels], scores[~labels]
+    if not len(positives) or not len(negatives):
+        return 0.0
+    wins = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (
+        positives[:, None] == negatives[None, :]
+    ).sum()
+    return float(wins / (len(positives) * len(negatives)))
+
+
+def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    if not labels.any():
+        return 0.0
+    order = np.argsort(-scores, kind="stable")
+    hits = labels[order]
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision_at * hits).sum() / hits.sum())
