@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return serve(args)
+    if args.command == "train":
+        from server.train_command import train_command
+
+        return train_command(args)
     if args.command == "import-model":
         from server.import_command import import_model_command
 
@@ -66,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--dataset-root", help="a folder whose manifests and images datasets may read")
     commands.add_parser("data-path", help="print the folder to put on AWS_DATA_PATH")
     _import_parser(commands)
+    trainer = commands.add_parser("train", help="train a model from folders of normal and anomalous images")
+    trainer.add_argument("--project", required=True, help="project name (created if missing)")
+    trainer.add_argument("--normal", required=True, help="folder of normal images (PNG or JPEG)")
+    trainer.add_argument("--anomaly", required=True, help="folder of anomalous images")
+    trainer.add_argument("--description", help="the model version's Description")
+    trainer.add_argument("--data-dir", help="data directory to write to (default: the server's default)")
+    trainer.add_argument("--region", help="region of the project (default us-east-1)")
+    trainer.add_argument("--account", help="account id of the project (default 123456789012)")
     return parser
 
 

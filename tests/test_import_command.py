@@ -81,3 +81,41 @@ def test_serve_demo_answers_detect_anomalies_at_once():
             ContentType="image/png",
         )  # fmt: skip
         assert clean["DetectAnomalyResult"]["IsAnomalous"] is False
+
+
+def test_train_from_folders_then_serve(tmp_path):
+    from tests.handlers.test_training import part
+
+    for label, count in (("normal", 22), ("anomaly", 10)):
+        folder = tmp_path / label
+        folder.mkdir()
+        for index in range(count):
+            (folder / f"{index:03d}.png").write_bytes(
+                part(index + (100 if label == "anomaly" else 0), label == "anomaly")
+            )
+    data = str(tmp_path / "data")
+    command = [sys.executable, "-m", "server", "train", "--project", "parts", "--normal", str(tmp_path / "normal"),
+               "--anomaly", str(tmp_path / "anomaly"), "--data-dir", data]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "trained version 1 of project parts (25 training and 7 test images)" in result.stdout
+    with EmulatorProcess(data) as emulator:
+        lfv = client(emulator.url, config=NO_RETRIES)
+        model = lfv.describe_model(ProjectName="parts", ModelVersion="1")["ModelDescription"]
+        assert model["Status"] == "TRAINED" and model["Performance"]["F1Score"] > 0.5
+        host(lfv, "parts", "1")
+        answer = lfv.detect_anomalies(ProjectName="parts", ModelVersion="1", Body=part(999, True),
+                                      ContentType="image/png")["DetectAnomalyResult"]  # fmt: skip
+        assert answer["IsAnomalous"] is True
+
+
+def test_train_refuses_too_few_images(tmp_path):
+    from tests.handlers.test_training import part
+
+    for label in ("normal", "anomaly"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "a.png").write_bytes(part(1, label == "anomaly"))
+    command = [sys.executable, "-m", "server", "train", "--project", "p", "--normal", str(tmp_path / "normal"),
+               "--anomaly", str(tmp_path / "anomaly"), "--data-dir", str(tmp_path / "d")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "needs at least 20 and 10" in result.stderr

@@ -107,19 +107,11 @@ class Training:
             raise validation_error(f"Project {project} has no train dataset: create one before training")
         test = usable("test")
         if test is None:
-            _enough(train, SINGLE_DATASET_MINIMUM, "train (the project has no test dataset)")
-            ordered = sorted(train, key=lambda item: (item["label"], item["source_ref"]))
-            by_label: dict[str, list[dict]] = {}
-            for item in ordered:
-                by_label.setdefault(item["label"], []).append(item)
-            test = [
-                item for items in by_label.values() for i, item in enumerate(items) if i % TEST_SHARE == 0
-            ]
-            chosen = {item["source_ref"] for item in test}
-            train = [item for item in ordered if item["source_ref"] not in chosen]
+            enough(train, SINGLE_DATASET_MINIMUM, "train (the project has no test dataset)")
+            train, test = split_single(train)
         else:
-            _enough(train, SEPARATE_TRAIN_MINIMUM, "train")
-            _enough(test, SEPARATE_TEST_MINIMUM, "test")
+            enough(train, SEPARATE_TRAIN_MINIMUM, "train")
+            enough(test, SEPARATE_TEST_MINIMUM, "test")
         return train, test
 
     # The training itself
@@ -239,7 +231,20 @@ class Training:
         }  # fmt: skip
 
 
-def _enough(items: list[dict], minimum: tuple[int, int], which: str) -> None:
+def split_single(items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A single dataset's split: per label, in source-ref order, every 5th image tests, the rest train."""
+    ordered = sorted(items, key=lambda item: (item["label"], item["source_ref"]))
+    by_label: dict[str, list[dict]] = {}
+    for item in ordered:
+        by_label.setdefault(item["label"], []).append(item)
+    test = [
+        item for group in by_label.values() for index, item in enumerate(group) if index % TEST_SHARE == 0
+    ]
+    chosen = {item["source_ref"] for item in test}
+    return [item for item in ordered if item["source_ref"] not in chosen], test
+
+
+def enough(items: list[dict], minimum: tuple[int, int], which: str) -> None:
     normal = sum(item["label"] == "normal" for item in items)
     anomalous = sum(item["label"] == "anomaly" for item in items)
     if normal < minimum[0] or anomalous < minimum[1]:
