@@ -21,6 +21,7 @@ from server.backend.errors import PROJECT, not_found
 from server.backend.models import MAX_TAGS_PER_MODEL, Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
+from server.datasets.manifest import parse_line
 from server.protocol.errors import ServiceError, validation_error
 from server.sources.s3 import S3
 from server.store.blobs import Blobs
@@ -100,7 +101,9 @@ class Training:
                 raise validation_error(f"The {dataset_type} dataset is {record.status}; create it again")
             entries = self.datasets.entries_after(record.key, None, 100_000, EntryFilter(labeled=True))
             return [{"path": str(self.blobs.path(e.image)), "label": e.label, "source_ref": e.source_ref,
-                     "line": e.line, "width": e.width, "height": e.height} for e in entries]  # fmt: skip
+                     "line": e.line, "width": e.width, "height": e.height,
+                     "mask": str(self.blobs.path(e.mask)) if e.mask else None,
+                     "colors": parse_line(e.line, 0).classes if e.mask else {}} for e in entries]  # fmt: skip
 
         train = usable("train")
         if train is None:
@@ -213,14 +216,15 @@ class Training:
                                   "NumberOfTrainingImages": result["train_images"],
                                   "NumberOfTestingImages": result["test_images"]},
             "AggregatedEvaluationResults": {"Metrics": {name: metrics[name] for name in
-                                            ("ROCAUC", "AveragePrecision", "Precision", "Recall", "F1Score")}},
+                                            ("ROCAUC", "AveragePrecision", "Precision", "Recall", "F1Score",
+                                             "PixelAnomalyClassMetrics") if name in metrics}},
         }  # fmt: skip
         self.s3.put(key.region, bucket, manifest_key, "\n".join(manifest).encode(), "application/json")
         self.s3.put(
             key.region, bucket, result_key, json.dumps(document, indent=2).encode(), "application/json"
         )
         return {
-            "task": "classification",
+            "task": "segmentation" if "PixelAnomalyClassMetrics" in metrics else "classification",
             "source": "trainer",
             "performance": {"F1Score": metrics["F1Score"], "Recall": metrics["Recall"],
                             "Precision": metrics["Precision"]},

@@ -66,9 +66,14 @@ def feature_graph(size: tuple[int, int]) -> onnx.ModelProto:
 
 
 def scoring_graph(
-    size: tuple[int, int], memory: np.ndarray, threshold: float, spread: float
+    size: tuple[int, int],
+    memory: np.ndarray,
+    threshold: float,
+    spread: float,
+    head: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
-    """image -> score [1] (normalised: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]."""
+    """image -> score [1] (normalised: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]; with a
+    segmentation `head` (weights [classes, 152], bias), also class_scores [1, classes, H, W]."""
     nodes: list = []
     initializers: list = []
     features = _features(nodes, initializers, size)
@@ -113,4 +118,21 @@ def scoring_graph(
         helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
         helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, [1, 1, rows, cols]),
     ]
+    if head is not None:
+        weights, bias = head
+        initializers += [
+            numpy_helper.from_array(weights[:, :, None, None].astype(np.float32), "head_w"),
+            numpy_helper.from_array(bias.astype(np.float32), "head_b"),
+            helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 8.0, 8.0]),
+        ]
+        # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
+        nodes += [
+            helper.make_node("Conv", [features, "head_w", "head_b"], ["class_logits"]),
+            helper.make_node("Resize", ["class_logits", "", "to_input"], ["class_scores"], mode="linear"),
+        ]
+        outputs.append(
+            helper.make_tensor_value_info(
+                "class_scores", TensorProto.FLOAT, [1, len(bias), rows * 8, cols * 8]
+            )
+        )
     return _model(nodes, initializers, size, outputs)

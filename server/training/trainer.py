@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class Sample:
     path: str  # an image file
     label: str  # normal or anomaly
     source_ref: str
+    mask: str | None = None  # a mask file (segmentation projects)
+    colors: dict[str, str] = field(default_factory=dict)  # mask colour #RRGGBB -> anomaly class name
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Job:
 @dataclass
 class Result:
     threshold: float
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     predictions: list[dict] = field(
         default_factory=list
     )  # per test image: source_ref, label, score, anomalous
@@ -87,11 +90,24 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     low, high = float(min(everything)), float(max(everything))
     spread = max(high - low, 1e-6)
 
+    classes = project_classes(job.train)
+    head = None
+    if classes:
+        progress("Learning the anomaly classes from the masks.")
+        samples = normals + anomalies
+        targets = [patch_classes(sample, classes, grid) for sample in samples]
+        head = fit_head(np.concatenate(normal_maps + anomaly_maps), np.concatenate(targets), len(classes) + 1)
+
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    graph = scoring_graph(size, memory, raw_threshold, spread)
+    graph = scoring_graph(size, memory, raw_threshold, spread, head)
     (output / "model.onnx").write_bytes(graph.SerializeToString())
+    segmentation = {
+        "task": "segmentation",
+        "outputs": {"score": "score", "class_map": "class_scores"},
+        "classes": [{"name": name, "color": color} for name, color in classes],
+    }
     description = {
         "format": FORMAT,
         "task": "classification",
@@ -102,19 +118,28 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         "outputs": {"score": "score"},
         "threshold": 0.5,
         "source": "trainer",
+        **(segmentation if classes else {}),
     }  # fmt: skip
     (output / "model.json").write_text(json.dumps(description, indent=2))
 
     progress("Evaluating the model on the test images.")
     served = onnxruntime.InferenceSession(str(output / "model.onnx"), providers=["CPUExecutionProvider"])
     predictions = []
+    pixels: dict[int, np.ndarray] = {index: np.zeros(3) for index in range(1, len(classes) + 1)}  # tp, fp, fn
+    wanted = ["score", "class_scores"] if classes else ["score"]
     for sample in job.test:
-        score = float(served.run(["score"], {"image": _pixels(sample.path, size, normalised=True)})[0][0])
+        answers = served.run(wanted, {"image": _pixels(sample.path, size, normalised=True)})
+        score = float(answers[0][0])
         predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": score,
                             "anomalous": score >= 0.5})  # fmt: skip
+        if classes:
+            _count_pixels(pixels, answers[1], sample, classes)
+    results = metrics(predictions)
+    if classes:
+        results["PixelAnomalyClassMetrics"] = _pixel_metrics(pixels, classes)
     return Result(
         threshold=raw_threshold,
-        metrics=metrics(predictions),
+        metrics=results,
         predictions=predictions,
         train_images=len(job.train),
         test_images=len(job.test),
@@ -211,3 +236,111 @@ def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     hits = labels[order]
     precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
     return float((precision_at * hits).sum() / hits.sum())
+
+
+# Segmentation: a per-pixel head trained on the masks
+
+
+def project_classes(samples: list[Sample]) -> list[tuple[str, str]]:
+    """(name, #RRGGBB) of every anomaly class in the training masks, in order of first appearance."""
+    from server.inference.bundle import BACKGROUND
+
+    classes: dict[str, str] = {}
+    for sample in samples:
+        for color, name in sample.colors.items():
+            clean = _clean(name) or f"class{len(classes) + 1}"
+            if clean.lower() != "background" and color.upper() != BACKGROUND and clean not in classes:
+                classes[clean] = color.upper()
+    return list(classes.items())
+
+
+def _clean(name: str) -> str:
+    return "".join(ch for ch in name if ch.isascii() and ch.isalnum())
+
+
+def mask_classes(sample: Sample, classes: list[tuple[str, str]], size: tuple[int, int]) -> np.ndarray:
+    """The class index of every pixel of a sample's mask (0: background), at `size` (width, height)."""
+    from PIL import Image
+
+    target = np.zeros((size[1], size[0]), dtype=np.uint8)
+    if sample.mask is None:
+        return target
+    with Image.open(sample.mask) as mask:
+        rgba = np.asarray(mask.convert("RGBA").resize(size, Image.NEAREST))
+    index_of = {name: i for i, (name, _) in enumerate(classes, start=1)}
+    opaque = rgba[:, :, 3] > 0
+    for color, name in sample.colors.items():
+        index = index_of.get(_clean(name))
+        if index is None:
+            continue
+        value = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+        target[opaque & (rgba[:, :, :3] == value).all(axis=2)] = index
+    return target
+
+
+def patch_classes(sample: Sample, classes: list[tuple[str, str]], grid: tuple[int, int]) -> np.ndarray:
+    """One class per feature patch: the class covering most of the patch, if it covers a quarter of it."""
+    rows, cols = grid
+    pixels = mask_classes(sample, classes, (cols * 8, rows * 8))
+    cells = pixels.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(rows * cols, 64)
+    counts = np.stack([(cells == index).sum(1) for index in range(len(classes) + 1)], axis=1)
+    counts[:, 0] = 0
+    best = counts.argmax(1)
+    return np.where(counts.max(1) >= 16, best, 0).astype(np.int64)
+
+
+def fit_head(
+    features: np.ndarray, targets: np.ndarray, count: int, steps: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (weights [count, channels], bias [count]) on standardised features,
+    with classes weighted against the background's majority; the standardisation is folded in."""
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    z = (features - mean) / std
+    frequency = np.bincount(targets, minlength=count).astype(np.float64) + 1.0
+    sample_weight = ((len(targets) / (count * frequency)) ** 0.5)[targets][:, None]
+    weights = np.zeros((count, z.shape[1]))
+    bias = np.zeros(count)
+    onehot = np.eye(count)[targets]
+    velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
+    for _ in range(steps):
+        logits = z @ weights.T + bias
+        logits -= logits.max(1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(1, keepdims=True)
+        gradient = (probabilities - onehot) * sample_weight
+        grad_w = gradient.T @ z / len(z) + 1e-3 * weights
+        grad_b = gradient.mean(0)
+        velocity_w = 0.9 * velocity_w - 0.5 * grad_w
+        velocity_b = 0.9 * velocity_b - 0.5 * grad_b
+        weights += velocity_w
+        bias += velocity_b
+    folded = weights / std
+    return folded.astype(np.float32), (bias - folded @ mean).astype(np.float32)
+
+
+def _count_pixels(pixels: dict[int, np.ndarray], scores: np.ndarray, sample: Sample,
+                  classes: list[tuple[str, str]]) -> None:  # fmt: skip
+    from PIL import Image
+
+    with Image.open(sample.path) as image:
+        size = image.size
+    predicted_small = scores[0].argmax(0).astype(np.uint8)
+    predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.NEAREST))
+    truth = mask_classes(sample, classes, size)
+    for index, counts in pixels.items():
+        mine, real = predicted == index, truth == index
+        counts += [(mine & real).sum(), (mine & ~real).sum(), (~mine & real).sum()]
+
+
+def _pixel_metrics(pixels: dict[int, np.ndarray], classes: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    entries = []
+    for index, (name, _) in enumerate(classes, start=1):
+        tp, fp, fn = (float(value) for value in pixels[index])
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
+        entries.append(
+            {"ClassName": name, "Precision": precision, "Recall": recall, "F1Score": f1, "AIOU": iou}
+        )
+    return entries

@@ -11,9 +11,10 @@ def run(job: dict[str, Any], connection: Any) -> None:
         from server.training.trainer import Job, Sample, train
 
         samples = {
-            part: [Sample(item["path"], item["label"], item["source_ref"]) for item in job[part]]
+            part: [Sample(item["path"], item["label"], item["source_ref"], item.get("mask"), item.get("colors", {}))
+                   for item in job[part]]
             for part in ("train", "test")
-        }
+        }  # fmt: skip
         result = train(
             Job(samples["train"], samples["test"], tuple(job["image_size"]), job["output"]),
             progress=lambda phase: connection.send(("progress", phase)),

@@ -3,6 +3,7 @@ generated images, evaluated, written to S3, hosted and asked."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -163,3 +164,73 @@ def test_a_restart_during_training_fails_the_model(tmp_path, s3_url, s3):
         lfv = client(second.url, config=NO_RETRIES)
         model = lfv.describe_model(ProjectName="parts", ModelVersion="1")["ModelDescription"]
         assert model["Status"] == "TRAINING_FAILED" and "restarted during training" in model["StatusMessage"]
+
+
+def defect_part(seed: int, kind: str | None) -> tuple[bytes, bytes | None, tuple[int, int, int, int] | None]:
+    """A part, and for a defect its mask (blotch: dark square, #FF0000; scratch: blue bar, #0000FF)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.normal(110, 6, (96, 96, 3))
+    rows, cols = np.mgrid[:96, :96]
+    pixels[(rows - 48) ** 2 + (cols - 48) ** 2 < 30**2] = 200
+    if kind is None:
+        return image_bytes(pixels.clip(0, 255)), None, None
+    top, left = (int(v) for v in rng.integers(28, 50, 2))
+    box = (top, left, top + 16, left + 16) if kind == "blotch" else (top, left - 10, top + 6, left + 22)
+    color, paint = ((255, 0, 0), (40, 30, 30)) if kind == "blotch" else ((0, 0, 255), (30, 60, 240))
+    pixels[box[0] : box[2], box[1] : box[3]] = paint
+    mask = np.full((96, 96, 3), 255.0)
+    mask[box[0] : box[2], box[1] : box[3]] = color
+    return image_bytes(pixels.clip(0, 255)), image_bytes(mask), box
+
+
+def test_a_project_with_masks_gets_a_segmentation_model(lfv, s3):
+    from tests.support.manifests import segmentation_line
+
+    s3.create_bucket(Bucket="out")
+    objects, lines = {}, []
+    kinds = [None] * 24 + ["blotch"] * 10 + ["scratch"] * 10
+    for index, kind in enumerate(kinds):
+        image, mask, _ = defect_part(index, kind)
+        key = f"seg/{index:03d}.png"
+        objects[key] = image
+        if kind is None:
+            lines.append(classification_line(f"s3://data/{key}", "normal"))
+        else:
+            objects[f"masks/{index:03d}.png"] = mask
+            color = "#FF0000" if kind == "blotch" else "#0000FF"
+            lines.append(
+                segmentation_line(f"s3://data/{key}", f"s3://data/masks/{index:03d}.png", {kind: color})
+            )
+    upload(s3, "data", {**objects, "train.manifest": "\n".join(lines).encode()})
+    lfv.create_project(ProjectName="parts")
+    lfv.create_dataset(ProjectName="parts", DatasetType="train", DatasetSource=SOURCE)
+    deadline = time.monotonic() + 60
+    while lfv.describe_dataset(ProjectName="parts", DatasetType="train")["DatasetDescription"]["Status"] != (
+        "CREATE_COMPLETE"
+    ):  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lfv.create_model(ProjectName="parts", OutputConfig=OUTPUT)
+    model = trained(lfv)
+    assert model["Status"] == "TRAINED", model
+    result = json.loads(s3.get_object(Bucket="out", Key=model["EvaluationResult"]["Key"])["Body"].read())
+    pixel = {
+        m["ClassName"]: m
+        for m in result["AggregatedEvaluationResults"]["Metrics"]["PixelAnomalyClassMetrics"]
+    }
+    assert set(pixel) == {"blotch", "scratch"}
+    assert pixel["blotch"]["AIOU"] > 0.3
+
+    lfv.start_model(ProjectName="parts", ModelVersion="1", MinInferenceUnits=1)
+    while lfv.describe_model(ProjectName="parts", ModelVersion="1")["ModelDescription"]["Status"] != "HOSTED":
+        time.sleep(0.05)
+    image, _, box = defect_part(900, "blotch")
+    answer = lfv.detect_anomalies(ProjectName="parts", ModelVersion="1", Body=image,
+                                  ContentType="image/png")["DetectAnomalyResult"]  # fmt: skip
+    names = [entry["Name"] for entry in answer["Anomalies"]]
+    assert names[0] == "background" and "blotch" in names
+    from PIL import Image
+
+    mask = np.asarray(Image.open(io.BytesIO(answer["AnomalyMask"])))
+    inside = mask[box[0] : box[2], box[1] : box[3]]
+    assert (inside == (255, 0, 0)).all(axis=2).mean() > 0.5  # the coloured pixels overlap the true defect
