@@ -78,6 +78,7 @@ class ModelDescription:
     map_normalization: Normalization | None = None
     classes: tuple[AnomalyClass, ...] = field(default_factory=tuple)
     source: str = "bundle"  # bundle, anomalib-2, anomalib-1, trainer
+    align: dict[str, Any] | None = None  # centre and un-rotate parts first: background, tolerance, reference
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -124,6 +125,7 @@ def parse_description(document: Any) -> ModelDescription:
         map_normalization=_normalization(document, "map_normalization"),
         classes=_classes(document),
         source=str(document.get("source", "bundle")),
+        align=_align(document.get("align")),
     )
     _check_rules(description)
     return description
@@ -288,3 +290,23 @@ def make_class(name: Any, color: Any, prefix: str = "") -> AnomalyClass:
     if color.upper() == BACKGROUND:
         raise BundleError(f"{prefix}color: {BACKGROUND} is the background's colour")
     return AnomalyClass(name, color.upper())
+
+
+def _align(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    from server.inference.alignment import ANGLES, RADII
+
+    if not isinstance(value, dict):
+        raise BundleError("align: expected an object with background, tolerance and reference")
+    background = value.get("background")
+    if not (
+        isinstance(background, list) and len(background) == 3 and all(isinstance(c, int) for c in background)
+    ):
+        raise BundleError("align.background: expected [red, green, blue]")
+    tolerance = _number(value, "tolerance", "align.", positive=True)
+    reference = value.get("reference")
+    if not (isinstance(reference, list) and len(reference) == RADII
+            and all(isinstance(row, str) and len(row) == ANGLES for row in reference)):  # fmt: skip
+        raise BundleError(f"align.reference: expected {RADII} strings of {ANGLES} 0/1 characters")
+    return {"background": background, "tolerance": tolerance, "reference": reference}

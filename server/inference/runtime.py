@@ -95,6 +95,11 @@ class ModelRunner:
         )
         self.providers = self.session.get_providers()
         self._wanted = description.outputs.names()
+        self._alignment = None
+        if description.align is not None:
+            from server.inference.alignment import from_json
+
+            self._alignment = from_json(description.align)
 
     def warm_up(self) -> None:
         """Run once, so the first real request does not pay for lazy initialisation."""
@@ -105,6 +110,11 @@ class ModelRunner:
 
     def predict(self, image: Image.Image) -> Prediction:
         description = self.description
+        placement = None
+        if self._alignment is not None:
+            from server.inference.alignment import align
+
+            image, placement = align(image, self._alignment)
         results = dict(zip(self._wanted, self.session.run(self._wanted, {description.input.name: self._tensor(image)}),
                            strict=True))  # fmt: skip
         outputs = description.outputs
@@ -119,6 +129,11 @@ class ModelRunner:
         class_map = (
             self._class_map(results, raw_map, image.size) if description.task == "segmentation" else None
         )
+        if class_map is not None and placement is not None:
+            from server.inference.alignment import transform
+
+            back = transform(Image.fromarray(class_map, "L"), placement, 0, Image.NEAREST, inverse=True)
+            class_map = np.asarray(back)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
 
     def _tensor(self, image: Image.Image) -> np.ndarray:

@@ -74,16 +74,26 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
                                             providers=["CPUExecutionProvider"])  # fmt: skip
     normals = [s for s in job.train if s.label == "normal"]
     anomalies = [s for s in job.train if s.label == "anomaly"]
-    normal_maps = [_features(features, s.path, size) for s in normals]
-    anomaly_maps = [_features(features, s.path, size) for s in anomalies]
+    alignment = choose_alignment(normals)
+    if alignment is not None:
+        progress("Parts lie on a plain background: aligning them (centre, rotation) before scoring.")
+    normal_maps = [_features(features, s.path, size, alignment) for s in normals]
+    anomaly_maps = [_features(features, s.path, size, alignment) for s in anomalies]
+    turned_maps = []
+    if alignment is not None:
+        # Turned parts come back through a resampling; remember normal parts that went the same way.
+        rng = np.random.default_rng(0)
+        turned_maps = [_turned_features(features, s.path, size, alignment, rng) for s in normals]
 
     progress("Choosing the decision threshold.")
     half = len(normal_maps) // 2
-    first, second = normal_maps[:half], normal_maps[half:]
+    # Each half of the normal parts (as photographed, and turned when the model aligns) is scored by a
+    # memory of the other half, so no image meets itself.
+    first, second = normal_maps[:half] + turned_maps[:half], normal_maps[half:] + turned_maps[half:]
     grid = feature_grid(size)
     normal_scores = [_score(m, _memory(second), grid) for m in first]
     normal_scores += [_score(m, _memory(first), grid) for m in second]
-    memory = _memory(normal_maps)
+    memory = _memory(normal_maps + turned_maps)
     anomaly_scores = [_score(m, memory, grid) for m in anomaly_maps]
     raw_threshold = _best_threshold(normal_scores, anomaly_scores)
     everything = normal_scores + anomaly_scores
@@ -95,7 +105,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     if classes:
         progress("Learning the anomaly classes from the masks.")
         samples = normals + anomalies
-        targets = [patch_classes(sample, classes, grid) for sample in samples]
+        targets = [patch_classes(sample, classes, grid, alignment) for sample in samples]
         head = fit_head(np.concatenate(normal_maps + anomaly_maps), np.concatenate(targets), len(classes) + 1)
 
     progress("Exporting the model.")
@@ -119,6 +129,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         "threshold": 0.5,
         "source": "trainer",
         **(segmentation if classes else {}),
+        **({"align": alignment_json(alignment)} if alignment is not None else {}),
     }  # fmt: skip
     (output / "model.json").write_text(json.dumps(description, indent=2))
 
@@ -128,12 +139,12 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     pixels: dict[int, np.ndarray] = {index: np.zeros(3) for index in range(1, len(classes) + 1)}  # tp, fp, fn
     wanted = ["score", "class_scores"] if classes else ["score"]
     for sample in job.test:
-        answers = served.run(wanted, {"image": _pixels(sample.path, size, normalised=True)})
+        answers = served.run(wanted, {"image": _pixels(sample.path, size, True, alignment)})
         score = float(answers[0][0])
         predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": score,
                             "anomalous": score >= 0.5})  # fmt: skip
         if classes:
-            _count_pixels(pixels, answers[1], sample, classes)
+            _count_pixels(pixels, answers[1], sample, classes, alignment)
     results = metrics(predictions)
     if classes:
         results["PixelAnomalyClassMetrics"] = _pixel_metrics(pixels, classes)
@@ -146,20 +157,67 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     )
 
 
-def _pixels(path: str, size: tuple[int, int], normalised: bool = False) -> np.ndarray:
+def _open(path: str, alignment=None):
+    """An image as the model sees it: aligned when the model aligns."""
     from PIL import Image
 
     with Image.open(path) as image:
-        rgb = image.convert("RGB").resize(size, Image.BILINEAR)
+        rgb = image.convert("RGB")
+    placement = None
+    if alignment is not None:
+        from server.inference.alignment import align
+
+        rgb, placement = align(rgb, alignment)
+    return rgb, placement
+
+
+def choose_alignment(normals: list[Sample]):
+    """Align when the data allow it: every normal part lies on one plain background colour."""
+    from server.inference.alignment import TOLERANCE, Alignment, plain_background, reference_for
+
+    images = [_open(sample.path)[0] for sample in normals]
+    background = plain_background(images, TOLERANCE)
+    if background is None:
+        return None
+    return Alignment(background, TOLERANCE, reference_for(images[0], background, TOLERANCE))
+
+
+def alignment_json(alignment) -> dict:
+    from server.inference.alignment import to_json
+
+    return to_json(alignment)
+
+
+def _pixels(path: str, size: tuple[int, int], normalised: bool = False, alignment=None) -> np.ndarray:
+    from PIL import Image
+
+    image, _ = _open(path, alignment)
+    rgb = image.resize(size, Image.BILINEAR)
     array = np.asarray(rgb, dtype=np.float32)
     if normalised:
         array = (array - 127.0) / 128.0
     return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
 
 
-def _features(session, path: str, size: tuple[int, int]) -> np.ndarray:
+def _turned_features(
+    session, path: str, size: tuple[int, int], alignment, rng: np.random.Generator
+) -> np.ndarray:
+    from PIL import Image
+
+    from server.inference.alignment import align
+
+    with Image.open(path) as image:
+        turned = image.convert("RGB").rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR,
+                                             fillcolor=alignment.background)  # fmt: skip
+    aligned, _ = align(turned, alignment)
+    array = (np.asarray(aligned.resize(size, Image.BILINEAR), dtype=np.float32) - 127.0) / 128.0
+    (maps,) = session.run(None, {"image": np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])})
+    return maps[0].reshape(maps.shape[1], -1).T.copy()
+
+
+def _features(session, path: str, size: tuple[int, int], alignment=None) -> np.ndarray:
     """[patches, channels] for one image."""
-    (maps,) = session.run(None, {"image": _pixels(path, size, normalised=True)})
+    (maps,) = session.run(None, {"image": _pixels(path, size, True, alignment)})
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
@@ -258,15 +316,24 @@ def _clean(name: str) -> str:
     return "".join(ch for ch in name if ch.isascii() and ch.isalnum())
 
 
-def mask_classes(sample: Sample, classes: list[tuple[str, str]], size: tuple[int, int]) -> np.ndarray:
-    """The class index of every pixel of a sample's mask (0: background), at `size` (width, height)."""
+def mask_classes(
+    sample: Sample, classes: list[tuple[str, str]], size: tuple[int, int], alignment=None
+) -> np.ndarray:
+    """The class index of every pixel of a sample's mask (0: background), at `size` (width, height), moved
+    as the image is when the model aligns."""
     from PIL import Image
 
     target = np.zeros((size[1], size[0]), dtype=np.uint8)
     if sample.mask is None:
         return target
     with Image.open(sample.mask) as mask:
-        rgba = np.asarray(mask.convert("RGBA").resize(size, Image.NEAREST))
+        rgba_image = mask.convert("RGBA")
+    if alignment is not None:
+        from server.inference.alignment import transform
+
+        _, placement = _open(sample.path, alignment)
+        rgba_image = transform(rgba_image, placement, (0, 0, 0, 0), Image.NEAREST)
+    rgba = np.asarray(rgba_image.resize(size, Image.NEAREST))
     index_of = {name: i for i, (name, _) in enumerate(classes, start=1)}
     opaque = rgba[:, :, 3] > 0
     for color, name in sample.colors.items():
@@ -278,10 +345,12 @@ def mask_classes(sample: Sample, classes: list[tuple[str, str]], size: tuple[int
     return target
 
 
-def patch_classes(sample: Sample, classes: list[tuple[str, str]], grid: tuple[int, int]) -> np.ndarray:
+def patch_classes(
+    sample: Sample, classes: list[tuple[str, str]], grid: tuple[int, int], alignment=None
+) -> np.ndarray:
     """One class per feature patch: the class covering most of the patch, if it covers a quarter of it."""
     rows, cols = grid
-    pixels = mask_classes(sample, classes, (cols * 8, rows * 8))
+    pixels = mask_classes(sample, classes, (cols * 8, rows * 8), alignment)
     cells = pixels.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(rows * cols, 64)
     counts = np.stack([(cells == index).sum(1) for index in range(len(classes) + 1)], axis=1)
     counts[:, 0] = 0
@@ -319,14 +388,14 @@ def fit_head(
 
 
 def _count_pixels(pixels: dict[int, np.ndarray], scores: np.ndarray, sample: Sample,
-                  classes: list[tuple[str, str]]) -> None:  # fmt: skip
+                  classes: list[tuple[str, str]], alignment=None) -> None:  # fmt: skip
     from PIL import Image
 
     with Image.open(sample.path) as image:
         size = image.size
     predicted_small = scores[0].argmax(0).astype(np.uint8)
     predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.NEAREST))
-    truth = mask_classes(sample, classes, size)
+    truth = mask_classes(sample, classes, size, alignment)  # compared where the model looked
     for index, counts in pixels.items():
         mine, real = predicted == index, truth == index
         counts += [(mine & real).sum(), (mine & ~real).sum(), (~mine & real).sum()]

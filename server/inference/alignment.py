@@ -1,0 +1,127 @@
+"""Put a part where the model expects it: move its centre to the image centre and undo its rotation.
+
+For parts photographed on a plain background. The part is what differs from the background colour;
+its rotation is found by circular cross-correlation (FFT along the angle axis) of its polar silhouette
+with the reference silhouette the trainer kept. numpy and Pillow only; a few milliseconds per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+RADII = 48
+ANGLES = 360
+TOLERANCE = 40.0  # how far (per channel) a pixel may be from the background colour and still be background
+
+
+@dataclass(frozen=True)
+class Alignment:
+    background: tuple[int, int, int]
+    tolerance: float
+    reference: np.ndarray  # [RADII, ANGLES] polar silhouette of an upright normal part
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the part was: its centre (x, y) and its rotation in degrees, counter-clockwise."""
+
+    center: tuple[float, float]
+    angle: float
+
+
+def silhouette(image: Image.Image, background: tuple[int, int, int], tolerance: float) -> np.ndarray:
+    pixels = np.asarray(image, dtype=np.int16)
+    return (np.abs(pixels - np.asarray(background, np.int16)).max(axis=2) > tolerance).astype(np.float32)
+
+
+def polar(mask: np.ndarray, center: tuple[float, float]) -> np.ndarray:
+    """[RADII, ANGLES] samples of the mask around `center`, out to the largest radius inside the image."""
+    height, width = mask.shape
+    cx, cy = center
+    reach = max(1.0, min(cx, cy, width - 1 - cx, height - 1 - cy, max(width, height) / 2))
+    radii = np.linspace(0, reach, RADII)[:, None]
+    angles = np.deg2rad(np.arange(ANGLES))[None, :]
+    xs = np.clip(np.rint(cx + radii * np.cos(angles)).astype(int), 0, width - 1)
+    ys = np.clip(np.rint(cy - radii * np.sin(angles)).astype(int), 0, height - 1)
+    return mask[ys, xs]
+
+
+def locate(image: Image.Image, alignment: Alignment) -> Placement:
+    mask = silhouette(image, alignment.background, alignment.tolerance)
+    total = mask.sum()
+    if total < 16:
+        return Placement((image.width / 2, image.height / 2), 0.0)
+    rows, cols = np.nonzero(mask)
+    center = (float(cols.mean()), float(rows.mean()))
+    found = polar(mask, center)
+    # Cross-correlation along the angle axis, summed over radii: the best shift is the rotation.
+    spectrum = np.fft.rfft(found, axis=1) * np.conj(np.fft.rfft(alignment.reference, axis=1))
+    correlation = np.fft.irfft(spectrum.sum(axis=0), n=ANGLES)
+    return Placement(center, float(np.argmax(correlation)))
+
+
+def align(image: Image.Image, alignment: Alignment) -> tuple[Image.Image, Placement]:
+    """The image with the part centred and upright, and where the part was."""
+    placement = locate(image, alignment)
+    return transform(image, placement, alignment.background, Image.BILINEAR), placement
+
+
+def transform(
+    image: Image.Image, placement: Placement, fill, resample: int, inverse: bool = False
+) -> Image.Image:
+    """Centre and un-rotate (or, with `inverse`, put back where it was) with one affine warp."""
+    width, height = image.size
+    cx, cy = placement.center
+    middle = (width / 2, height / 2)
+    theta = np.deg2rad(placement.angle)
+    cos, sin = np.cos(theta), np.sin(theta)
+    # Pillow's AFFINE maps each output pixel to an input pixel. The forward warp takes the output pixel
+    # p to the input pixel c + R(angle) (p - m); the inverse warp is its inverse.
+    if not inverse:
+        a, b, d, e = cos, sin, -sin, cos
+        coefficients = (a, b, cx - a * middle[0] - b * middle[1], d, e, cy - d * middle[0] - e * middle[1])
+    else:
+        a, b, d, e = cos, -sin, sin, cos
+        coefficients = (a, b, middle[0] - a * cx - b * cy, d, e, middle[1] - d * cx - e * cy)
+    return image.transform(image.size, Image.AFFINE, coefficients, resample=resample, fillcolor=fill)
+
+
+def reference_for(image: Image.Image, background: tuple[int, int, int], tolerance: float) -> np.ndarray:
+    mask = silhouette(image, background, tolerance)
+    rows, cols = np.nonzero(mask)
+    if not len(rows):
+        return np.zeros((RADII, ANGLES), np.float32)
+    return polar(mask, (float(cols.mean()), float(rows.mean())))
+
+
+def plain_background(images: list[Image.Image], tolerance: float = TOLERANCE) -> tuple[int, int, int] | None:
+    """The shared background colour if every image's border is almost all that colour and the part
+    covers a modest share of the image; otherwise None (alignment would not be reliable)."""
+    borders = []
+    for image in images:
+        pixels = np.asarray(image, dtype=np.int16)
+        borders.append(np.concatenate([pixels[:3].reshape(-1, 3), pixels[-3:].reshape(-1, 3),
+                                       pixels[:, :3].reshape(-1, 3), pixels[:, -3:].reshape(-1, 3)]))  # fmt: skip
+    colour = np.median(np.concatenate(borders), axis=0)
+    for image, border in zip(images, borders, strict=True):
+        if (np.abs(border - colour).max(axis=1) <= tolerance).mean() < 0.9:
+            return None
+        share = silhouette(image, tuple(int(c) for c in colour), tolerance).mean()
+        if not 0.02 <= share <= 0.6:
+            return None
+    return tuple(int(c) for c in colour)
+
+
+def to_json(alignment: Alignment) -> dict:
+    rows = ["".join("1" if value > 0.5 else "0" for value in row) for row in alignment.reference]
+    return {"background": list(alignment.background), "tolerance": alignment.tolerance, "reference": rows}
+
+
+def from_json(document: dict) -> Alignment:
+    reference = np.array(
+        [[1.0 if ch == "1" else 0.0 for ch in row] for row in document["reference"]], np.float32
+    )
+    return Alignment(tuple(document["background"]), float(document["tolerance"]), reference)
