@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from server.inference.alignment import (
+    Alignment,
+    Placement,
+    from_json,
+    locate,
+    plain_background,
+    reference_for,
+    to_json,
+    transform,
+)
+
+
+def part(angle: float = 0.0, shift: tuple[int, int] = (0, 0)) -> Image.Image:
+    """An L-shaped part on white: asymmetric, so its rotation is well defined."""
+    image = Image.new("RGB", (200, 160), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((70, 40, 90, 120), fill=(30, 140, 40))
+    draw.rectangle((70, 100, 140, 120), fill=(30, 140, 40))
+    turned = image.rotate(angle, resample=Image.BILINEAR, fillcolor=(255, 255, 255))
+    return turned.transform(
+        turned.size, Image.AFFINE, (1, 0, -shift[0], 0, 1, -shift[1]), fillcolor=(255, 255, 255)
+    )
+
+
+@pytest.fixture
+def alignment() -> Alignment:
+    background = plain_background([part(), part(10)])
+    assert background == (255, 255, 255)
+    return Alignment(background, 40.0, reference_for(part(), background, 40.0))
+
+
+@pytest.mark.parametrize("angle", [0, 37, 90, 181, 300])
+def test_rotation_is_found(alignment, angle):
+    found = locate(part(angle, (8, -5)), alignment).angle
+    assert min(abs(found - angle), 360 - abs(found - angle)) <= 4
+
+
+def test_aligned_parts_look_alike_and_masks_go_back(alignment):
+    upright = np.asarray(transform(part(), locate(part(), alignment), (255, 255, 255), Image.BILINEAR))
+    turned_image = part(120, (10, 6))
+    placement = locate(turned_image, alignment)
+    realigned = np.asarray(transform(turned_image, placement, (255, 255, 255), Image.BILINEAR))
+    dark = (upright.min(axis=2) < 128) & (realigned.min(axis=2) < 128)
+    assert dark.sum() / max((upright.min(axis=2) < 128).sum(), 1) > 0.8  # the same pixels are the part
+    mask = Image.new("L", turned_image.size, 0)
+    back = transform(transform(mask.point(lambda _: 1), placement, 0, Image.NEAREST), placement, 0, Image.NEAREST,
+                     inverse=True)  # fmt: skip
+    assert np.asarray(back)[80, 100] == 1
+
+
+def test_no_alignment_without_a_plain_background():
+    noisy = Image.fromarray(np.random.default_rng(0).integers(0, 255, (160, 200, 3), dtype=np.uint8))
+    assert plain_background([noisy]) is None
+
+
+def test_round_trip_through_json(alignment):
+    again = from_json(to_json(alignment))
+    assert again.background == alignment.background and np.array_equal(again.reference, alignment.reference)
+    assert locate(part(45), again) == locate(part(45), alignment)
+    assert isinstance(locate(part(45), again), Placement)
