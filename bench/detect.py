@@ -164,7 +164,9 @@ def main() -> None:
     cores = os.cpu_count() or 1
     runner = ModelRunner(model.parent, description, "cpu", threads=cores)
     runner.warm_up()
-    images = {size: picture(*size, seed=i) for i, size in enumerate(SIZES)}
+    # A bundle that only takes its training images' size (a trained model) is measured at that size.
+    sizes = [(description.image_width, description.image_height)] if description.image_width else SIZES
+    images = {size: picture(*size, seed=i) for i, size in enumerate(sizes)}
 
     def in_process(body: bytes) -> None:
         result(runner.predict(decode_image(body, "image/png")), description)
