@@ -11,6 +11,7 @@ from server.training.efficientnet import TrunkBuilder
 OPSET = 13
 IR_VERSION = 8
 CHANNELS = 152
+FINE_CHANNELS = 176  # 24 stride-4 channels + the 152 patch features
 
 
 def blur_kernel() -> np.ndarray:
@@ -36,6 +37,9 @@ def _features(nodes: list, initializers: list, size: tuple[int, int]) -> str:
         helper.make_node("Concat", [stride8, "stride16_up"], ["stacked"], axis=1),
         helper.make_node("AveragePool", ["stacked"], ["features"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                          count_include_pad=0),
+        # Finer features for the segmentation head: the stride-4 map beside the patch features, upsampled.
+        helper.make_node("Resize", ["features", "", "upscale"], ["features_up"], mode="linear"),
+        helper.make_node("Concat", [trunk.stride4, "features_up"], ["fine_features"], axis=1),
     ]  # fmt: skip
     return "features"
 
@@ -57,12 +61,18 @@ def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list
 
 
 def feature_graph(size: tuple[int, int]) -> onnx.ModelProto:
+    """image -> features [1, 152, H/8, W/8] and fine_features [1, 176, H/4, W/4]."""
     nodes: list = []
     initializers: list = []
     name = _features(nodes, initializers, size)
     width, height = size
-    output = helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, CHANNELS, height // 8, width // 8])
-    return _model(nodes, initializers, size, [output])
+    outputs = [
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, CHANNELS, height // 8, width // 8]),
+        helper.make_tensor_value_info(
+            "fine_features", TensorProto.FLOAT, [1, FINE_CHANNELS, height // 4, width // 4]
+        ),
+    ]
+    return _model(nodes, initializers, size, outputs)
 
 
 def scoring_graph(
@@ -73,7 +83,8 @@ def scoring_graph(
     head: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """image -> score [1] (normalised: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]; with a
-    segmentation `head` (weights [classes, 152], bias), also class_scores [1, classes, H, W]."""
+    segmentation `head` (weights [classes, 176], bias, on the fine features), also class_scores
+    [1, classes, H, W]."""
     nodes: list = []
     initializers: list = []
     features = _features(nodes, initializers, size)
@@ -123,11 +134,11 @@ def scoring_graph(
         initializers += [
             numpy_helper.from_array(weights[:, :, None, None].astype(np.float32), "head_w"),
             numpy_helper.from_array(bias.astype(np.float32), "head_b"),
-            helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 8.0, 8.0]),
+            helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]),
         ]
         # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
         nodes += [
-            helper.make_node("Conv", [features, "head_w", "head_b"], ["class_logits"]),
+            helper.make_node("Conv", ["fine_features", "head_w", "head_b"], ["class_logits"]),
             helper.make_node("Resize", ["class_logits", "", "to_input"], ["class_scores"], mode="linear"),
         ]
         outputs.append(

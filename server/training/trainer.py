@@ -105,8 +105,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     if classes:
         progress("Learning the anomaly classes from the masks.")
         samples = normals + anomalies
-        targets = [patch_classes(sample, classes, grid, alignment) for sample in samples]
-        head = fit_head(np.concatenate(normal_maps + anomaly_maps), np.concatenate(targets), len(classes) + 1)
+        fine = [_fine_features(features, sample.path, size, alignment) for sample in samples]
+        fine_grid = (grid[0] * 2, grid[1] * 2)
+        targets = [patch_classes(sample, classes, fine_grid, alignment, cell=4) for sample in samples]
+        head = fit_head(np.concatenate(fine), np.concatenate(targets), len(classes) + 1)
 
     progress("Exporting the model.")
     output = Path(job.output)
@@ -211,13 +213,19 @@ def _turned_features(
                                              fillcolor=alignment.background)  # fmt: skip
     aligned, _ = align(turned, alignment)
     array = (np.asarray(aligned.resize(size, Image.BILINEAR), dtype=np.float32) - 127.0) / 128.0
-    (maps,) = session.run(None, {"image": np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])})
+    (maps,) = session.run(["features"], {"image": np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])})
+    return maps[0].reshape(maps.shape[1], -1).T.copy()
+
+
+def _fine_features(session, path: str, size: tuple[int, int], alignment=None) -> np.ndarray:
+    """[stride-4 cells, 176] for one image: what the segmentation head sees."""
+    (maps,) = session.run(["fine_features"], {"image": _pixels(path, size, True, alignment)})
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
 def _features(session, path: str, size: tuple[int, int], alignment=None) -> np.ndarray:
     """[patches, channels] for one image."""
-    (maps,) = session.run(None, {"image": _pixels(path, size, True, alignment)})
+    (maps,) = session.run(["features"], {"image": _pixels(path, size, True, alignment)})
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
@@ -346,23 +354,32 @@ def mask_classes(
 
 
 def patch_classes(
-    sample: Sample, classes: list[tuple[str, str]], grid: tuple[int, int], alignment=None
+    sample: Sample, classes: list[tuple[str, str]], grid: tuple[int, int], alignment=None, cell: int = 8
 ) -> np.ndarray:
-    """One class per feature patch: the class covering most of the patch, if it covers a quarter of it."""
+    """One class per cell of `cell` x `cell` input pixels: the class covering most of it, if it covers a
+    quarter of it."""
     rows, cols = grid
-    pixels = mask_classes(sample, classes, (cols * 8, rows * 8), alignment)
-    cells = pixels.reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(rows * cols, 64)
+    pixels = mask_classes(sample, classes, (cols * cell, rows * cell), alignment)
+    cells = pixels.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows * cols, cell * cell)
     counts = np.stack([(cells == index).sum(1) for index in range(len(classes) + 1)], axis=1)
     counts[:, 0] = 0
     best = counts.argmax(1)
-    return np.where(counts.max(1) >= 16, best, 0).astype(np.int64)
+    return np.where(counts.max(1) >= cell * cell // 4, best, 0).astype(np.int64)
 
 
 def fit_head(
     features: np.ndarray, targets: np.ndarray, count: int, steps: int = 300
 ) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression (weights [count, channels], bias [count]) on standardised features,
-    with classes weighted against the background's majority; the standardisation is folded in."""
+    with classes weighted against the background's majority; the standardisation is folded in. Every
+    anomaly cell is used, and a sample of at most 12 background cells for each (at least 20,000)."""
+    rng = np.random.default_rng(0)
+    background = np.flatnonzero(targets == 0)
+    anomalous = np.flatnonzero(targets != 0)
+    keep = max(12 * len(anomalous), 20_000)
+    if len(background) > keep:
+        chosen = np.sort(np.concatenate([anomalous, rng.choice(background, keep, replace=False)]))
+        features, targets = features[chosen], targets[chosen]
     mean, std = features.mean(0), features.std(0) + 1e-6
     z = (features - mean) / std
     frequency = np.bincount(targets, minlength=count).astype(np.float64) + 1.0
