@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,41 @@ def test_a_project_with_masks_gets_a_segmentation_model(lfv, s3):
     mask = np.asarray(Image.open(io.BytesIO(answer["AnomalyMask"])))
     inside = mask[box[0] : box[2], box[1] : box[3]]
     assert (inside == (255, 0, 0)).all(axis=2).mean() > 0.5  # the coloured pixels overlap the true defect
+
+
+def _workers(pid: int) -> list[int]:
+    """The server's training processes (multiprocessing's resource tracker is a child too, and is left)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+            found += [
+                int(child)
+                for child in children
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+            ]
+        except OSError:  # a thread or process that ended meanwhile
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the worker")
+def test_a_training_process_that_dies_fails_the_model_and_the_server_lives_on(tmp_path, s3_url, s3):
+    import os
+    import signal
+
+    env = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
+    with EmulatorProcess(env=env) as emulator:
+        lfv = client(emulator.url, config=NO_RETRIES)
+        make_dataset(lfv, s3)
+        lfv.create_model(ProjectName="parts", OutputConfig=OUTPUT)
+        deadline = time.monotonic() + 30
+        while not (workers := _workers(emulator.process.pid)):
+            assert time.monotonic() < deadline, "the training process never appeared"
+            time.sleep(0.005)
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        failed = trained(lfv)
+        assert failed["Status"] == "TRAINING_FAILED"
+        assert "the training process died" in failed["StatusMessage"]
+        assert lfv.list_projects()["Projects"][0]["ProjectName"] == "parts"  # the server still answers
