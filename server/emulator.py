@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from server.backend.timing import Timing
 from server.handlers import bind_handlers
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.errors import ServiceError
+from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
 from server.settings import Settings
 from server.spec import service_model
 from server.store.client_tokens import ClientTokenTable
@@ -87,6 +89,7 @@ class Emulator:
             tokens=ClientTokenTable(database),
             token_reuse_error=token_reuse_error,
         )
+        ClientTokenTable(database).forget_older_than(time.time() - TOKEN_LIFETIME_SECONDS)
         emulator = cls(settings, database, backend, dispatcher, scratch)
         backend.hosting.recover()
         backend.packaging.recover()

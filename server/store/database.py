@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,6 +73,12 @@ class Database:
     def query(self, sql: str, parameters: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._connection.execute(sql, parameters).fetchall()
+
+    def with_status(self, table: str, statuses: Iterable[str]) -> list[sqlite3.Row]:
+        """Rows of `table` (one of ours, never user input) whose status is one of `statuses`."""
+        wanted = list(statuses)
+        marks = ", ".join("?" for _ in wanted)
+        return self.query(f"SELECT * FROM {table} WHERE status IN ({marks})", tuple(wanted))
 
     def wipe(self) -> None:
         with self.transaction() as connection:

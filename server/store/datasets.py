@@ -104,10 +104,7 @@ class DatasetTable:
             return row["status"]
 
     def with_status(self, statuses: Iterable[str]) -> list[DatasetRecord]:
-        wanted = list(statuses)
-        marks = ", ".join("?" for _ in wanted)
-        rows = self.database.query(f"SELECT * FROM datasets WHERE status IN ({marks})", tuple(wanted))
-        return [_dataset(row) for row in rows]
+        return [_dataset(row) for row in self.database.with_status("datasets", statuses)]
 
     # Entries
 

@@ -83,20 +83,8 @@ class ModelTable:
         )
         return [_record(row) for row in rows]
 
-    def count(self, account: str, region: str, project: str) -> int:
-        rows = self.database.query(
-            "SELECT COUNT(*) FROM models WHERE account = ? AND region = ? AND project = ?",
-            (account, region, project),
-        )
-        return rows[0][0]
-
     def with_status(self, statuses: Iterable[str]) -> list[ModelRecord]:
-        wanted = list(statuses)
-        marks = ", ".join("?" for _ in wanted)
-        rows = self.database.query(
-            f"SELECT * FROM models WHERE status IN ({marks}) ORDER BY created", tuple(wanted)
-        )
-        return [_record(row) for row in rows]
+        return [_record(row) for row in self.database.with_status("models", statuses)]
 
     def transition(
         self, key: ModelKey, allowed: Iterable[str] | None, **changes: Any

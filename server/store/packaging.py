@@ -109,10 +109,7 @@ class JobTable:
         return False
 
     def with_status(self, statuses: Iterable[str]) -> list[JobRecord]:
-        wanted = list(statuses)
-        marks = ", ".join("?" for _ in wanted)
-        rows = self.database.query(f"SELECT * FROM packaging_jobs WHERE status IN ({marks})", tuple(wanted))
-        return [_record(row) for row in rows]
+        return [_record(row) for row in self.database.with_status("packaging_jobs", statuses)]
 
 
 def _record(row: sqlite3.Row) -> JobRecord:

@@ -191,11 +191,15 @@ def alignment_json(alignment) -> dict:
 
 
 def _pixels(path: str, size: tuple[int, int], normalised: bool = False, alignment=None) -> np.ndarray:
+    image, _ = _open(path, alignment)
+    return _tensor(image, size, normalised)
+
+
+def _tensor(image, size: tuple[int, int], normalised: bool) -> np.ndarray:
+    """[1, 3, H, W] float32 at the network's size; normalised as the trunk expects when asked."""
     from PIL import Image
 
-    image, _ = _open(path, alignment)
-    rgb = image.resize(size, Image.BILINEAR)
-    array = np.asarray(rgb, dtype=np.float32)
+    array = np.asarray(image.resize(size, Image.BILINEAR), dtype=np.float32)
     if normalised:
         array = (array - 127.0) / 128.0
     return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
@@ -212,8 +216,7 @@ def _turned_features(
         turned = image.convert("RGB").rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR,
                                              fillcolor=alignment.background)  # fmt: skip
     aligned, _ = align(turned, alignment)
-    array = (np.asarray(aligned.resize(size, Image.BILINEAR), dtype=np.float32) - 127.0) / 128.0
-    (maps,) = session.run(["features"], {"image": np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])})
+    (maps,) = session.run(["features"], {"image": _tensor(aligned, size, normalised=True)})
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
