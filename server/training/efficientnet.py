@@ -18,6 +18,7 @@ from onnx import NodeProto, TensorProto, helper, numpy_helper
 from server.training.torch_legacy import load_state_dict
 
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112)]
+STRIDE2_BLOCK = 0  # the stride-2 stage: 16 channels
 STRIDE4_BLOCK = 2  # the last block of the stride-4 stage: 24 channels
 STRIDE8_BLOCK = 4  # the last block of the stride-8 stage: 40 channels
 STRIDE16_BLOCK = 10  # the last block of the stride-16, 112-channel stage
@@ -97,5 +98,6 @@ class TrunkBuilder:
                     x = summed
                 outputs[block] = x
                 block += 1
+        self.stride2 = outputs[STRIDE2_BLOCK]
         self.stride4 = outputs[STRIDE4_BLOCK]
         return outputs[STRIDE8_BLOCK], outputs[STRIDE16_BLOCK]

@@ -10,6 +10,7 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   the normal images scoring each other (so no image is scored against itself), anomalous scores from the
   project's anomalous training images; the threshold maximises F1 between them. Scores are exported
   normalised, anomalib-style, so 0.5 is the threshold and the bundle's Confidence follows from it.
+- Segmentation (projects with masks): see server/training/segmentation.py.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     import onnxruntime
 
     from server.training.graphs import feature_graph, feature_grid, scoring_graph
+    from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
 
     size = input_size(job.image_size)
     progress("Extracting features from the training images.")
@@ -77,8 +79,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     alignment = choose_alignment(normals)
     if alignment is not None:
         progress("Parts lie on a plain background: aligning them (centre, rotation) before scoring.")
-    normal_maps = [_features(features, s.path, size, alignment) for s in normals]
-    anomaly_maps = [_features(features, s.path, size, alignment) for s in anomalies]
+    seen_normals = [see(sample, size, alignment) for sample in normals]
+    seen_anomalies = [see(sample, size, alignment) for sample in anomalies]
+    normal_maps = [_features(features, seen) for seen in seen_normals]
+    anomaly_maps = [_features(features, seen) for seen in seen_anomalies]
     turned_maps = []
     if alignment is not None:
         # Turned parts come back through a resampling; remember normal parts that went the same way.
@@ -91,29 +95,26 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     # memory of the other half, so no image meets itself.
     first, second = normal_maps[:half] + turned_maps[:half], normal_maps[half:] + turned_maps[half:]
     grid = feature_grid(size)
-    normal_scores = [_score(m, _memory(second), grid) for m in first]
-    normal_scores += [_score(m, _memory(first), grid) for m in second]
+    by_second, by_first = Nearest(_memory(second)), Nearest(_memory(first))
+    normal_scores = [_score(m, by_second, grid) for m in first] + [_score(m, by_first, grid) for m in second]
     memory = _memory(normal_maps + turned_maps)
-    anomaly_scores = [_score(m, memory, grid) for m in anomaly_maps]
+    by_all = Nearest(memory)
+    anomaly_scores = [_score(m, by_all, grid) for m in anomaly_maps]
     raw_threshold = _best_threshold(normal_scores, anomaly_scores)
     everything = normal_scores + anomaly_scores
     low, high = float(min(everything)), float(max(everything))
     spread = max(high - low, 1e-6)
 
     classes = project_classes(job.train)
-    head = None
+    head = refine = None
     if classes:
         progress("Learning the anomaly classes from the masks.")
-        samples = normals + anomalies
-        fine = [_fine_features(features, sample.path, size, alignment) for sample in samples]
-        fine_grid = (grid[0] * 2, grid[1] * 2)
-        targets = [patch_classes(sample, classes, fine_grid, alignment, cell=4) for sample in samples]
-        head = fit_head(np.concatenate(fine), np.concatenate(targets), len(classes) + 1)
+        head, refine = fit_segmentation(features, seen_normals + seen_anomalies, classes)
 
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    graph = scoring_graph(size, memory, raw_threshold, spread, head)
+    graph = scoring_graph(size, memory, raw_threshold, spread, head, refine)
     (output / "model.onnx").write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",
@@ -138,18 +139,19 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     progress("Evaluating the model on the test images.")
     served = onnxruntime.InferenceSession(str(output / "model.onnx"), providers=["CPUExecutionProvider"])
     predictions = []
-    pixels: dict[int, np.ndarray] = {index: np.zeros(3) for index in range(1, len(classes) + 1)}  # tp, fp, fn
+    pixels = PixelCounts(classes)
     wanted = ["score", "class_scores"] if classes else ["score"]
     for sample in job.test:
-        answers = served.run(wanted, {"image": _pixels(sample.path, size, True, alignment)})
+        seen = see(sample, size, alignment)
+        answers = served.run(wanted, {"image": seen.tensor()})
         score = float(answers[0][0])
         predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": score,
                             "anomalous": score >= 0.5})  # fmt: skip
         if classes:
-            _count_pixels(pixels, answers[1], sample, classes, alignment)
+            pixels.add(answers[1], seen)
     results = metrics(predictions)
     if classes:
-        results["PixelAnomalyClassMetrics"] = _pixel_metrics(pixels, classes)
+        results["PixelAnomalyClassMetrics"] = pixels.metrics()
     return Result(
         threshold=raw_threshold,
         metrics=results,
@@ -190,18 +192,29 @@ def alignment_json(alignment) -> dict:
     return to_json(alignment)
 
 
-def _pixels(path: str, size: tuple[int, int], normalised: bool = False, alignment=None) -> np.ndarray:
-    image, _ = _open(path, alignment)
-    return _tensor(image, size, normalised)
+@dataclass(frozen=True)
+class Seen:
+    """A sample as the network sees it: its image (aligned when the model aligns) resized to the input,
+    and the placement alignment applied (None without alignment), which its mask must follow too."""
+
+    sample: Sample
+    pixels: np.ndarray  # uint8 [H, W, 3]
+    placement: Any = None
+
+    def tensor(self) -> np.ndarray:
+        return _normalised(self.pixels)
 
 
-def _tensor(image, size: tuple[int, int], normalised: bool) -> np.ndarray:
-    """[1, 3, H, W] float32 at the network's size; normalised as the trunk expects when asked."""
+def see(sample: Sample, size: tuple[int, int], alignment=None) -> Seen:
     from PIL import Image
 
-    array = np.asarray(image.resize(size, Image.BILINEAR), dtype=np.float32)
-    if normalised:
-        array = (array - 127.0) / 128.0
+    image, placement = _open(sample.path, alignment)
+    return Seen(sample, np.asarray(image.resize(size, Image.BILINEAR)), placement)
+
+
+def _normalised(pixels: np.ndarray) -> np.ndarray:
+    """[1, 3, H, W] float32, normalised as the trunk expects."""
+    array = (pixels.astype(np.float32) - 127.0) / 128.0
     return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
 
 
@@ -216,19 +229,15 @@ def _turned_features(
         turned = image.convert("RGB").rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR,
                                              fillcolor=alignment.background)  # fmt: skip
     aligned, _ = align(turned, alignment)
-    (maps,) = session.run(["features"], {"image": _tensor(aligned, size, normalised=True)})
+    (maps,) = session.run(
+        ["features"], {"image": _normalised(np.asarray(aligned.resize(size, Image.BILINEAR)))}
+    )
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
-def _fine_features(session, path: str, size: tuple[int, int], alignment=None) -> np.ndarray:
-    """[stride-4 cells, 176] for one image: what the segmentation head sees."""
-    (maps,) = session.run(["fine_features"], {"image": _pixels(path, size, True, alignment)})
-    return maps[0].reshape(maps.shape[1], -1).T.copy()
-
-
-def _features(session, path: str, size: tuple[int, int], alignment=None) -> np.ndarray:
+def _features(session, seen: Seen) -> np.ndarray:
     """[patches, channels] for one image."""
-    (maps,) = session.run(["features"], {"image": _pixels(path, size, True, alignment)})
+    (maps,) = session.run(["features"], {"image": seen.tensor()})
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
@@ -242,12 +251,33 @@ def _memory(maps: list[np.ndarray]) -> np.ndarray:
     return patches[np.sort(keep)]
 
 
-def _score(patches: np.ndarray, memory: np.ndarray, grid: tuple[int, int]) -> float:
+class Nearest:
+    """Squared distances to the nearest of a memory's patches, in numpy, by the same arithmetic as the
+    exported graph: |p|^2 + min(|m|^2 - 2 p.m), over chunks of the memory so the products stay small."""
+
+    def __init__(self, memory: np.ndarray, chunk: int = 2048) -> None:
+        self.chunks = [
+            (
+                np.ascontiguousarray(-2.0 * memory[start : start + chunk].T),
+                (memory[start : start + chunk] ** 2).sum(1),
+            )
+            for start in range(0, len(memory), chunk)
+        ]
+
+    def squared(self, patches: np.ndarray) -> np.ndarray:
+        best = np.full(len(patches), np.inf, dtype=np.float32)
+        for minus_two_t, norms in self.chunks:
+            bracket = patches @ minus_two_t
+            bracket += norms
+            np.minimum(best, bracket.min(1), out=best)
+        return best + (patches**2).sum(1)
+
+
+def _score(patches: np.ndarray, nearest: Nearest, grid: tuple[int, int]) -> float:
     """The same computation as the exported graph, in numpy: nearest distances, blur, maximum."""
     from server.training.graphs import blur_kernel
 
-    squared = (patches**2).sum(1)[:, None] - 2 * patches @ memory.T + (memory**2).sum(1)[None, :]
-    distances = np.sqrt(np.maximum(squared.min(1), 0.0))
+    distances = np.sqrt(np.maximum(nearest.squared(patches), 0.0))
     height, width = grid
     grid = distances.reshape(height, width)
     padded = np.pad(grid, 1, mode="constant")
@@ -305,131 +335,3 @@ def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     hits = labels[order]
     precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
     return float((precision_at * hits).sum() / hits.sum())
-
-
-# Segmentation: a per-pixel head trained on the masks
-
-
-def project_classes(samples: list[Sample]) -> list[tuple[str, str]]:
-    """(name, #RRGGBB) of every anomaly class in the training masks, in order of first appearance."""
-    from server.inference.bundle import BACKGROUND
-
-    classes: dict[str, str] = {}
-    for sample in samples:
-        for color, name in sample.colors.items():
-            clean = _clean(name) or f"class{len(classes) + 1}"
-            if clean.lower() != "background" and color.upper() != BACKGROUND and clean not in classes:
-                classes[clean] = color.upper()
-    return list(classes.items())
-
-
-def _clean(name: str) -> str:
-    return "".join(ch for ch in name if ch.isascii() and ch.isalnum())
-
-
-def mask_classes(
-    sample: Sample, classes: list[tuple[str, str]], size: tuple[int, int], alignment=None
-) -> np.ndarray:
-    """The class index of every pixel of a sample's mask (0: background), at `size` (width, height), moved
-    as the image is when the model aligns."""
-    from PIL import Image
-
-    target = np.zeros((size[1], size[0]), dtype=np.uint8)
-    if sample.mask is None:
-        return target
-    with Image.open(sample.mask) as mask:
-        rgba_image = mask.convert("RGBA")
-    if alignment is not None:
-        from server.inference.alignment import transform
-
-        _, placement = _open(sample.path, alignment)
-        rgba_image = transform(rgba_image, placement, (0, 0, 0, 0), Image.NEAREST)
-    rgba = np.asarray(rgba_image.resize(size, Image.NEAREST))
-    index_of = {name: i for i, (name, _) in enumerate(classes, start=1)}
-    opaque = rgba[:, :, 3] > 0
-    for color, name in sample.colors.items():
-        index = index_of.get(_clean(name))
-        if index is None:
-            continue
-        value = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
-        target[opaque & (rgba[:, :, :3] == value).all(axis=2)] = index
-    return target
-
-
-def patch_classes(
-    sample: Sample, classes: list[tuple[str, str]], grid: tuple[int, int], alignment=None, cell: int = 8
-) -> np.ndarray:
-    """One class per cell of `cell` x `cell` input pixels: the class covering most of it, if it covers a
-    quarter of it."""
-    rows, cols = grid
-    pixels = mask_classes(sample, classes, (cols * cell, rows * cell), alignment)
-    cells = pixels.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(rows * cols, cell * cell)
-    counts = np.stack([(cells == index).sum(1) for index in range(len(classes) + 1)], axis=1)
-    counts[:, 0] = 0
-    best = counts.argmax(1)
-    return np.where(counts.max(1) >= cell * cell // 4, best, 0).astype(np.int64)
-
-
-def fit_head(
-    features: np.ndarray, targets: np.ndarray, count: int, steps: int = 300
-) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression (weights [count, channels], bias [count]) on standardised features,
-    with classes weighted against the background's majority; the standardisation is folded in. Every
-    anomaly cell is used, and a sample of at most 12 background cells for each (at least 20,000)."""
-    rng = np.random.default_rng(0)
-    background = np.flatnonzero(targets == 0)
-    anomalous = np.flatnonzero(targets != 0)
-    keep = max(12 * len(anomalous), 20_000)
-    if len(background) > keep:
-        chosen = np.sort(np.concatenate([anomalous, rng.choice(background, keep, replace=False)]))
-        features, targets = features[chosen], targets[chosen]
-    mean, std = features.mean(0), features.std(0) + 1e-6
-    z = (features - mean) / std
-    frequency = np.bincount(targets, minlength=count).astype(np.float64) + 1.0
-    sample_weight = ((len(targets) / (count * frequency)) ** 0.5)[targets][:, None]
-    weights = np.zeros((count, z.shape[1]))
-    bias = np.zeros(count)
-    onehot = np.eye(count)[targets]
-    velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
-    for _ in range(steps):
-        logits = z @ weights.T + bias
-        logits -= logits.max(1, keepdims=True)
-        probabilities = np.exp(logits)
-        probabilities /= probabilities.sum(1, keepdims=True)
-        gradient = (probabilities - onehot) * sample_weight
-        grad_w = gradient.T @ z / len(z) + 1e-3 * weights
-        grad_b = gradient.mean(0)
-        velocity_w = 0.9 * velocity_w - 0.5 * grad_w
-        velocity_b = 0.9 * velocity_b - 0.5 * grad_b
-        weights += velocity_w
-        bias += velocity_b
-    folded = weights / std
-    return folded.astype(np.float32), (bias - folded @ mean).astype(np.float32)
-
-
-def _count_pixels(pixels: dict[int, np.ndarray], scores: np.ndarray, sample: Sample,
-                  classes: list[tuple[str, str]], alignment=None) -> None:  # fmt: skip
-    from PIL import Image
-
-    with Image.open(sample.path) as image:
-        size = image.size
-    predicted_small = scores[0].argmax(0).astype(np.uint8)
-    predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.NEAREST))
-    truth = mask_classes(sample, classes, size, alignment)  # compared where the model looked
-    for index, counts in pixels.items():
-        mine, real = predicted == index, truth == index
-        counts += [(mine & real).sum(), (mine & ~real).sum(), (~mine & real).sum()]
-
-
-def _pixel_metrics(pixels: dict[int, np.ndarray], classes: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    entries = []
-    for index, (name, _) in enumerate(classes, start=1):
-        tp, fp, fn = (float(value) for value in pixels[index])
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
-        entries.append(
-            {"ClassName": name, "Precision": precision, "Recall": recall, "F1Score": f1, "AIOU": iou}
-        )
-    return entries

@@ -168,7 +168,7 @@ def test_a_restart_during_training_fails_the_model(tmp_path, s3_url, s3):
 
 
 def defect_part(seed: int, kind: str | None) -> tuple[bytes, bytes | None, tuple[int, int, int, int] | None]:
-    """A part, and for a defect its mask (blotch: dark square, #FF0000; scratch: blue bar, #0000FF)."""
+    """A part, and for a defect its mask (blotch: dark square, #FF0000; scratch: thin blue bar, #0000FF)."""
     rng = np.random.default_rng(seed)
     pixels = rng.normal(110, 6, (96, 96, 3))
     rows, cols = np.mgrid[:96, :96]
@@ -176,7 +176,7 @@ def defect_part(seed: int, kind: str | None) -> tuple[bytes, bytes | None, tuple
     if kind is None:
         return image_bytes(pixels.clip(0, 255)), None, None
     top, left = (int(v) for v in rng.integers(28, 50, 2))
-    box = (top, left, top + 16, left + 16) if kind == "blotch" else (top, left - 10, top + 6, left + 22)
+    box = (top, left, top + 16, left + 16) if kind == "blotch" else (top, left - 10, top + 3, left + 22)
     color, paint = ((255, 0, 0), (40, 30, 30)) if kind == "blotch" else ((0, 0, 255), (30, 60, 240))
     pixels[box[0] : box[2], box[1] : box[3]] = paint
     mask = np.full((96, 96, 3), 255.0)
@@ -220,21 +220,25 @@ def test_a_project_with_masks_gets_a_segmentation_model(lfv, s3):
         for m in result["AggregatedEvaluationResults"]["Metrics"]["PixelAnomalyClassMetrics"]
     }
     assert set(pixel) == {"blotch", "scratch"}
-    assert pixel["blotch"]["AIOU"] > 0.3
+    # The per-pixel refinement draws the edges: the 3-px scratch is under one 4x4 cell wide (the head alone
+    # reached IoU 0.63 for it and 0.69 for the blotch).
+    assert pixel["blotch"]["AIOU"] > 0.9 and pixel["scratch"]["AIOU"] > 0.9, pixel
 
     lfv.start_model(ProjectName="parts", ModelVersion="1", MinInferenceUnits=1)
     while lfv.describe_model(ProjectName="parts", ModelVersion="1")["ModelDescription"]["Status"] != "HOSTED":
         time.sleep(0.05)
-    image, _, box = defect_part(900, "blotch")
-    answer = lfv.detect_anomalies(ProjectName="parts", ModelVersion="1", Body=image,
-                                  ContentType="image/png")["DetectAnomalyResult"]  # fmt: skip
-    names = [entry["Name"] for entry in answer["Anomalies"]]
-    assert names[0] == "background" and "blotch" in names
     from PIL import Image
 
-    mask = np.asarray(Image.open(io.BytesIO(answer["AnomalyMask"])))
-    inside = mask[box[0] : box[2], box[1] : box[3]]
-    assert (inside == (255, 0, 0)).all(axis=2).mean() > 0.5  # the coloured pixels overlap the true defect
+    for seed, kind, color in ((900, "blotch", (255, 0, 0)), (901, "scratch", (0, 0, 255))):
+        image, _, box = defect_part(seed, kind)
+        answer = lfv.detect_anomalies(ProjectName="parts", ModelVersion="1", Body=image,
+                                      ContentType="image/png")["DetectAnomalyResult"]  # fmt: skip
+        names = [entry["Name"] for entry in answer["Anomalies"]]
+        assert names[0] == "background" and kind in names
+        painted = (np.asarray(Image.open(io.BytesIO(answer["AnomalyMask"]))) == color).all(axis=2)
+        truth = np.zeros_like(painted)
+        truth[box[0] : box[2], box[1] : box[3]] = True
+        assert (painted & truth).sum() / (painted | truth).sum() > 0.6, kind  # the colour covers the defect
 
 
 def _workers(pid: int) -> list[int]:

@@ -1,0 +1,207 @@
+"""Segmentation for projects with masks: which class each pixel of a part belongs to.
+
+Two logistic regressions, both exported into the served graph:
+- the head classifies 4x4-pixel cells from the stride-4 features beside the upsampled patch features;
+- the refinement rescores every pixel of the input from the head's upsampled scores and the pixel's own
+  features (colour, colour against its neighbourhood, stride-2 features), so edges follow the defect
+  rather than the cells. Thin defects need it: a 4-px scratch is one cell wide.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from server.training.trainer import Sample, Seen
+
+CELL = 4  # input pixels per side of the head's cells (the stride-4 features)
+BACKGROUND_CELLS = 600  # background cells sampled per image for the head
+NEAR = 9  # the refinement learns from pixels within NEAR // 2 of anything marked
+ELSEWHERE = 500  # and from this many pixels per image elsewhere
+
+Head = tuple[np.ndarray, np.ndarray]  # weights [classes, channels], bias [classes]
+
+
+def project_classes(samples: list[Sample]) -> list[tuple[str, str]]:
+    """(name, #RRGGBB) of every anomaly class in the training masks, in order of first appearance."""
+    from server.inference.bundle import BACKGROUND
+
+    classes: dict[str, str] = {}
+    for sample in samples:
+        for color, name in sample.colors.items():
+            clean = _clean(name) or f"class{len(classes) + 1}"
+            if clean.lower() != "background" and color.upper() != BACKGROUND and clean not in classes:
+                classes[clean] = color.upper()
+    return list(classes.items())
+
+
+def _clean(name: str) -> str:
+    return "".join(ch for ch in name if ch.isascii() and ch.isalnum())
+
+
+def mask_classes(
+    sample: Sample, classes: list[tuple[str, str]], size: tuple[int, int], placement: Any = None
+) -> np.ndarray:
+    """The class index of every pixel of a sample's mask (0: background), at `size` (width, height), moved
+    by the `placement` that alignment gave its image."""
+    from PIL import Image
+
+    target = np.zeros((size[1], size[0]), dtype=np.uint8)
+    if sample.mask is None:
+        return target
+    with Image.open(sample.mask) as mask:
+        rgba_image = mask.convert("RGBA")
+    if placement is not None:
+        from server.inference.alignment import transform
+
+        rgba_image = transform(rgba_image, placement, (0, 0, 0, 0), Image.NEAREST)
+    rgba = np.asarray(rgba_image.resize(size, Image.NEAREST))
+    index_of = {name: i for i, (name, _) in enumerate(classes, start=1)}
+    opaque = rgba[:, :, 3] > 0
+    for color, name in sample.colors.items():
+        index = index_of.get(_clean(name))
+        if index is None:
+            continue
+        value = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+        target[opaque & (rgba[:, :, :3] == value).all(axis=2)] = index
+    return target
+
+
+def cell_classes(truth: np.ndarray, count: int, cell: int = CELL) -> np.ndarray:
+    """One class per `cell` x `cell` block of a per-pixel class map: the anomaly class covering most of
+    it if it covers a quarter of it, else background. Returns [cells] in row-major order."""
+    rows, cols = truth.shape[0] // cell, truth.shape[1] // cell
+    blocks = truth[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
+    blocks = blocks.transpose(0, 2, 1, 3).reshape(rows * cols, cell * cell)
+    counts = np.stack([(blocks == index).sum(1) for index in range(count)], axis=1)
+    counts[:, 0] = 0
+    best = counts.argmax(1)
+    return np.where(counts.max(1) >= cell * cell // 4, best, 0).astype(np.int64)
+
+
+def fit_segmentation(session, seen: list[Seen], classes: list[tuple[str, str]]) -> tuple[Head, Head]:
+    """The head and the refinement for the training images `seen`, through the feature graph `session`.
+    Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
+    count = len(classes) + 1
+    rng = np.random.default_rng(0)
+    truths, cells, labels = [], [], []
+    for item in seen:
+        height, width = item.pixels.shape[:2]
+        truth = mask_classes(item.sample, classes, (width, height), item.placement)
+        truths.append(truth)
+        (fine,) = session.run(["fine_features"], {"image": item.tensor()})
+        fine = fine[0].reshape(fine.shape[1], -1).T
+        targets = cell_classes(truth, count)
+        background = np.flatnonzero(targets == 0)
+        sampled = rng.choice(background, min(len(background), BACKGROUND_CELLS), replace=False)
+        keep = np.concatenate([np.flatnonzero(targets != 0), sampled])
+        cells.append(fine[keep])
+        labels.append(targets[keep])
+    head = fit_logistic(np.concatenate(cells), np.concatenate(labels), count, balance=0.5)
+    return head, fit_refinement(session, head, seen, truths)
+
+
+def fit_refinement(session, head: Head, seen: list[Seen], truths: list[np.ndarray]) -> Head:
+    """A logistic regression from the head's upsampled scores and the pixel features to each pixel's class.
+    It decides edges, so it learns from the pixels near anything the head or the mask marks, plus a few
+    from elsewhere, without class weights (the pixels' own balance is what IoU counts)."""
+    import onnxruntime
+    from PIL import Image, ImageFilter
+
+    from server.training.graphs import upsample_graph
+
+    weights, bias = head
+    count = len(bias)
+    height, width = truths[0].shape
+    grid = (height // CELL, width // CELL)
+    upsample = onnxruntime.InferenceSession(upsample_graph(count, grid).SerializeToString(),
+                                            providers=["CPUExecutionProvider"])  # fmt: skip
+    rng = np.random.default_rng(1)
+    inputs, targets = [], []
+    for item, truth in zip(seen, truths, strict=True):
+        fine, pixel = session.run(["fine_features", "pixel_features"], {"image": item.tensor()})
+        logits = np.einsum("kc,chw->khw", weights, fine[0]) + bias[:, None, None]
+        (coarse,) = upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
+        marked = ((coarse[0].argmax(0) != 0) | (truth != 0)).astype(np.uint8) * 255
+        near = np.asarray(Image.fromarray(marked, "L").filter(ImageFilter.MaxFilter(NEAR))).reshape(-1) > 0
+        elsewhere = np.flatnonzero(~near)
+        chosen = np.concatenate([np.flatnonzero(near),
+                                 rng.choice(elsewhere, min(len(elsewhere), ELSEWHERE), replace=False)])  # fmt: skip
+        stacked = np.concatenate([coarse[0], pixel[0]]).reshape(count + pixel.shape[1], -1)
+        inputs.append(stacked[:, chosen].T)
+        targets.append(truth.reshape(-1)[chosen].astype(np.int64))
+    return fit_logistic(np.concatenate(inputs), np.concatenate(targets), count, balance=0.0)
+
+
+def fit_logistic(
+    features: np.ndarray, targets: np.ndarray, count: int, balance: float, steps: int = 150
+) -> Head:
+    """Multinomial logistic regression (weights [count, channels], bias [count]) on standardised features,
+    by gradient descent with momentum; the standardisation is folded into the weights. Classes are
+    weighted by (share of the majority) ** `balance`: 0 counts every sample alike. Every anomaly sample is
+    used, and at most 12 background samples for each (at least 20,000)."""
+    rng = np.random.default_rng(0)
+    background = np.flatnonzero(targets == 0)
+    anomalous = np.flatnonzero(targets != 0)
+    keep = max(12 * len(anomalous), 20_000)
+    if len(background) > keep:
+        chosen = np.sort(np.concatenate([anomalous, rng.choice(background, keep, replace=False)]))
+        features, targets = features[chosen], targets[chosen]
+    mean, std = features.mean(0, dtype=np.float64), features.std(0, dtype=np.float64) + 1e-6
+    z = ((features - mean) / std).astype(np.float32)
+    frequency = np.bincount(targets, minlength=count).astype(np.float64) + 1.0
+    sample_weight = ((len(targets) / (count * frequency)) ** balance)[targets][:, None].astype(np.float32)
+    weights = np.zeros((count, z.shape[1]), dtype=np.float32)
+    bias = np.zeros(count, dtype=np.float32)
+    onehot = np.eye(count, dtype=np.float32)[targets]
+    velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
+    for _ in range(steps):
+        logits = z @ weights.T + bias
+        logits -= logits.max(1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(1, keepdims=True)
+        gradient = (probabilities - onehot) * sample_weight
+        grad_w = gradient.T @ z / len(z) + 1e-3 * weights
+        grad_b = gradient.mean(0)
+        velocity_w = 0.9 * velocity_w - 0.5 * grad_w
+        velocity_b = 0.9 * velocity_b - 0.5 * grad_b
+        weights += velocity_w
+        bias += velocity_b
+    folded = weights.astype(np.float64) / std
+    return folded.astype(np.float32), (bias - folded @ mean).astype(np.float32)
+
+
+class PixelCounts:
+    """True positives, false positives and false negatives per anomaly class over the test images,
+    compared at each image's own size in the aligned frame the model saw."""
+
+    def __init__(self, classes: list[tuple[str, str]]) -> None:
+        self.classes = classes
+        self.counts = {index: np.zeros(3) for index in range(1, len(classes) + 1)}
+
+    def add(self, scores: np.ndarray, item: Seen) -> None:
+        from PIL import Image
+
+        with Image.open(item.sample.path) as image:
+            size = image.size
+        predicted_small = scores[0].argmax(0).astype(np.uint8)
+        predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.NEAREST))
+        truth = mask_classes(item.sample, self.classes, size, item.placement)
+        for index, counts in self.counts.items():
+            mine, real = predicted == index, truth == index
+            counts += [(mine & real).sum(), (mine & ~real).sum(), (~mine & real).sum()]
+
+    def metrics(self) -> list[dict[str, Any]]:
+        entries = []
+        for index, (name, _) in enumerate(self.classes, start=1):
+            tp, fp, fn = (float(value) for value in self.counts[index])
+            precision = tp / (tp + fp) if tp + fp else 0.0
+            recall = tp / (tp + fn) if tp + fn else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
+            entries.append(
+                {"ClassName": name, "Precision": precision, "Recall": recall, "F1Score": f1, "AIOU": iou}
+            )
+        return entries
