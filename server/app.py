@@ -1,55 +1,66 @@
 """The ASGI application: the emulator's own endpoints, and every other path handed to the L4V dispatcher.
 
-Plain Starlette (the framework FastAPI is built on): the rest-json layer parses and validates requests
-from the service model itself, so FastAPI's models and OpenAPI would only add start-up time
-(about 140 ms of imports).
+The emulator's endpoints are plain Starlette (the framework FastAPI is built on): the rest-json layer
+parses and validates requests from the service model itself, so FastAPI's models and OpenAPI would only
+add start-up time (about 140 ms of imports). The L4V API itself is a bare ASGI app
+(server/protocol/asgi.py), without even Starlette's routing and request objects on its path.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match
 
 from server.emulator import Emulator
 from server.internal.controls import routes as control_routes
 from server.internal.routes import routes as internal_routes
-from server.protocol.asgi import read_request, to_response
+from server.protocol.asgi import ApiApp, Receive, Scope, Send
 from server.protocol.errors import ServiceError
-from server.protocol.serializing import serialize_error
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+HANDLER_THREADS = 64  # requests waiting for an inference unit hold a thread; other calls must still flow
 
 
-def create_app(settings: Settings | None = None, emulator: Emulator | None = None) -> Starlette:
+class EmulatorApp:
+    """The emulator's own endpoints and the lifespan go to the Starlette app; every other request, an
+    unknown /_emulator path included, is the L4V API's to answer."""
+
+    def __init__(self, internal: Starlette, api: ApiApp) -> None:
+        self.internal = internal
+        self.api = api
+        self.state = internal.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._internal(scope):
+            await self.api(scope, receive, send)
+        else:
+            await self.internal(scope, receive, send)
+
+    def _internal(self, scope: Scope) -> bool:
+        if not scope["path"].startswith("/_emulator/"):
+            return False
+        return any(route.matches(scope)[0] == Match.FULL for route in self.internal.routes)
+
+
+def create_app(settings: Settings | None = None, emulator: Emulator | None = None) -> EmulatorApp:
     settings = settings or Settings.load()
     emulator = emulator or Emulator.open(settings)
+    executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
 
     @asynccontextmanager
     async def lifespan(_: Starlette):
         yield
+        executor.shutdown(wait=False, cancel_futures=True)
         emulator.close()
-
-    async def aws_api(request: Request) -> Response:
-        dispatcher = emulator.dispatcher
-        try:
-            http_request = await read_request(request, settings.max_body_bytes)
-        except ServiceError as error:
-            response = serialize_error(dispatcher.service, error)
-            response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
-            return to_response(response)
-        # Handlers touch SQLite and onnxruntime: keep them off the event loop.
-        return to_response(await run_in_threadpool(dispatcher.handle, http_request))
 
     def aws_error(status: int, code: str, message: str) -> Response:
         return emulator.error_response(ServiceError(code, message, status=status))
@@ -62,12 +73,10 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         log.exception("unhandled error", exc_info=exc)
         return aws_error(500, "InternalServerException", "An internal error occurred")
 
-    # The emulator's own routes first; every other path and method belongs to the L4V API.
-    routes = [*internal_routes, *control_routes, Route("/{path:path}", aws_api, methods=_ALL_METHODS)]
-    app = Starlette(
-        routes=routes,
+    internal = Starlette(
+        routes=[*internal_routes, *control_routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception, Exception: unexpected},
     )
-    app.state.emulator = emulator
-    return app
+    internal.state.emulator = emulator
+    return EmulatorApp(internal, ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor))

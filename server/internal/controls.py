@@ -64,7 +64,9 @@ async def set_delays(request: Request) -> Response:
 
 async def _json_object(request: Request) -> dict[str, Any]:
     # The same body limit as the L4V API: a control call is no way around it.
-    body = (await read_request(request, _emulator(request).settings.max_body_bytes)).body
+    body = (
+        await read_request(request.scope, request.receive, _emulator(request).settings.max_body_bytes)
+    ).body
     try:
         document = json.loads(body or b"{}")
     except ValueError as error:

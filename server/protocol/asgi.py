@@ -1,17 +1,62 @@
-"""The bridge between Starlette requests/responses and the framework-neutral protocol values."""
+"""The L4V API as a bare ASGI application, and the bridge for framework-neutral responses.
+
+Every API request takes this path, so it skips the web framework's routing, request and response
+objects: it reads the body, hands the dispatcher a worker thread, and writes the answer.
+"""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 from starlette.responses import Response
 
 from server.protocol.errors import ServiceError, validation_error
 from server.protocol.http import HttpRequest, HttpResponse
 
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-async def read_request(request: Request, max_body_bytes: int) -> HttpRequest:
+log = logging.getLogger(__name__)
+
+
+class ApiApp:
+    """`dispatcher()` gives the current dispatcher (a `handle(HttpRequest) -> HttpResponse` object).
+    Handlers touch SQLite and onnxruntime, so they run on `executor`'s threads, never on the event loop."""
+
+    def __init__(
+        self, dispatcher: Callable[[], Any], max_body_bytes: int, executor: ThreadPoolExecutor
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.max_body_bytes = max_body_bytes
+        self.executor = executor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dispatcher = self.dispatcher()
+        try:
+            request = await read_request(scope, receive, self.max_body_bytes)
+            response = await asyncio.get_running_loop().run_in_executor(
+                self.executor, dispatcher.handle, request
+            )
+        except ServiceError as error:
+            response = _error(dispatcher, error)
+        except Exception:  # the dispatcher answers its own failures; this is a last resort
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            response = _error(
+                dispatcher, ServiceError("InternalServerException", "An internal error occurred")
+            )
+        await send_response(send, response)
+
+
+async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> HttpRequest:
     """Read the whole body, refusing more than `max_body_bytes` before it is all in memory."""
-    declared = request.headers.get("content-length")
+    headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+    declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise validation_error("Content-Length must be a non-negative integer")
@@ -19,23 +64,46 @@ async def read_request(request: Request, max_body_bytes: int) -> HttpRequest:
             raise _too_large(int(declared), max_body_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_body_bytes:
             raise _too_large(size, max_body_bytes)
         chunks.append(chunk)
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        if not message.get("more_body", False):
+            break
+    raw_path = scope.get("raw_path") or scope["path"].encode()
     return HttpRequest(
-        method=request.method,
+        method=scope["method"],
         raw_path=raw_path.decode("latin-1").split("?", 1)[0],
-        query_string=request.scope.get("query_string", b"").decode("latin-1"),
-        headers={key.lower(): value for key, value in request.headers.items()},
-        body=b"".join(chunks),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        body=chunks[0] if len(chunks) == 1 else b"".join(chunks),
     )
+
+
+async def send_response(send: Send, response: HttpResponse) -> None:
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def to_response(response: HttpResponse) -> Response:
     return Response(content=response.body, status_code=response.status, headers=response.headers)
+
+
+def _error(dispatcher: Any, error: ServiceError) -> HttpResponse:
+    from server.protocol.serializing import serialize_error
+
+    response = serialize_error(dispatcher.service, error)
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return response
 
 
 def _too_large(size: int, limit: int) -> ServiceError:

@@ -107,17 +107,16 @@ def fit_refinement(session, head: Head, seen: list[Seen], truths: list[np.ndarra
     """A logistic regression from the head's upsampled scores and the pixel features to each pixel's class.
     It decides edges, so it learns from the pixels near anything the head or the mask marks, plus a few
     from elsewhere, without class weights (the pixels' own balance is what IoU counts)."""
-    import onnxruntime
     from PIL import Image, ImageFilter
 
     from server.training.graphs import upsample_graph
+    from server.training.trainer import cpu_session
 
     weights, bias = head
     count = len(bias)
     height, width = truths[0].shape
     grid = (height // CELL, width // CELL)
-    upsample = onnxruntime.InferenceSession(upsample_graph(count, grid).SerializeToString(),
-                                            providers=["CPUExecutionProvider"])  # fmt: skip
+    upsample = cpu_session(upsample_graph(count, grid).SerializeToString())
     rng = np.random.default_rng(1)
     inputs, targets = [], []
     for item, truth in zip(seen, truths, strict=True):

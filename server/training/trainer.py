@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,16 +65,25 @@ def input_size(image_size: tuple[int, int]) -> tuple[int, int]:
     return (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
 
 
-def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
+def cpu_session(model: bytes | str):
+    """An onnxruntime session on the CPU with the server's options (its threads stop spinning between
+    runs, so the numpy and Pillow work between them keeps its cores)."""
     import onnxruntime
 
+    from server.inference.runtime import session_options
+
+    return onnxruntime.InferenceSession(
+        model, session_options(os.cpu_count() or 1), providers=["CPUExecutionProvider"]
+    )
+
+
+def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
     from server.training.graphs import feature_graph, feature_grid, scoring_graph
     from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
 
     size = input_size(job.image_size)
     progress("Extracting features from the training images.")
-    features = onnxruntime.InferenceSession(feature_graph(size).SerializeToString(),
-                                            providers=["CPUExecutionProvider"])  # fmt: skip
+    features = cpu_session(feature_graph(size).SerializeToString())
     normals = [s for s in job.train if s.label == "normal"]
     anomalies = [s for s in job.train if s.label == "anomaly"]
     alignment = choose_alignment(normals)
@@ -137,7 +147,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     (output / "model.json").write_text(json.dumps(description, indent=2))
 
     progress("Evaluating the model on the test images.")
-    served = onnxruntime.InferenceSession(str(output / "model.onnx"), providers=["CPUExecutionProvider"])
+    served = cpu_session(str(output / "model.onnx"))
     predictions = []
     pixels = PixelCounts(classes)
     wanted = ["score", "class_scores"] if classes else ["score"]

@@ -78,3 +78,39 @@ def test_masks_and_areas():
     image = np.asarray(Image.open(io.BytesIO(mask_png(labels, classes))))
     assert image.shape == (4, 5, 3)
     assert (image[0] == (10, 11, 12)).all() and (image[1:] == 255).all()
+
+
+def test_worker_threads_stop_spinning_when_a_run_ends():
+    """onnxruntime's intra-op threads would otherwise spin for about 40 ms after each run, taking a core
+    from the event loop and the mask encoding (measured: 43 ms of CPU in the 200 ms after a run)."""
+    import threading
+    import time
+
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from server.inference.runtime import session_options
+
+    # A convolution big enough to be split over the 2 intra-op threads.
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+        "spin",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 128, 128])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 128, 128])],
+        initializer=[
+            helper.make_tensor("w", TensorProto.FLOAT, [16, 16, 3, 3], np.ones(16 * 16 * 9).tolist())
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), session_options(2), providers=["CPUExecutionProvider"]
+    )
+    x = np.ones((1, 16, 128, 128), dtype=np.float32)
+    burned = []
+    for _ in range(5):
+        session.run(None, {"x": x})
+        before = time.process_time()
+        threading.Event().wait(0.1)
+        burned.append(time.process_time() - before)
+    assert min(burned) < 0.01, burned
