@@ -17,9 +17,12 @@ if TYPE_CHECKING:
     from server.training.trainer import Sample, Seen
 
 CELL = 4  # input pixels per side of the head's cells (the stride-4 features)
-BACKGROUND_CELLS = 600  # background cells sampled per image for the head
-NEAR = 9  # the refinement learns from pixels within NEAR // 2 of anything marked
-ELSEWHERE = 500  # and from this many pixels per image elsewhere
+# Samples taken from each training image, bounded so that memory stays flat for large datasets.
+ANOMALY_CELLS = 2_000  # anomalous cells for the head (all of them, up to this)
+BACKGROUND_CELLS = 600  # background cells for the head
+NEAR = 9  # the refinement learns from pixels within NEAR // 2 of anything marked...
+NEAR_PIXELS = 6_000  # ...up to this many...
+ELSEWHERE = 500  # ...and from this many elsewhere
 
 Head = tuple[np.ndarray, np.ndarray]  # weights [classes, channels], bias [classes]
 
@@ -94,9 +97,8 @@ def fit_segmentation(session, seen: list[Seen], classes: list[tuple[str, str]]) 
         (fine,) = session.run(["fine_features"], {"image": item.tensor()})
         fine = fine[0].reshape(fine.shape[1], -1).T
         targets = cell_classes(truth, count)
-        background = np.flatnonzero(targets == 0)
-        sampled = rng.choice(background, min(len(background), BACKGROUND_CELLS), replace=False)
-        keep = np.concatenate([np.flatnonzero(targets != 0), sampled])
+        keep = np.concatenate([_some(np.flatnonzero(targets != 0), ANOMALY_CELLS, rng),
+                               _some(np.flatnonzero(targets == 0), BACKGROUND_CELLS, rng)])  # fmt: skip
         cells.append(fine[keep])
         labels.append(targets[keep])
     head = fit_logistic(np.concatenate(cells), np.concatenate(labels), count, balance=0.5)
@@ -125,13 +127,17 @@ def fit_refinement(session, head: Head, seen: list[Seen], truths: list[np.ndarra
         (coarse,) = upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
         marked = ((coarse[0].argmax(0) != 0) | (truth != 0)).astype(np.uint8) * 255
         near = np.asarray(Image.fromarray(marked, "L").filter(ImageFilter.MaxFilter(NEAR))).reshape(-1) > 0
-        elsewhere = np.flatnonzero(~near)
-        chosen = np.concatenate([np.flatnonzero(near),
-                                 rng.choice(elsewhere, min(len(elsewhere), ELSEWHERE), replace=False)])  # fmt: skip
+        chosen = np.concatenate([_some(np.flatnonzero(near), NEAR_PIXELS, rng),
+                                 _some(np.flatnonzero(~near), ELSEWHERE, rng)])  # fmt: skip
         stacked = np.concatenate([coarse[0], pixel[0]]).reshape(count + pixel.shape[1], -1)
         inputs.append(stacked[:, chosen].T)
         targets.append(truth.reshape(-1)[chosen].astype(np.int64))
     return fit_logistic(np.concatenate(inputs), np.concatenate(targets), count, balance=0.0)
+
+
+def _some(indices: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
+    """`indices`, or a random `most` of them."""
+    return indices if len(indices) <= most else rng.choice(indices, most, replace=False)
 
 
 def fit_logistic(

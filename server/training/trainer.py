@@ -89,10 +89,14 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     alignment = choose_alignment(normals)
     if alignment is not None:
         progress("Parts lie on a plain background: aligning them (centre, rotation) before scoring.")
-    seen_normals = [see(sample, size, alignment) for sample in normals]
-    seen_anomalies = [see(sample, size, alignment) for sample in anomalies]
-    normal_maps = [_features(features, seen) for seen in seen_normals]
-    anomaly_maps = [_features(features, seen) for seen in seen_anomalies]
+    classes = project_classes(job.train)
+    seen: list[Seen] = []  # the images as the network saw them, kept only when the segmentation needs them
+    normal_maps, anomaly_maps = [], []
+    for sample in normals + anomalies:
+        item = see(sample, size, alignment)
+        (normal_maps if sample.label == "normal" else anomaly_maps).append(_features(features, item))
+        if classes:
+            seen.append(item)
     turned_maps = []
     if alignment is not None:
         # Turned parts come back through a resampling; remember normal parts that went the same way.
@@ -115,11 +119,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     low, high = float(min(everything)), float(max(everything))
     spread = max(high - low, 1e-6)
 
-    classes = project_classes(job.train)
     head = refine = None
     if classes:
         progress("Learning the anomaly classes from the masks.")
-        head, refine = fit_segmentation(features, seen_normals + seen_anomalies, classes)
+        head, refine = fit_segmentation(features, seen, classes)
 
     progress("Exporting the model.")
     output = Path(job.output)
