@@ -27,8 +27,9 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
     return size[1] // 8, size[0] // 8
 
 
-def _features(nodes: list, initializers: list, size: tuple[int, int]) -> str:
-    """Adds the trunk and the patch features; returns the name of the [1, 152, H/8, W/8] map."""
+def _features(nodes: list, initializers: list, segmentation: bool) -> str:
+    """Adds the trunk and the patch features; returns the name of the [1, 152, H/8, W/8] map. For
+    `segmentation`, also the head's fine_features and the refinement's pixel_features."""
     trunk = TrunkBuilder()
     stride8, stride16 = trunk.build("image")
     nodes += trunk.nodes
@@ -39,16 +40,19 @@ def _features(nodes: list, initializers: list, size: tuple[int, int]) -> str:
         helper.make_node("Concat", [stride8, "stride16_up"], ["stacked"], axis=1),
         helper.make_node("AveragePool", ["stacked"], ["features"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                          count_include_pad=0),
-        # Finer features for the segmentation head: the stride-4 map beside the patch features, upsampled.
-        helper.make_node("Resize", ["features", "", "upscale"], ["features_up"], mode="linear"),
-        helper.make_node("Concat", [trunk.stride4, "features_up"], ["fine_features"], axis=1),
-        # Per-pixel features, for the refinement that draws the segmentation's edges at the input's size.
-        helper.make_node("AveragePool", ["image"], ["local_mean"], kernel_shape=[9, 9], pads=[4, 4, 4, 4],
-                         count_include_pad=0),
-        helper.make_node("Sub", ["image", "local_mean"], ["contrast"]),
-        helper.make_node("Resize", [trunk.stride2, "", "upscale"], ["stride2_up"], mode="linear"),
-        helper.make_node("Concat", ["image", "contrast", "stride2_up"], ["pixel_features"], axis=1),
     ]  # fmt: skip
+    if segmentation:
+        nodes += [
+            # The stride-4 map beside the patch features, upsampled: what the head classifies.
+            helper.make_node("Resize", ["features", "", "upscale"], ["features_up"], mode="linear"),
+            helper.make_node("Concat", [trunk.stride4, "features_up"], ["fine_features"], axis=1),
+            # Per-pixel features, for the refinement that draws the segmentation's edges at the input's size.
+            helper.make_node("AveragePool", ["image"], ["local_mean"], kernel_shape=[9, 9], pads=[4, 4, 4, 4],
+                             count_include_pad=0),
+            helper.make_node("Sub", ["image", "local_mean"], ["contrast"]),
+            helper.make_node("Resize", [trunk.stride2, "", "upscale"], ["stride2_up"], mode="linear"),
+            helper.make_node("Concat", ["image", "contrast", "stride2_up"], ["pixel_features"], axis=1),
+        ]  # fmt: skip
     return "features"
 
 
@@ -68,22 +72,23 @@ def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list
     return model
 
 
-def feature_graph(size: tuple[int, int]) -> onnx.ModelProto:
-    """image -> features [1, 152, H/8, W/8], fine_features [1, 176, H/4, W/4] and pixel_features
-    [1, 22, H, W]."""
+def feature_graph(size: tuple[int, int], segmentation: bool = False) -> onnx.ModelProto:
+    """image -> features [1, 152, H/8, W/8]; for `segmentation` also fine_features [1, 176, H/4, W/4]
+    and pixel_features [1, 22, H, W]."""
     nodes: list = []
     initializers: list = []
-    name = _features(nodes, initializers, size)
+    name = _features(nodes, initializers, segmentation)
     width, height = size
-    outputs = [
-        helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, CHANNELS, height // 8, width // 8]),
-        helper.make_tensor_value_info(
-            "fine_features", TensorProto.FLOAT, [1, FINE_CHANNELS, height // 4, width // 4]
-        ),
-        helper.make_tensor_value_info(
-            "pixel_features", TensorProto.FLOAT, [1, PIXEL_CHANNELS, height, width]
-        ),
-    ]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, CHANNELS, height // 8, width // 8])]
+    if segmentation:
+        outputs += [
+            helper.make_tensor_value_info(
+                "fine_features", TensorProto.FLOAT, [1, FINE_CHANNELS, height // 4, width // 4]
+            ),
+            helper.make_tensor_value_info(
+                "pixel_features", TensorProto.FLOAT, [1, PIXEL_CHANNELS, height, width]
+            ),
+        ]
     return _model(nodes, initializers, size, outputs)
 
 
@@ -147,7 +152,7 @@ def scoring_graph(
     bias), rescored per pixel from those and the pixel features."""
     nodes: list = []
     initializers: list = []
-    features = _features(nodes, initializers, size)
+    features = _features(nodes, initializers, segmentation=head is not None)
     width, height = size
     rows, cols = height // 8, width // 8
     initializers += [

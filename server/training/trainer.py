@@ -83,13 +83,13 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
 
     size = input_size(job.image_size)
     progress("Extracting features from the training images.")
-    features = cpu_session(feature_graph(size).SerializeToString())
     normals = [s for s in job.train if s.label == "normal"]
     anomalies = [s for s in job.train if s.label == "anomaly"]
     alignment = choose_alignment(normals)
     if alignment is not None:
         progress("Parts lie on a plain background: aligning them (centre, rotation) before scoring.")
     classes = project_classes(job.train)
+    features = cpu_session(feature_graph(size, segmentation=bool(classes)).SerializeToString())
     seen: list[Seen] = []  # the images as the network saw them, kept only when the segmentation needs them
     normal_maps, anomaly_maps = [], []
     for sample in normals + anomalies:
