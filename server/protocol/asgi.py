@@ -25,6 +25,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 
+class ClientGone(Exception):
+    """The client hung up before its request's body was complete."""
+
+
 class ApiApp:
     """`dispatcher()` gives the current dispatcher (a `handle(HttpRequest) -> HttpResponse` object).
     Handlers touch SQLite and onnxruntime, so they run on `executor`'s threads, never on the event loop."""
@@ -43,6 +47,8 @@ class ApiApp:
             response = await asyncio.get_running_loop().run_in_executor(
                 self.executor, dispatcher.handle, request
             )
+        except ClientGone:
+            return  # nobody to answer
         except ServiceError as error:
             response = _error(dispatcher, error)
         except Exception:  # the dispatcher answers its own failures; this is a last resort
@@ -67,7 +73,7 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> H
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone  # a cut-off body must never reach a handler, however complete it looks
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_body_bytes:

@@ -114,3 +114,22 @@ def test_timestamps_are_epoch_seconds(http):
     stamp = created["ProjectMetadata"]["CreationTimestamp"]
     assert isinstance(stamp, float) and stamp > 1.7e9
     assert round(stamp, 3) == stamp
+
+
+def test_a_request_cut_off_mid_body_changes_nothing(http, emulator):
+    """The client promised 100 bytes, sent a complete-looking JSON document and hung up: no handler runs."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(emulator.url)
+    body = b'{"ProjectName": "cut-off"}'
+    with socket.create_connection((url.hostname, url.port), timeout=5) as connection:
+        connection.sendall(
+            b"POST /2020-11-20/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + body
+        )
+        time.sleep(0.2)  # let the server read what came
+    time.sleep(0.3)
+    assert "cut-off" not in http.get("/2020-11-20/projects").text
+    assert http.get("/_emulator/health").status_code == 200
