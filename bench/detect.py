@@ -213,7 +213,7 @@ def main() -> None:
         ).raise_for_status()  # fmt: skip
         lfv = client(
             emulator.url,
-            config=Config(max_pool_connections=8, retries={"max_attempts": 1, "mode": "standard"}),
+            config=Config(max_pool_connections=8, retries={"total_max_attempts": 1, "mode": "standard"}),
         )
 
         def wait_hosted(version: str) -> None:

@@ -16,7 +16,7 @@ from botocore.config import Config
 from server.testing import EmulatorProcess, client
 
 # Tests that provoke 429/5xx must not sit through botocore's retries.
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

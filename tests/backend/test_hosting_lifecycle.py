@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -66,13 +67,15 @@ def test_requests_beyond_the_queue_are_throttled(tmp_path):
     with EmulatorProcess(env=env) as emulator, httpx.Client(base_url=emulator.url) as http:
         lfv = client(
             emulator.url,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
         )
         import_model(http, "slow", slow_bundle(tmp_path / "slow"))
         host(lfv, "slow", "1")
         body = image_bytes(solid(192, 192, (120, 120, 120)))
+        together = threading.Barrier(8)
 
         def ask(_: int) -> tuple[int, str | None]:
+            together.wait(timeout=30)  # 8 requests at once: one unit, no queue
             try:
                 lfv.detect_anomalies(ProjectName="slow", ModelVersion="1", Body=body, ContentType="image/png")
                 return 200, None
@@ -96,7 +99,7 @@ def test_units_grow_under_sustained_queueing_and_shrink_back(tmp_path):
     with EmulatorProcess(env=env) as emulator, httpx.Client(base_url=emulator.url) as http:
         lfv = client(
             emulator.url,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=8),
         )
         import_model(http, "slow", slow_bundle(tmp_path / "slow"))
         host(lfv, "slow", "1", units=1, max_units=2)

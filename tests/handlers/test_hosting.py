@@ -202,7 +202,9 @@ def test_latest_serves_the_highest_version(lfv, tmp_path, http):
 
 @pytest.mark.parametrize("units", [1, 2])
 def test_many_concurrent_requests_all_get_their_own_answer(make_client, classifier, units):
-    lfv = make_client(config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=16))
+    lfv = make_client(
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=16)
+    )
     host(lfv, *classifier, units=units)
     reds = [int(value) for value in np.linspace(10, 250, 48)]
     bodies = {red: image_bytes(solid(96, 80, (red, 0, 0))) for red in reds}
