@@ -23,11 +23,16 @@ from server.internal.controls import routes as control_routes
 from server.internal.routes import routes as internal_routes
 from server.protocol.asgi import ApiApp, Receive, Scope, Send
 from server.protocol.errors import ServiceError
+from server.protocol.http import HttpRequest
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HANDLER_THREADS = 64  # requests waiting for an inference unit hold a thread; other calls must still flow
+# A DetectAnomalies call holds its thread while it waits for an inference unit (16 units per model with 8
+# waiting each, and several models, can hold hundreds); every other call is quick, and has its own pool
+# so that it never waits behind them.
+DETECT_THREADS = 512
+API_THREADS = 32
 
 
 class EmulatorApp:
@@ -54,12 +59,18 @@ class EmulatorApp:
 def create_app(settings: Settings | None = None, emulator: Emulator | None = None) -> EmulatorApp:
     settings = settings or Settings.load()
     emulator = emulator or Emulator.open(settings)
-    executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    detect_pool = ThreadPoolExecutor(max_workers=DETECT_THREADS, thread_name_prefix="detect")
+    api_pool = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="api")
+
+    def executor_for(request: HttpRequest) -> ThreadPoolExecutor:
+        detect = request.method == "POST" and request.raw_path.endswith("/detect")
+        return detect_pool if detect else api_pool
 
     @asynccontextmanager
     async def lifespan(_: Starlette):
         yield
-        executor.shutdown(wait=False, cancel_futures=True)
+        for pool in (detect_pool, api_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
         emulator.close()
 
     def aws_error(status: int, code: str, message: str) -> Response:
@@ -79,4 +90,4 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         exception_handlers={HTTPException: http_exception, Exception: unexpected},
     )
     internal.state.emulator = emulator
-    return EmulatorApp(internal, ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor))
+    return EmulatorApp(internal, ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for))

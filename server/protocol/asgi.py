@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from starlette.responses import Response
@@ -31,21 +31,26 @@ class ClientGone(Exception):
 
 class ApiApp:
     """`dispatcher()` gives the current dispatcher (a `handle(HttpRequest) -> HttpResponse` object).
-    Handlers touch SQLite and onnxruntime, so they run on `executor`'s threads, never on the event loop."""
+    Handlers touch SQLite and onnxruntime, so they run on worker threads, never on the event loop:
+    `executor_for(request)` picks the pool, so that requests that wait long (for an inference unit)
+    cannot take every thread from the quick ones."""
 
     def __init__(
-        self, dispatcher: Callable[[], Any], max_body_bytes: int, executor: ThreadPoolExecutor
+        self,
+        dispatcher: Callable[[], Any],
+        max_body_bytes: int,
+        executor_for: Callable[[HttpRequest], Executor],
     ) -> None:
         self.dispatcher = dispatcher
         self.max_body_bytes = max_body_bytes
-        self.executor = executor
+        self.executor_for = executor_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         dispatcher = self.dispatcher()
         try:
             request = await read_request(scope, receive, self.max_body_bytes)
             response = await asyncio.get_running_loop().run_in_executor(
-                self.executor, dispatcher.handle, request
+                self.executor_for(request), dispatcher.handle, request
             )
         except ClientGone:
             return  # nobody to answer
