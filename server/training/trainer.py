@@ -123,6 +123,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     if classes:
         progress("Learning the anomaly classes from the masks.")
         head, refine = fit_segmentation(features, seen, classes)
+        seen.clear()
 
     progress("Exporting the model.")
     output = Path(job.output)
@@ -155,13 +156,13 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     pixels = PixelCounts(classes)
     wanted = ["score", "class_scores"] if classes else ["score"]
     for sample in job.test:
-        seen = see(sample, size, alignment)
-        answers = served.run(wanted, {"image": seen.tensor()})
+        item = see(sample, size, alignment)
+        answers = served.run(wanted, {"image": item.tensor()})
         score = float(answers[0][0])
         predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": score,
                             "anomalous": score >= 0.5})  # fmt: skip
         if classes:
-            pixels.add(answers[1], seen)
+            pixels.add(answers[1], item)
     results = metrics(predictions)
     if classes:
         results["PixelAnomalyClassMetrics"] = pixels.metrics()
