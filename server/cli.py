@@ -74,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     trainer.add_argument("--project", required=True, help="project name (created if missing)")
     trainer.add_argument("--normal", required=True, help="folder of normal images (PNG or JPEG)")
     trainer.add_argument("--anomaly", required=True, help="folder of anomalous images")
+    trainer.add_argument(
+        "--masks",
+        help="folder of masks, one per anomalous image with the same name (any of .png, .jpg, .jpeg): "
+        "white background, each anomaly class in its colour; makes a segmentation model",
+    )
+    trainer.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        default=[],
+        metavar="NAME=#RRGGBB",
+        help="the anomaly class a mask colour stands for (repeat for each colour in the masks)",
+    )
     trainer.add_argument("--description", help="the model version's Description")
     trainer.add_argument("--data-dir", help="data directory to write to (default: the server's default)")
     trainer.add_argument("--region", help="region of the project (default us-east-1)")

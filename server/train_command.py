@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ def train_command(args: argparse.Namespace) -> int:
     from server.datasets.manifest import ManifestError
     from server.inference.bundle import parse_description
     from server.store.database import Database
-    from server.training.trainer import Job, Sample, train
+    from server.training.trainer import Job, train
 
     try:
         items = []
@@ -35,6 +36,10 @@ def train_command(args: argparse.Namespace) -> int:
         sizes = {(item["width"], item["height"]) for item in items}
         if len(sizes) > 1:
             raise ValueError(f"all images must have one size; found {sorted(sizes)}")
+        if args.masks:
+            add_masks(items, Path(args.masks), class_colors(args.classes))
+        elif args.classes:
+            raise ValueError("--class names mask colours: it needs --masks")
         enough(items, SINGLE_DATASET_MINIMUM, "given")
         train_items, test_items = split_single(items)
         settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
@@ -42,10 +47,7 @@ def train_command(args: argparse.Namespace) -> int:
             raise ValueError("an in-memory server keeps no data directory")
         with tempfile.TemporaryDirectory(prefix="lfv-train-") as scratch:
             job = Job(
-                [Sample(i["path"], i["label"], i["source_ref"]) for i in train_items],
-                [Sample(i["path"], i["label"], i["source_ref"]) for i in test_items],
-                sizes.pop(),
-                scratch,
+                [_sample(i) for i in train_items], [_sample(i) for i in test_items], sizes.pop(), scratch
             )
             result = train(job, progress=lambda phase: print(phase, flush=True))
             database = Database(settings.storage_dir)
@@ -66,7 +68,59 @@ def train_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError, ManifestError) as error:
         print(f"lookoutvision-emulator train: {error}", file=sys.stderr)
         return 1
-    metrics = ", ".join(f"{name} {value:.3f}" for name, value in result.metrics.items())
+    metrics = ", ".join(
+        f"{name} {value:.3f}" for name, value in result.metrics.items() if isinstance(value, float)
+    )
+    for entry in result.metrics.get("PixelAnomalyClassMetrics", []):
+        metrics += f"; {entry['ClassName']}: pixel IoU {entry['AIOU']:.3f}"
     print(f"trained version {record.key.version} of project {args.project} "
           f"({len(train_items)} training and {len(test_items)} test images): {metrics}")  # fmt: skip
     return 0
+
+
+def class_colors(specs: list[str]) -> dict[str, str]:
+    """`NAME=#RRGGBB` arguments as {#RRGGBB: name}."""
+    colors: dict[str, str] = {}
+    for spec in specs:
+        name, _, color = spec.partition("=")
+        color = color.strip().upper()
+        if not name.strip() or not re.fullmatch(r"#[0-9A-F]{6}", color):
+            raise ValueError(f"--class {spec!r}: give NAME=#RRGGBB, for example scratch=#FF0000")
+        if color in colors:
+            raise ValueError(f"--class: {color} is named twice")
+        colors[color] = name.strip()
+    return colors
+
+
+def add_masks(items: list[dict], folder: Path, names: dict[str, str]) -> None:
+    """Finds each anomalous image's mask (same name, any image suffix) and checks it: the image's size,
+    and no colour without a class name. White is the background; transparent pixels are ignored."""
+    import numpy as np
+    from PIL import Image
+
+    masks = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    for item in items:
+        if item["label"] != "anomaly":
+            continue
+        stem = Path(item["path"]).stem
+        if stem not in masks:
+            raise ValueError(f"no mask for {item['path']} in {folder} (looked for {stem}.png and the like)")
+        with Image.open(masks[stem]) as mask:
+            if mask.size != (item["width"], item["height"]):
+                raise ValueError(f"mask {masks[stem]} is {mask.size[0]}x{mask.size[1]}; its image is "
+                                 f"{item['width']}x{item['height']}")  # fmt: skip
+            rgba = np.asarray(mask.convert("RGBA")).reshape(-1, 4)
+        found = {
+            "#{:02X}{:02X}{:02X}".format(*pixel[:3]) for pixel in np.unique(rgba[rgba[:, 3] > 0], axis=0)
+        }
+        unnamed = sorted(found - set(names) - {"#FFFFFF"})
+        if unnamed:
+            raise ValueError(f"mask {masks[stem]} has colours no --class names: {', '.join(unnamed)}")
+        item["mask"] = str(masks[stem])
+        item["colors"] = {"#FFFFFF": "BACKGROUND", **names}
+
+
+def _sample(item: dict):
+    from server.training.trainer import Sample
+
+    return Sample(item["path"], item["label"], item["source_ref"], item.get("mask"), item.get("colors", {}))
