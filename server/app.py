@@ -21,7 +21,7 @@ from starlette.routing import Match
 from server.emulator import Emulator
 from server.internal.controls import routes as control_routes
 from server.internal.routes import routes as internal_routes
-from server.protocol.asgi import ApiApp, Receive, Scope, Send
+from server.protocol.asgi import ApiApp, ClientGone, Receive, Scope, Send
 from server.protocol.errors import ServiceError
 from server.protocol.http import HttpRequest
 from server.settings import Settings
@@ -80,6 +80,9 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         assert isinstance(exc, HTTPException)
         return aws_error(exc.status_code, "HttpException", str(exc.detail))
 
+    async def client_gone(_: Request, exc: Exception) -> Response:
+        return Response(status_code=400)  # nobody reads it: the client hung up mid-body
+
     async def unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
         return aws_error(500, "InternalServerException", "An internal error occurred")
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
     internal = Starlette(
         routes=[*internal_routes, *control_routes],
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_exception, Exception: unexpected},
+        exception_handlers={HTTPException: http_exception, ClientGone: client_gone, Exception: unexpected},
     )
     internal.state.emulator = emulator
     return EmulatorApp(internal, ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for))

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.support.onnx_models import image_bytes, solid
+
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -116,20 +118,33 @@ def test_timestamps_are_epoch_seconds(http):
     assert round(stamp, 3) == stamp
 
 
-def test_a_request_cut_off_mid_body_changes_nothing(http, emulator):
-    """The client promised 100 bytes, sent a complete-looking JSON document and hung up: no handler runs."""
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/2020-11-20/projects", b'{"ProjectName": "cut-off"}'),
+        ("/_emulator/results", b'{"project": "cut-off", "version": "1", "results": [{"IsAnomalous": true}]}'),
+    ],
+)
+def test_a_request_cut_off_mid_body_changes_nothing(http, emulator, path, body):
+    """The client promised more bytes, sent a complete-looking JSON document and hung up: no handler runs,
+    and the server says nothing of it in its log beyond the access line."""
     import socket
     import time
     from urllib.parse import urlsplit
 
     url = urlsplit(emulator.url)
-    body = b'{"ProjectName": "cut-off"}'
+    logged = len(emulator.output())
     with socket.create_connection((url.hostname, url.port), timeout=5) as connection:
         connection.sendall(
-            b"POST /2020-11-20/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n" + body
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+            + f"Content-Length: {len(body) + 50}\r\n\r\n".encode()
+            + body
         )
         time.sleep(0.2)  # let the server read what came
     time.sleep(0.3)
     assert "cut-off" not in http.get("/2020-11-20/projects").text
-    assert http.get("/_emulator/health").status_code == 200
+    png = image_bytes(solid(64, 64, (10, 10, 10)))
+    detect = http.post("/2020-11-20/projects/cut-off/models/1/detect", content=png,
+                       headers={"Content-Type": "image/png"})  # fmt: skip
+    assert detect.status_code == 404  # no scripted result answers it
+    assert "Traceback" not in emulator.output()[logged:]
