@@ -115,7 +115,13 @@ def add_masks(items: list[dict], folder: Path, names: dict[str, str]) -> None:
         }
         unnamed = sorted(found - set(names) - {"#FFFFFF"})
         if unnamed:
-            raise ValueError(f"mask {masks[stem]} has colours no --class names: {', '.join(unnamed)}")
+            shown = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else "")
+            hint = (
+                " (a lossy format such as JPEG blurs mask colours; save masks as PNG)"
+                if len(unnamed) > 5
+                else ""
+            )
+            raise ValueError(f"mask {masks[stem]} has colours no --class names: {shown}{hint}")
         item["mask"] = str(masks[stem])
         item["colors"] = {"#FFFFFF": "BACKGROUND", **names}
 
