@@ -100,27 +100,28 @@ def trained_bundle(folder: Path) -> Path:
     """The trainer's classification graph over a memory of patches from generated pictures."""
     import json
 
-    import onnxruntime
-
     from server.training.graphs import feature_graph, scoring_graph
-    from server.training.trainer import FORMAT, MEMORY_MAX, input_size
+    from server.training.trainer import (
+        FORMAT,
+        MEMORY_MAX,
+        cpu_session,
+        input_description,
+        input_size,
+        network_input,
+    )
 
     size = input_size((550, 380))
-    features = onnxruntime.InferenceSession(feature_graph(size).SerializeToString(),
-                                            providers=["CPUExecutionProvider"])  # fmt: skip
+    features = cpu_session(feature_graph(size).SerializeToString())
     patches, seed = [], 100
     while sum(len(p) for p in patches) < MEMORY_MAX:
         image = Image.open(io.BytesIO(picture(550, 380, seed))).convert("RGB").resize(size, Image.BILINEAR)
-        tensor = ((np.asarray(image, dtype=np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
-        (maps,) = features.run(["features"], {"image": np.ascontiguousarray(tensor)})
+        (maps,) = features.run(["features"], {"image": network_input(np.asarray(image))})
         patches.append(maps[0].reshape(maps.shape[1], -1).T)
         seed += 1
     memory = np.concatenate(patches)[:MEMORY_MAX]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(scoring_graph(size, memory, 1.0, 1.0).SerializeToString())
-    description = {"format": FORMAT, "task": "classification",
-                   "input": {"name": "image", "width": size[0], "height": size[1], "scale": 1.0,
-                             "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]},
+    description = {"format": FORMAT, "task": "classification", "input": input_description(size),
                    "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))
     return folder

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from detect import picture  # noqa: E402
 
+from examples.import_aliens import free_port  # noqa: E402
 from server.testing import EmulatorProcess  # noqa: E402
 
 BARE_APP = """
@@ -58,12 +58,6 @@ def poster(host: str, port: int, path: str, body: bytes):
         return response.status
 
     return post
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

@@ -86,6 +86,31 @@ def segmentation_line(bucket: str, key: str, mask_key: str, kind: str) -> str:
     return json.dumps(line)
 
 
+def create_datasets(lfv, project: str, manifests: dict[str, str]) -> None:
+    """The project, with a dataset per type from manifests in the `aliens` bucket, once imported."""
+    lfv.create_project(ProjectName=project)
+    for dataset, key in manifests.items():
+        source = {"GroundTruthManifest": {"S3Object": {"Bucket": "aliens", "Key": key}}}
+        lfv.create_dataset(ProjectName=project, DatasetType=dataset, DatasetSource=source)
+    for dataset in manifests:
+        while lfv.describe_dataset(ProjectName=project, DatasetType=dataset)["DatasetDescription"][
+            "Status"
+        ].endswith("IN_PROGRESS"):  # fmt: skip
+            time.sleep(0.1)
+
+
+def trained_model(lfv, project: str, prefix: str) -> dict:
+    """CreateModel with output under `prefix` in the `aliens` bucket; the model's description once TRAINED."""
+    lfv.create_model(ProjectName=project, OutputConfig={"S3Location": {"Bucket": "aliens", "Prefix": prefix}})
+    while (model := lfv.describe_model(ProjectName=project, ModelVersion="1")["ModelDescription"])[
+        "Status"
+    ] == "TRAINING":  # fmt: skip
+        time.sleep(0.1)
+    if model["Status"] != "TRAINED":
+        raise SystemExit(f"training {project} failed: {model['StatusMessage']}")
+    return model
+
+
 def segmentation_iou(folder: Path, s3, lfv) -> dict[str, float]:
     """Train and test sets of normal photos plus drawn scratches and spots; per-class IoU from the server."""
     rng = np.random.default_rng(1)
@@ -104,24 +129,8 @@ def segmentation_iou(folder: Path, s3, lfv) -> dict[str, float]:
                     s3.put_object(Bucket="aliens", Key=mask_key, Body=mask)
                     lines.append(segmentation_line("aliens", image_key, mask_key, kind))
         s3.put_object(Bucket="aliens", Key=f"{part}.manifest", Body="\n".join(lines).encode())
-    lfv.create_project(ProjectName="defects")
-    for part, dataset in (("segtrain", "train"), ("segtest", "test")):
-        source = {"GroundTruthManifest": {"S3Object": {"Bucket": "aliens", "Key": f"{part}.manifest"}}}
-        lfv.create_dataset(ProjectName="defects", DatasetType=dataset, DatasetSource=source)
-    for dataset in ("train", "test"):
-        while lfv.describe_dataset(ProjectName="defects", DatasetType=dataset)["DatasetDescription"][
-            "Status"
-        ].endswith("IN_PROGRESS"):  # fmt: skip
-            time.sleep(0.1)
-    lfv.create_model(
-        ProjectName="defects", OutputConfig={"S3Location": {"Bucket": "aliens", "Prefix": "seg/"}}
-    )
-    while (model := lfv.describe_model(ProjectName="defects", ModelVersion="1")["ModelDescription"])[
-        "Status"
-    ] == "TRAINING":  # fmt: skip
-        time.sleep(0.1)
-    if model["Status"] != "TRAINED":
-        raise SystemExit(f"segmentation training failed: {model['StatusMessage']}")
+    create_datasets(lfv, "defects", {"train": "segtrain.manifest", "test": "segtest.manifest"})
+    model = trained_model(lfv, "defects", "seg/")
     result = json.loads(s3.get_object(Bucket="aliens", Key=model["EvaluationResult"]["Key"])["Body"].read())
     return {
         m["ClassName"]: m["AIOU"]
@@ -158,28 +167,10 @@ def main() -> None:
         env = {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
         with EmulatorProcess(data, env=env) as emulator:
             lfv = client(emulator.url)
-            lfv.create_project(ProjectName="aliens")
-            for part in ("train", "test"):
-                source = {
-                    "GroundTruthManifest": {"S3Object": {"Bucket": "aliens", "Key": f"{part}.manifest"}}
-                }
-                lfv.create_dataset(ProjectName="aliens", DatasetType=part, DatasetSource=source)
-            for part in ("train", "test"):
-                while lfv.describe_dataset(ProjectName="aliens", DatasetType=part)["DatasetDescription"][
-                    "Status"
-                ].endswith("IN_PROGRESS"):  # fmt: skip
-                    time.sleep(0.1)
+            create_datasets(lfv, "aliens", {"train": "train.manifest", "test": "test.manifest"})
             started = time.monotonic()
-            lfv.create_model(
-                ProjectName="aliens", OutputConfig={"S3Location": {"Bucket": "aliens", "Prefix": "out/"}}
-            )
-            while (model := lfv.describe_model(ProjectName="aliens", ModelVersion="1")["ModelDescription"])[
-                "Status"
-            ] == "TRAINING":  # fmt: skip
-                time.sleep(0.1)
+            model = trained_model(lfv, "aliens", "out/")
             wall = time.monotonic() - started
-            if model["Status"] != "TRAINED":
-                raise SystemExit(f"training failed: {model['StatusMessage']}")
             peak = re.search(r"peak memory of the training process (\d+) MB", emulator.output())
             result = json.loads(
                 s3.get_object(Bucket="aliens", Key=model["EvaluationResult"]["Key"])["Body"].read()

@@ -43,6 +43,18 @@ def _common(nodes: list) -> None:
     ]
 
 
+def _score(nodes: list, peak: str, gain: float) -> None:
+    """score [1] = clip(peak * gain, 0, 1)."""
+    nodes += [
+        _constant("gain", gain),
+        helper.make_node("Mul", [peak, "gain"], ["scaled"]),
+        _constant("zero", 0.0),
+        _constant("one", 1.0),
+        helper.make_node("Clip", ["scaled", "zero", "one"], ["clipped"]),
+        helper.make_node("Reshape", ["clipped", "shape1"], ["score"]),
+    ]
+
+
 def _save(graph: onnx.GraphProto, folder: Path, description: dict) -> None:
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="make_demo"
@@ -66,13 +78,8 @@ def classification() -> None:
     nodes += [
         helper.make_node("AveragePool", ["redness"], ["patches"], kernel_shape=[8, 8], strides=[8, 8]),
         helper.make_node("ReduceMax", ["patches"], ["peak"], keepdims=0),
-        _constant("gain", 4.0),
-        helper.make_node("Mul", ["peak", "gain"], ["scaled"]),
-        _constant("zero", 0.0),
-        _constant("one", 1.0),
-        helper.make_node("Clip", ["scaled", "zero", "one"], ["clipped"]),
-        helper.make_node("Reshape", ["clipped", "shape1"], ["score"]),
     ]
+    _score(nodes, "peak", 4.0)
     graph = helper.make_graph(
         nodes,
         "demo_classification",
@@ -103,13 +110,8 @@ def segmentation() -> None:
         helper.make_node("Concat", ["background", "redness", "blueness"], ["class_scores"], axis=1),
         helper.make_node("Max", ["redness", "blueness"], ["marks"]),
         helper.make_node("ReduceMax", ["marks"], ["peak"], keepdims=0),
-        _constant("gain", 1.0 / 0.6),
-        helper.make_node("Mul", ["peak", "gain"], ["scaled"]),
-        _constant("zero", 0.0),
-        _constant("one", 1.0),
-        helper.make_node("Clip", ["scaled", "zero", "one"], ["clipped"]),
-        helper.make_node("Reshape", ["clipped", "shape1"], ["score"]),
     ]
+    _score(nodes, "peak", 1.0 / 0.6)
     graph = helper.make_graph(
         nodes,
         "demo_segmentation",

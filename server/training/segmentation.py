@@ -189,8 +189,7 @@ class PixelCounts:
     def add(self, scores: np.ndarray, item: Seen) -> None:
         from PIL import Image
 
-        with Image.open(item.sample.path) as image:
-            size = image.size
+        size = item.size
         predicted_small = scores[0].argmax(0).astype(np.uint8)
         predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.NEAREST))
         truth = mask_classes(item.sample, self.classes, size, item.placement)

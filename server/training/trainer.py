@@ -65,6 +65,12 @@ def input_size(image_size: tuple[int, int]) -> tuple[int, int]:
     return (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
 
 
+def input_description(size: tuple[int, int]) -> dict:
+    """The bundle's `input` for the trainer's graphs: what network_input does, for the runtime."""
+    return {"name": "image", "width": size[0], "height": size[1], "scale": 1.0,
+            "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]}  # fmt: skip
+
+
 def cpu_session(model: bytes | str):
     """An onnxruntime session on the CPU with the server's options (its threads stop spinning between
     runs, so the numpy and Pillow work between them keeps its cores)."""
@@ -140,8 +146,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         "task": "classification",
         "image_width": job.image_size[0],
         "image_height": job.image_size[1],
-        "input": {"name": "image", "width": size[0], "height": size[1], "scale": 1.0,
-                  "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]},
+        "input": input_description(size),
         "outputs": {"score": "score"},
         "threshold": 0.5,
         "source": "trainer",
@@ -213,21 +218,23 @@ class Seen:
 
     sample: Sample
     pixels: np.ndarray  # uint8 [H, W, 3]
+    size: tuple[int, int]  # the image's own (width, height)
     placement: Any = None
 
     def tensor(self) -> np.ndarray:
-        return _normalised(self.pixels)
+        return network_input(self.pixels)
 
 
 def see(sample: Sample, size: tuple[int, int], alignment=None) -> Seen:
     from PIL import Image
 
     image, placement = _open(sample.path, alignment)
-    return Seen(sample, np.asarray(image.resize(size, Image.BILINEAR)), placement)
+    return Seen(sample, np.asarray(image.resize(size, Image.BILINEAR)), image.size, placement)
 
 
-def _normalised(pixels: np.ndarray) -> np.ndarray:
-    """[1, 3, H, W] float32, normalised as the trunk expects."""
+def network_input(pixels: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] pixels at the input's size -> [1, 3, H, W] float32, normalised as the trunk expects
+    (the bundle's `input_description` says the same to the runtime)."""
     array = (pixels.astype(np.float32) - 127.0) / 128.0
     return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
 
@@ -244,7 +251,7 @@ def _turned_features(
                                              fillcolor=alignment.background)  # fmt: skip
     aligned, _ = align(turned, alignment)
     (maps,) = session.run(
-        ["features"], {"image": _normalised(np.asarray(aligned.resize(size, Image.BILINEAR)))}
+        ["features"], {"image": network_input(np.asarray(aligned.resize(size, Image.BILINEAR)))}
     )
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
