@@ -129,6 +129,9 @@ class Training:
                 description = json.loads((Path(scratch) / "model.json").read_text())
                 self.models.files.write(key, Path(scratch) / "model.onnx", description)
                 details = self._write_evaluation(record, result, test)
+                if result.get("selection"):
+                    log.info("model %s/%s chosen by cross-validation: %s", key.project, key.version,
+                             json.dumps(result["selection"]["Chosen"]))  # fmt: skip
         except Exception as error:  # every failure ends the training, with its reason
             log.warning("training %s/%s failed: %s", key.project, key.version, error)
             settle()
@@ -219,6 +222,9 @@ class Training:
                                             ("ROCAUC", "AveragePrecision", "Precision", "Recall", "F1Score",
                                              "PixelAnomalyClassMetrics") if name in metrics}},
         }  # fmt: skip
+        if result.get("selection"):
+            # Not in L4V's files: how the trainer chose this model, by cross-validation on the training set.
+            document["ModelSelection"] = result["selection"]
         self.s3.put(key.region, bucket, manifest_key, "\n".join(manifest).encode(), "application/json")
         self.s3.put(
             key.region, bucket, result_key, json.dumps(document, indent=2).encode(), "application/json"

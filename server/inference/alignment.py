@@ -15,6 +15,7 @@ from PIL import Image
 RADII = 48
 ANGLES = 360
 TOLERANCE = 40.0  # how far (per channel) a pixel may be from the background colour and still be background
+MAX_SHARE = 0.9  # parts may fill most of the frame, as long as the border stays background
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,25 @@ def polar(mask: np.ndarray, center: tuple[float, float]) -> np.ndarray:
     return mask[ys, xs]
 
 
-def locate(image: Image.Image, alignment: Alignment) -> Placement:
-    mask = silhouette(image, alignment.background, alignment.tolerance)
+def own_background(image: Image.Image, fallback: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The colour of this image's border, when the border is plain (lighting changes from one photo to the
+    next); otherwise the model's background colour."""
+    colour, plain = _border(np.asarray(image, dtype=np.int16))
+    return colour if plain >= 0.9 else fallback
+
+
+def _border(pixels: np.ndarray) -> tuple[tuple[int, int, int], float]:
+    """The border's median colour and the share of border pixels within TOLERANCE of it."""
+    border = np.concatenate([pixels[:3].reshape(-1, 3), pixels[-3:].reshape(-1, 3),
+                             pixels[:, :3].reshape(-1, 3), pixels[:, -3:].reshape(-1, 3)])  # fmt: skip
+    colour = np.median(border, axis=0)
+    return tuple(int(c) for c in colour), float((np.abs(border - colour).max(axis=1) <= TOLERANCE).mean())
+
+
+def locate(
+    image: Image.Image, alignment: Alignment, background: tuple[int, int, int] | None = None
+) -> Placement:
+    mask = silhouette(image, background or alignment.background, alignment.tolerance)
     total = mask.sum()
     if total < 16:
         return Placement((image.width / 2, image.height / 2), 0.0)
@@ -65,8 +83,9 @@ def locate(image: Image.Image, alignment: Alignment) -> Placement:
 
 def align(image: Image.Image, alignment: Alignment) -> tuple[Image.Image, Placement]:
     """The image with the part centred and upright, and where the part was."""
-    placement = locate(image, alignment)
-    return transform(image, placement, alignment.background, Image.BILINEAR), placement
+    background = own_background(image, alignment.background)
+    placement = locate(image, alignment, background)
+    return transform(image, placement, background, Image.BILINEAR), placement
 
 
 def transform(
@@ -98,21 +117,19 @@ def reference_for(image: Image.Image, background: tuple[int, int, int], toleranc
 
 
 def plain_background(images: list[Image.Image], tolerance: float = TOLERANCE) -> tuple[int, int, int] | None:
-    """The shared background colour if every image's border is almost all that colour and the part
-    covers a modest share of the image; otherwise None (alignment would not be reliable)."""
-    borders = []
+    """The typical background colour if every image's border is almost all one colour (its own: the light
+    may change between photos) and the part covers between 2 % and MAX_SHARE of the image; otherwise
+    None (alignment would not be reliable)."""
+    colours = []
     for image in images:
-        pixels = np.asarray(image, dtype=np.int16)
-        borders.append(np.concatenate([pixels[:3].reshape(-1, 3), pixels[-3:].reshape(-1, 3),
-                                       pixels[:, :3].reshape(-1, 3), pixels[:, -3:].reshape(-1, 3)]))  # fmt: skip
-    colour = np.median(np.concatenate(borders), axis=0)
-    for image, border in zip(images, borders, strict=True):
-        if (np.abs(border - colour).max(axis=1) <= tolerance).mean() < 0.9:
+        colour, plain = _border(np.asarray(image, dtype=np.int16))
+        if plain < 0.9:
             return None
-        share = silhouette(image, tuple(int(c) for c in colour), tolerance).mean()
-        if not 0.02 <= share <= 0.6:
+        share = silhouette(image, colour, tolerance).mean()
+        if not 0.02 <= share <= MAX_SHARE:
             return None
-    return tuple(int(c) for c in colour)
+        colours.append(colour)
+    return tuple(int(c) for c in np.median(np.array(colours), axis=0))
 
 
 def to_json(alignment: Alignment) -> dict:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from server.training.decision import Combination, blur_kernel, top_count
 from server.training.efficientnet import TrunkBuilder
+from server.training.memory import positions
 
 OPSET = 13
 IR_VERSION = 8
@@ -14,12 +18,6 @@ CHANNELS = 152
 FINE_CHANNELS = 176  # 24 stride-4 channels + the 152 patch features
 MEMORY_CHUNK = 10_000  # remembered patches per Gemm: measured fastest on 2 cores at 40,000
 PIXEL_CHANNELS = 22  # colour, colour against its neighbourhood, 16 stride-2 channels
-
-
-def blur_kernel() -> np.ndarray:
-    base = np.array([1.0, 2.0, 1.0])
-    kernel = np.outer(base, base)
-    return (kernel / kernel.sum()).astype(np.float32)
 
 
 def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
@@ -138,15 +136,29 @@ def upsample_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
     return model
 
 
+@dataclass(frozen=True)
+class Decision:
+    """How the served graph turns nearest distances into a score (see server/training/decision.py):
+    patches get position channels (weight 0: none), the blurred map's statistics and the pooled features
+    are combined, and the score is sigmoid(slope * (combined - threshold)), a probability with 0.5 at the
+    threshold. The anomaly map is normalised separately: (blurred - map_threshold) / map_spread + 0.5."""
+
+    combination: Combination
+    threshold: float
+    slope: float
+    position: float = 0.0
+    map_threshold: float = 0.0
+    map_spread: float = 1.0
+
+
 def scoring_graph(
     size: tuple[int, int],
     memory: np.ndarray,
-    threshold: float,
-    spread: float,
+    decision: Decision,
     head: tuple[np.ndarray, np.ndarray] | None = None,
     refine: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
-    """image -> score [1] (normalised: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]; with a
+    """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]; with a
     segmentation `head` (weights [classes, 176], bias, on the fine features), also class_scores
     [1, classes, H, W]: the head's scores upsampled, then, with `refine` (weights [classes, classes + 22],
     bias), rescored per pixel from those and the pixel features."""
@@ -155,33 +167,76 @@ def scoring_graph(
     features = _features(nodes, initializers, segmentation=head is not None)
     width, height = size
     rows, cols = height // 8, width // 8
+    combination = decision.combination
     initializers += [
         helper.make_tensor("patch_shape", TensorProto.INT64, [2], [CHANNELS, rows * cols]),
         helper.make_tensor("map_shape", TensorProto.INT64, [4], [1, 1, rows, cols]),
+        helper.make_tensor("cells_shape", TensorProto.INT64, [2], [1, rows * cols]),
+        helper.make_tensor("top_k", TensorProto.INT64, [1], [top_count(rows * cols)]),
         helper.make_tensor("score_shape", TensorProto.INT64, [1], [1]),
         helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
         helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
         helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
-        helper.make_tensor("threshold", TensorProto.FLOAT, [], [threshold]),
-        helper.make_tensor("spread", TensorProto.FLOAT, [], [spread]),
+        helper.make_tensor("threshold", TensorProto.FLOAT, [], [decision.threshold]),
+        helper.make_tensor("slope", TensorProto.FLOAT, [], [decision.slope]),
+        helper.make_tensor("map_threshold", TensorProto.FLOAT, [], [decision.map_threshold]),
+        helper.make_tensor("map_spread", TensorProto.FLOAT, [], [decision.map_spread]),
+        helper.make_tensor("rule_bias", TensorProto.FLOAT, [], [combination.bias]),
         numpy_helper.from_array(blur_kernel()[None, None], "blur"),
+        numpy_helper.from_array(combination.weights[:, None].astype(np.float32), "rule_weights"),
     ]
     nodes += [
         helper.make_node("Reshape", [features, "patch_shape"], ["by_channel"]),
         helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
     ]
-    nearest = _nearest_squared(nodes, initializers, "patches", memory)
+    patches = "patches"
+    if decision.position:
+        initializers.append(numpy_helper.from_array(positions((rows, cols), decision.position), "places"))
+        nodes.append(helper.make_node("Concat", ["patches", "places"], ["placed_patches"], axis=1))
+        patches = "placed_patches"
+    nearest = _nearest_squared(nodes, initializers, patches, memory)
     nodes += [
         helper.make_node("Max", [nearest, "zero"], ["positive"]),
         helper.make_node("Sqrt", ["positive"], ["distances"]),
         helper.make_node("Reshape", ["distances", "map_shape"], ["raw_map"]),
         helper.make_node("Conv", ["raw_map", "blur"], ["blurred"], pads=[1, 1, 1, 1]),
-        helper.make_node("Sub", ["blurred", "threshold"], ["centred"]),
-        helper.make_node("Div", ["centred", "spread"], ["scaled"]),
+        # The map's statistics, as decision.statistics computes them: peak, mean of the top cells, mean, spread.
+        helper.make_node("Reshape", ["blurred", "cells_shape"], ["cells"]),
+        helper.make_node("ReduceMax", ["cells"], ["stat_peak"], axes=[1], keepdims=1),
+        helper.make_node("TopK", ["cells", "top_k"], ["top_values", "top_indices"], axis=1),
+        helper.make_node("ReduceMean", ["top_values"], ["stat_top"], axes=[1], keepdims=1),
+        helper.make_node("ReduceMean", ["cells"], ["stat_mean"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["cells", "cells"], ["cells_squared"]),
+        helper.make_node("ReduceMean", ["cells_squared"], ["mean_square"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["stat_mean", "stat_mean"], ["square_mean"]),
+        helper.make_node("Sub", ["mean_square", "square_mean"], ["variance"]),
+        helper.make_node("Max", ["variance", "zero"], ["variance_positive"]),
+        helper.make_node("Sqrt", ["variance_positive"], ["stat_spread"]),
+    ]
+    rule_inputs = ["stat_peak", "stat_top", "stat_mean", "stat_spread"]
+    if combination.components.shape[1]:
+        initializers += [
+            numpy_helper.from_array(combination.pooled_mean[None, :].astype(np.float32), "pooled_mean"),
+            numpy_helper.from_array(combination.components.astype(np.float32), "components"),
+        ]
+        nodes += [
+            helper.make_node("ReduceMean", [features], ["pooled_4d"], axes=[2, 3], keepdims=0),
+            helper.make_node("Sub", ["pooled_4d", "pooled_mean"], ["pooled_centred"]),
+            helper.make_node("MatMul", ["pooled_centred", "components"], ["pooled_components"]),
+        ]
+        rule_inputs.append("pooled_components")
+    nodes += [
+        helper.make_node("Concat", rule_inputs, ["rule_inputs"], axis=1),
+        helper.make_node("MatMul", ["rule_inputs", "rule_weights"], ["rule_product"]),
+        helper.make_node("Add", ["rule_product", "rule_bias"], ["combined"]),
+        helper.make_node("Sub", ["combined", "threshold"], ["over"]),
+        helper.make_node("Mul", ["over", "slope"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+        helper.make_node("Reshape", ["probability", "score_shape"], ["score"]),
+        helper.make_node("Sub", ["blurred", "map_threshold"], ["centred"]),
+        helper.make_node("Div", ["centred", "map_spread"], ["scaled"]),
         helper.make_node("Add", ["scaled", "half"], ["shifted"]),
         helper.make_node("Clip", ["shifted", "zero", "one"], ["anomaly_map"]),
-        helper.make_node("ReduceMax", ["anomaly_map"], ["peak"], keepdims=0),
-        helper.make_node("Reshape", ["peak", "score_shape"], ["score"]),
     ]
     outputs = [
         helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),

@@ -2,31 +2,39 @@
 patches, exported as one ONNX graph that serves through the same runtime as any bundle.
 
 - Features: the trunk's stride-8 map (40 channels) with the stride-16 map (112) upsampled beside it,
-  3x3 average pooled: 152 values per patch of the input, resized so its longer side is 320 px.
-- Scoring: each patch's distance to the nearest remembered normal patch; the map is blurred a little and
-  its maximum is the image score. The memory holds the normal images' patches (a random sample of at
-  most MEMORY_MAX of them for large datasets).
-- Threshold: chosen from the data, not from normal images alone. Normal scores come from two halves of
-  the normal images scoring each other (so no image is scored against itself), anomalous scores from the
-  project's anomalous training images; the threshold maximises F1 between them. Scores are exported
-  normalised, anomalib-style, so 0.5 is the threshold and the bundle's Confidence follows from it.
+  3x3 average pooled: 152 values per patch of the input, resized to the working size (see below).
+- Memory: the normal images' patches (with turned copies when parts are aligned), thinned to a coreset
+  whose size keeps one image's nearest-patch search within a fixed budget (server/training/memory.py).
+- Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
+  images' own size up to 640 px, never enlarged; a global or a position-aware memory) and decision rules
+  (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
+  statistics and pooled features) are compared by cross-validation on the training images only.
+- Threshold and Confidence (server/training/decision.py): the threshold maximises F1 on the held-out
+  scores, each training image counted once; the served score is sigmoid(slope * (score - threshold)), with
+  the slope fitted to the same held-out scores, so it reads as the probability that the image is
+  anomalous and Confidence as the probability that the decision is right.
 - Segmentation (projects with masks): see server/training/segmentation.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-LONG_SIDE = 320
-MEMORY_MAX = 40_000
+LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
+HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
+MEMORY_MAX = 16_000  # remembered patches at most
+NEAREST_BUDGET = 24_000_000  # input patches x remembered patches, per image: the serving cost's bound
+POSITION = 4.0  # position-aware candidate: crossing the whole image costs 4 typical patch distances
+SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
+# winner is then scored again with its full memory, for the threshold and the calibration
+HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
 FORMAT = "lookoutvision-emulator-bundle/1"
 
 
@@ -56,12 +64,13 @@ class Result:
     )  # per test image: source_ref, label, score, anomalous
     train_images: int = 0
     test_images: int = 0
+    selection: dict[str, Any] = field(default_factory=dict)  # the model choice: candidates and their scores
 
 
-def input_size(image_size: tuple[int, int]) -> tuple[int, int]:
-    """The network's input: at most LONG_SIDE px on the longer side, sides multiples of 32."""
+def input_size(image_size: tuple[int, int], long_side: int = LONG_SIDE) -> tuple[int, int]:
+    """The network's input: at most `long_side` px on the longer side, sides multiples of 32."""
     width, height = image_size
-    scale = min(1.0, LONG_SIDE / max(width, height))
+    scale = min(1.0, long_side / max(width, height))
     return (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
 
 
@@ -83,58 +92,130 @@ def cpu_session(model: bytes | str):
     )
 
 
-def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
-    from server.training.graphs import feature_graph, feature_grid, scoring_graph
-    from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
+def memory_cap(size: tuple[int, int]) -> int:
+    """How many patches the memory keeps at this working size: within NEAREST_BUDGET per image."""
+    from server.training.graphs import feature_grid
 
-    size = input_size(job.image_size)
+    rows, cols = feature_grid(size)
+    return int(min(MEMORY_MAX, max(4_000, NEAREST_BUDGET // (rows * cols))))
+
+
+def high_side(image_size: tuple[int, int], images: int) -> int | None:
+    """The larger working size worth trying: the images' own (up to HIGH_SIDE) when well above LONG_SIDE,
+    for projects of L4V's usual size (the choice depends on the data alone, never on the clock)."""
+    own = max(image_size)
+    return min(own, HIGH_SIDE) if own >= 1.5 * LONG_SIDE and images <= HIGH_SIDE_IMAGES else None
+
+
+def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
+    from server.training.decision import best_threshold, calibration_slope
+    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
+    from server.training.selection import (
+        ALIGNMENT_COST,
+        HIGH_SIDE_COST,
+        POSITION_COST,
+        Candidate,
+        Images,
+        deal,
+        evaluate,
+        final_combination,
+        fold_count,
+        memory_for,
+        summary,
+        wins,
+    )
+
     progress("Extracting features from the training images.")
     normals = [s for s in job.train if s.label == "normal"]
     anomalies = [s for s in job.train if s.label == "anomaly"]
+    samples = normals + anomalies
+    labels = np.array([sample.label == "anomaly" for sample in samples])
+    folds = deal(labels, fold_count(len(normals)))
     alignment = choose_alignment(normals)
-    if alignment is not None:
-        progress("Parts lie on a plain background: aligning them (centre, rotation) before scoring.")
     classes = project_classes(job.train)
-    features = cpu_session(feature_graph(size, segmentation=bool(classes)).SerializeToString())
-    seen: list[Seen] = []  # the images as the network saw them, kept only when the segmentation needs them
-    normal_maps, anomaly_maps = [], []
-    for sample in normals + anomalies:
-        item = see(sample, size, alignment)
-        (normal_maps if sample.label == "normal" else anomaly_maps).append(_features(features, item))
-        if classes:
-            seen.append(item)
-    turned_maps = []
-    if alignment is not None:
-        # Turned parts come back through a resampling; remember normal parts that went the same way.
-        rng = np.random.default_rng(0)
-        turned_maps = [_turned_features(features, s.path, size, alignment, rng) for s in normals]
+    views: dict[tuple[int, bool, bool], Images] = {}
 
-    progress("Choosing the decision threshold.")
-    half = len(normal_maps) // 2
-    # Each half of the normal parts (as photographed, and turned when the model aligns) is scored by a
-    # memory of the other half, so no image meets itself.
-    first, second = normal_maps[:half] + turned_maps[:half], normal_maps[half:] + turned_maps[half:]
-    grid = feature_grid(size)
-    by_second, by_first = Nearest(_memory(second)), Nearest(_memory(first))
-    normal_scores = [_score(m, by_second, grid) for m in first] + [_score(m, by_first, grid) for m in second]
-    memory = _memory(normal_maps + turned_maps)
-    by_all = Nearest(memory)
-    anomaly_scores = [_score(m, by_all, grid) for m in anomaly_maps]
-    raw_threshold = _best_threshold(normal_scores, anomaly_scores)
-    everything = normal_scores + anomaly_scores
-    low, high = float(min(everything)), float(max(everything))
-    spread = max(high - low, 1e-6)
+    def view(candidate: Candidate) -> Images:
+        """The training images as a candidate sees them (kept while candidates share them)."""
+        key = (candidate.long_side, candidate.aligned, candidate.turned)
+        if key not in views:
+            size = input_size(job.image_size, candidate.long_side)
+            session = cpu_session(feature_graph(size).SerializeToString())
+            aligned = alignment if candidate.aligned else None
+            maps = [_features(session, see(sample, size, aligned)) for sample in samples]
+            rng = np.random.default_rng(0)
+            turned = []
+            if aligned is not None:
+                # Turned parts come back through a resampling; remember normal parts that went the same way.
+                turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
+            elif candidate.turned:
+                turned = [_reflected_turns(session, s.path, size, rng) for s in normals]
+            views[key] = Images(maps, turned, labels, folds, feature_grid(size))
+        return views[key]
+
+    outcomes: list = []
+    best = None
+
+    def consider(candidate: Candidate, message: str) -> None:
+        nonlocal best
+        progress(f"Model choice ({len(outcomes) + 1}): cross-validating {message}.")
+        images = view(candidate)
+        cap = memory_cap(input_size(job.image_size, candidate.long_side)) * SELECTION_SHARE
+        # Position weights are in units of the first candidate's typical distance (one pass fewer).
+        outcome = evaluate(candidate, images, int(cap), outcomes[0] if outcomes else None)
+        outcomes.append(outcome)
+        if wins(outcome, best):
+            best = outcome
+
+    if alignment is not None:
+        progress("Parts lie on a plain background: trying them aligned (centred and turned upright).")
+        consider(Candidate(LONG_SIDE, 0.0, aligned=True), "aligned parts, a global memory")
+        consider(Candidate(LONG_SIDE, 0.0, ALIGNMENT_COST), "the images as they are, a global memory")
+    else:
+        consider(Candidate(LONG_SIDE, 0.0), "a global memory")
+    aligned = best.candidate.aligned
+    consider(Candidate(LONG_SIDE, POSITION, POSITION_COST, aligned=aligned), "a position-aware memory")
+    if not aligned:
+        consider(Candidate(LONG_SIDE, 0.0, POSITION_COST, turned=True), "a memory with turned copies")
+    high = high_side(job.image_size, len(samples))
+    if high is not None:
+        chosen = best.candidate
+        for key in [key for key in views if key != (chosen.long_side, chosen.aligned, chosen.turned)]:
+            del views[key]  # only the best view stays: the larger one takes four times the room
+        consider(replace(chosen, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
+    best_images = view(best.candidate)
+    alignment = alignment if best.candidate.aligned else None
+    progress("Model choice: scoring the training images with the chosen candidate's full memory.")
+    size = input_size(job.image_size, best.candidate.long_side)
+    best = evaluate(best.candidate, best_images, memory_cap(size), outcomes[0])
+    choice = {**summary(outcomes, best), "Folds": int(folds.max()) + 1}
+
+    progress("Choosing the decision threshold and calibrating Confidence.")
+    memory = memory_for(best_images, None, memory_cap(size), best.weight)
+    combination = final_combination(best, best_images)
+    threshold = best_threshold(best.scores[~labels], best.scores[labels])
+    slope = calibration_slope(best.scores, labels, threshold)
+    peaks = best.stats[:, 0]
+    decision = Decision(combination, threshold, slope, best.weight, best_threshold(peaks[~labels], peaks[labels]),
+                        max(float(np.ptp(peaks)), 1e-6))  # fmt: skip
+    choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
+                             "MemoryPatches": len(memory)})  # fmt: skip
+    views.clear()
+    del best_images
 
     head = refine = None
     if classes:
         progress("Learning the anomaly classes from the masks.")
-        head, refine = fit_segmentation(features, seen, classes)
-        seen.clear()
+        session = cpu_session(feature_graph(size, segmentation=True).SerializeToString())
+        head, refine = fit_segmentation(
+            session, [see(sample, size, alignment) for sample in job.train], classes
+        )
 
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    graph = scoring_graph(size, memory, raw_threshold, spread, head, refine)
+    graph = scoring_graph(size, memory, decision, head, refine)
     (output / "model.onnx").write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",
@@ -172,11 +253,12 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     if classes:
         results["PixelAnomalyClassMetrics"] = pixels.metrics()
     return Result(
-        threshold=raw_threshold,
+        threshold=threshold,
         metrics=results,
         predictions=predictions,
         train_images=len(job.train),
         test_images=len(job.test),
+        selection=choice,
     )
 
 
@@ -196,13 +278,22 @@ def _open(path: str, alignment=None):
 
 def choose_alignment(normals: list[Sample]):
     """Align when the data allow it: every normal part lies on one plain background colour."""
-    from server.inference.alignment import TOLERANCE, Alignment, plain_background, reference_for
+    from server.inference.alignment import (
+        TOLERANCE,
+        Alignment,
+        own_background,
+        plain_background,
+        reference_for,
+    )
 
     images = [_open(sample.path)[0] for sample in normals]
     background = plain_background(images, TOLERANCE)
     if background is None:
         return None
-    return Alignment(background, TOLERANCE, reference_for(images[0], background, TOLERANCE))
+    first = images[0]
+    return Alignment(
+        background, TOLERANCE, reference_for(first, own_background(first, background), TOLERANCE)
+    )
 
 
 def alignment_json(alignment) -> dict:
@@ -244,11 +335,12 @@ def _turned_features(
 ) -> np.ndarray:
     from PIL import Image
 
-    from server.inference.alignment import align
+    from server.inference.alignment import align, own_background
 
     with Image.open(path) as image:
-        turned = image.convert("RGB").rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR,
-                                             fillcolor=alignment.background)  # fmt: skip
+        rgb = image.convert("RGB")
+    turned = rgb.rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR,
+                        fillcolor=own_background(rgb, alignment.background))  # fmt: skip
     aligned, _ = align(turned, alignment)
     (maps,) = session.run(
         ["features"], {"image": network_input(np.asarray(aligned.resize(size, Image.BILINEAR)))}
@@ -256,72 +348,32 @@ def _turned_features(
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
+TURNS = (120.0, 240.0)  # turned copies per normal image, about these angles (plus a random offset)
+
+
+def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Features of turned copies of an image, the corners filled by reflecting the image (so no artificial
+    border enters the memory): for parts at any angle on a background that is not plain."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB").resize(size, Image.BILINEAR)
+    width, height = size
+    pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
+    padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
+    copies = []
+    for angle in TURNS:
+        turned = padded.rotate(angle + float(rng.uniform(-30, 30)), resample=Image.BILINEAR)
+        pixels = np.asarray(turned.crop((pad, pad, pad + width, pad + height)))
+        (maps,) = session.run(["features"], {"image": network_input(pixels)})
+        copies.append(maps[0].reshape(maps.shape[1], -1).T)
+    return np.concatenate(copies)
+
+
 def _features(session, seen: Seen) -> np.ndarray:
     """[patches, channels] for one image."""
     (maps,) = session.run(["features"], {"image": seen.tensor()})
     return maps[0].reshape(maps.shape[1], -1).T.copy()
-
-
-def _memory(maps: list[np.ndarray]) -> np.ndarray:
-    """Every normal patch, or an even random sample of them when there are more than MEMORY_MAX (the
-    memory's size sets the serving cost: one distance per remembered patch and input patch)."""
-    patches = np.concatenate(maps).astype(np.float32)
-    if len(patches) <= MEMORY_MAX:
-        return patches
-    keep = np.random.default_rng(0).choice(len(patches), MEMORY_MAX, replace=False)
-    return patches[np.sort(keep)]
-
-
-class Nearest:
-    """Squared distances to the nearest of a memory's patches, in numpy, by the same arithmetic as the
-    exported graph: |p|^2 + min(|m|^2 - 2 p.m), over chunks of the memory so the products stay small."""
-
-    def __init__(self, memory: np.ndarray, chunk: int = 2048) -> None:
-        self.chunks = [
-            (
-                np.ascontiguousarray(-2.0 * memory[start : start + chunk].T),
-                (memory[start : start + chunk] ** 2).sum(1),
-            )
-            for start in range(0, len(memory), chunk)
-        ]
-
-    def squared(self, patches: np.ndarray) -> np.ndarray:
-        best = np.full(len(patches), np.inf, dtype=np.float32)
-        for minus_two_t, norms in self.chunks:
-            bracket = patches @ minus_two_t
-            bracket += norms
-            np.minimum(best, bracket.min(1), out=best)
-        return best + (patches**2).sum(1)
-
-
-def _score(patches: np.ndarray, nearest: Nearest, grid: tuple[int, int]) -> float:
-    """The same computation as the exported graph, in numpy: nearest distances, blur, maximum."""
-    from server.training.graphs import blur_kernel
-
-    distances = np.sqrt(np.maximum(nearest.squared(patches), 0.0))
-    height, width = grid
-    grid = distances.reshape(height, width)
-    padded = np.pad(grid, 1, mode="constant")
-    kernel = blur_kernel()
-    blurred = sum(kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3))
-    return float(blurred.max())
-
-
-def _best_threshold(normal: list[float], anomalous: list[float]) -> float:
-    """The threshold with the best F1 (anomaly positive); ties go to the midpoint of the widest gap."""
-    if not anomalous:
-        return float(max(normal)) * 1.05
-    values = sorted(set(normal + anomalous))
-    candidates = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
-    best, best_f1 = candidates[0], -1.0
-    for candidate in candidates:
-        tp = sum(score >= candidate for score in anomalous)
-        fp = sum(score >= candidate for score in normal)
-        fn = len(anomalous) - tp
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        if f1 > best_f1:
-            best, best_f1 = candidate, f1
-    return float(best)
 
 
 def metrics(predictions: list[dict]) -> dict[str, float]:

@@ -94,6 +94,9 @@ def test_create_model_trains_evaluates_and_serves(lfv, s3):
     assert result["EvaluationDetails"]["NumberOfTestingImages"] == 8  # every 5th image of each label
     assert result["EvaluationDetails"]["NumberOfTrainingImages"] == 28
     assert result["AggregatedEvaluationResults"]["Metrics"]["ROCAUC"] >= 0.9
+    choice = result["ModelSelection"]  # how the trainer chose the model, from the training images alone
+    assert choice["Chosen"]["DecisionRule"] in ("memory", "supervised", "supervised+pooled")
+    assert len(choice["Candidates"]) >= 2 and 0.5 <= choice["Chosen"]["CrossValidatedROCAUC"] <= 1
     manifest = (
         s3.get_object(Bucket="out", Key="models/EvaluationManifest-parts-1.json")["Body"].read().decode()
     )

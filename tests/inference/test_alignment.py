@@ -7,8 +7,10 @@ from PIL import Image, ImageDraw
 from server.inference.alignment import (
     Alignment,
     Placement,
+    align,
     from_json,
     locate,
+    own_background,
     plain_background,
     reference_for,
     to_json,
@@ -64,3 +66,24 @@ def test_round_trip_through_json(alignment):
     assert again.background == alignment.background and np.array_equal(again.reference, alignment.reference)
     assert locate(part(45), again) == locate(part(45), alignment)
     assert isinstance(locate(part(45), again), Placement)
+
+
+def large_part(angle: float, light: int) -> Image.Image:
+    """A part filling about three quarters of the frame, on a plain background whose brightness changes
+    from photo to photo (the lamp, the exposure)."""
+    image = Image.new("RGB", (200, 200), (light, light, light))
+    ImageDraw.Draw(image).polygon([(22, 30), (178, 22), (170, 178), (30, 170), (20, 100)], fill=(40, 60, 150))
+    ImageDraw.Draw(image).rectangle((60, 60, 90, 90), fill=(200, 40, 40))  # so the rotation is defined
+    return image.rotate(angle, resample=Image.BILINEAR, fillcolor=(light, light, light))
+
+
+def test_large_parts_under_changing_light_still_align():
+    photos = [large_part(0, 250), large_part(20, 200), large_part(200, 170)]
+    background = plain_background(photos)
+    assert background is not None  # one shared colour would fail: the borders differ by up to 80
+    first = photos[0]
+    alignment = Alignment(background, 40.0, reference_for(first, own_background(first, background), 40.0))
+    aligned, placement = align(large_part(120, 185), alignment)
+    assert min(abs(placement.angle - 120), 360 - abs(placement.angle - 120)) <= 4
+    # the corners the turn uncovered take this photo's own background, not the typical one
+    assert np.asarray(aligned)[1, 1].tolist() == [185, 185, 185]

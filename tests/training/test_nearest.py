@@ -8,7 +8,7 @@ import onnxruntime
 from onnx import TensorProto, helper
 
 from server.training import graphs
-from server.training.trainer import Nearest
+from server.training.memory import Nearest
 
 
 def brute_force(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:

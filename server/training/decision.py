@@ -1,0 +1,162 @@
+"""From an anomaly map to a decision: image statistics, the supervised combination learnt from the labelled
+anomalies, the threshold, and the calibration that makes the score a probability.
+
+Everything here is computed the same way in numpy (for training) and in the exported graph (for serving):
+`statistics` mirrors graphs._decision, and a test holds them together.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+STATISTICS = ("peak", "top", "mean", "spread")  # of the blurred anomaly map; `top`: the mean of its top 2 %
+TOP_SHARE = 0.02
+COMPONENTS = 8  # principal components of the pooled features that the supervised combination may use
+
+
+def top_count(cells: int) -> int:
+    return max(1, round(cells * TOP_SHARE))
+
+
+def blur_kernel() -> np.ndarray:
+    base = np.array([1.0, 2.0, 1.0])
+    kernel = np.outer(base, base)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def blur(grid: np.ndarray) -> np.ndarray:
+    """The served graph's 3x3 blur (zero padding) of a [rows, cols] map."""
+    height, width = grid.shape
+    padded = np.pad(grid, 1, mode="constant")
+    kernel = blur_kernel()
+    return sum(kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3))
+
+
+def statistics(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """[peak, top, mean, spread] of the blurred map of nearest distances (given squared, per patch)."""
+    blurred = blur(np.sqrt(np.maximum(squared, 0.0)).reshape(grid)).reshape(-1).astype(np.float64)
+    top = np.sort(blurred)[-top_count(len(blurred)) :]
+    return np.array([blurred.max(), top.mean(), blurred.mean(), blurred.std()])
+
+
+@dataclass(frozen=True)
+class Combination:
+    """score = statistics . weights[:4] + ((pooled - pooled_mean) @ components) . weights[4:] + bias.
+    Memory only: weights pick the peak, no components."""
+
+    weights: np.ndarray  # [4 + components]
+    bias: float
+    pooled_mean: np.ndarray  # [channels]
+    components: np.ndarray  # [channels, components] (components may be 0)
+
+    def score(self, stats: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+        """Scores for stats [n, 4] and pooled features [n, channels]."""
+        inputs = np.concatenate([stats, (pooled - self.pooled_mean) @ self.components], axis=1)
+        return inputs @ self.weights + self.bias
+
+
+def memory_only(channels: int) -> Combination:
+    return Combination(np.array([1.0, 0.0, 0.0, 0.0]), 0.0, np.zeros(channels), np.zeros((channels, 0)))
+
+
+def principal_components(pooled: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = pooled.mean(0)
+    count = max(0, min(count, len(pooled) - 1, pooled.shape[1]))
+    if count == 0:
+        return mean, np.zeros((pooled.shape[1], 0))
+    _, _, vt = np.linalg.svd(pooled - mean, full_matrices=False)
+    return mean, vt[:count].T
+
+
+def fit_combination(
+    stats: np.ndarray, pooled: np.ndarray, labels: np.ndarray, components: int, l2: float = 1.0
+) -> Combination:
+    """A logistic regression (anomaly positive) on the statistics and the first `components` principal
+    components of the pooled features, with an L2 penalty on standardised inputs: few labelled images
+    must not give it room to memorise them."""
+    mean, basis = principal_components(pooled, components)
+    inputs = np.concatenate([stats, (pooled - mean) @ basis], axis=1)
+    centre, scale = inputs.mean(0), inputs.std(0) + 1e-9
+    weights, bias = _logistic((inputs - centre) / scale, labels.astype(np.float64), l2)
+    folded = weights / scale
+    return Combination(folded, float(bias - folded @ centre), mean, basis)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Binary logistic regression by Newton's method (a handful of inputs, so each step is exact)."""
+    design = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    theta = np.zeros(design.shape[1])
+    penalty = np.full(design.shape[1], l2)
+    penalty[-1] = 1e-6  # the bias is not shrunk
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -30, 30)))
+        gradient = design.T @ (p - y) + penalty * theta
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+def best_threshold(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """The threshold with the best F1 (anomaly positive); among equally good ones, the middle of the
+    widest gap between neighbouring scores, so the decision keeps the largest margin."""
+    normal, anomalous = np.asarray(normal, float), np.asarray(anomalous, float)
+    if not len(anomalous):
+        return float(normal.max()) + 0.05 * (float(normal.max() - normal.min()) or 1.0)
+    values = np.unique(np.concatenate([normal, anomalous]))
+    if len(values) == 1:
+        return float(values[0])
+    best, best_key = float(values[0]), (-1.0, -1.0)
+    for low, high in itertools.pairwise(values):
+        candidate = (low + high) / 2
+        tp = int((anomalous >= candidate).sum())
+        fp = int((normal >= candidate).sum())
+        fn = len(anomalous) - tp
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        key = (round(f1, 9), high - low)
+        if key > best_key:
+            best, best_key = float(candidate), key
+    return best
+
+
+def calibration_slope(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
+    """The slope a of P(anomaly) = sigmoid(a (score - threshold)) that best explains held-out scores.
+    Targets are Platt's smoothed labels ((n+1)/(n+2) and 1/(n+2)), so a perfect separation on a few dozen
+    images gives a confident but finite slope rather than a step."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    target = np.where(labels, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    scale = scores.std() or 1.0
+    centred = (scores - threshold) / scale
+    best, best_loss = 1.0, np.inf
+    for slope in np.geomspace(0.05, 200.0, 400):
+        p = 1.0 / (1.0 + np.exp(-np.clip(slope * centred, -30, 30)))
+        loss = -(target * np.log(p + 1e-12) + (1 - target) * np.log(1 - p + 1e-12)).mean()
+        if loss < best_loss:
+            best, best_loss = slope, loss
+    return float(best / scale)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
+    positives, negatives = scores[labels], scores[~labels]
+    if not len(positives) or not len(negatives):
+        return 0.0
+    wins = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (
+        positives[:, None] == negatives[None, :]
+    ).sum()
+    return float(wins / (len(positives) * len(negatives)))
+
+
+def separation(scores: np.ndarray, labels: np.ndarray) -> float:
+    """How far apart the classes' scores are, in pooled standard deviations (breaks AUROC ties)."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
+    if labels.all() or not labels.any():
+        return 0.0
+    spread = np.sqrt((scores[labels].var() + scores[~labels].var()) / 2) + 1e-12
+    return float((scores[labels].mean() - scores[~labels].mean()) / spread)

@@ -1,0 +1,85 @@
+"""The memory of normal patches: which patches it keeps, and nearest distances to it in numpy.
+
+The memory's size sets the serving cost (one distance per remembered patch and input patch), so large
+sets of patches are thinned to a coreset that keeps rare normal patches (an edge, a label, a hole) while
+the many near-copies of plain areas go.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PROJECTION = 6  # dimensions of the projection the coreset bins patches in
+ROUNDS = 24  # bisection steps for the cell width
+
+
+class Nearest:
+    """Squared distances to the nearest of a memory's patches, in numpy, by the same arithmetic as the
+    exported graph: |p|^2 + min(|m|^2 - 2 p.m), over chunks of the memory so the products stay small."""
+
+    def __init__(self, memory: np.ndarray, chunk: int = 2048) -> None:
+        self.chunks = [
+            (
+                np.ascontiguousarray(-2.0 * memory[start : start + chunk].T),
+                (memory[start : start + chunk] ** 2).sum(1),
+            )
+            for start in range(0, len(memory), chunk)
+        ]
+
+    def squared(self, patches: np.ndarray) -> np.ndarray:
+        best = np.full(len(patches), np.inf, dtype=np.float32)
+        for minus_two_t, norms in self.chunks:
+            bracket = patches @ minus_two_t
+            bracket += norms
+            np.minimum(best, bracket.min(1), out=best)
+        return best + (patches**2).sum(1)
+
+
+def coreset(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """At most `size` of `patches` [n, channels], spread over the space they fill rather than over where
+    most of them lie: the patches are binned into cells of a coarse grid in a random low-dimensional
+    projection, the cell width is chosen so that about `size` cells are occupied, and each occupied cell
+    gives one patch (the rest filled at random). A rare normal patch owns its cell and stays; a thousand
+    near-copies of a plain area share a few. Linear in the patches, unlike an exact k-centre cover."""
+    if len(patches) <= size:
+        return patches
+    rng = np.random.default_rng(seed)
+    projection = rng.normal(size=(patches.shape[1], PROJECTION)).astype(np.float32)
+    projected = patches @ projection
+    projected -= projected.min(0)
+    order = rng.permutation(len(patches))  # which patch represents a cell: a random one
+    low, high = 1e-6, float(projected.max()) + 1e-6  # cell widths: `high` puts everything in one cell
+    firsts = order[:1]
+    mixing = rng.integers(1, 2**62, PROJECTION, dtype=np.int64) | 1  # hashes a cell's coordinates to one key
+    shuffled = projected[order]
+    for _ in range(ROUNDS):
+        width = np.sqrt(low * high)
+        with np.errstate(over="ignore"):
+            keys = np.floor(shuffled / width).astype(np.int64) @ mixing
+        _, first = np.unique(keys, return_index=True)
+        if len(first) > size:
+            low = width
+        else:
+            high, firsts = width, order[first]
+            if len(first) > 0.9 * size:
+                break
+    rest = np.setdiff1d(np.arange(len(patches)), firsts)
+    fill = rng.choice(rest, size - len(firsts), replace=False)
+    return patches[np.sort(np.concatenate([firsts, fill]))]
+
+
+def with_positions(patches: np.ndarray, grid: tuple[int, int], weight: float) -> np.ndarray:
+    """Patches [images * rows * cols, channels] (whole maps, one after another) with their place appended
+    as two more channels: column and row as fractions of the grid, times `weight`. A match then costs more
+    the farther it lies from where the patch is, so a memory compares like with like on aligned parts
+    (weight 0 leaves it global)."""
+    places = positions(grid, weight)
+    return np.concatenate([patches, np.tile(places, (len(patches) // len(places), 1))], axis=1)
+
+
+def positions(grid: tuple[int, int], weight: float) -> np.ndarray:
+    rows, cols = grid
+    ys, xs = np.meshgrid(
+        np.arange(rows) / max(rows - 1, 1), np.arange(cols) / max(cols - 1, 1), indexing="ij"
+    )
+    return (np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1) * weight).astype(np.float32)

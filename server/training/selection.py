@@ -1,0 +1,211 @@
+"""Choosing the model from the data: candidates compared by cross-validation on the training images only.
+
+Each candidate is a way of seeing the images (working resolution, position-aware or global memory).
+The normal training images are dealt into folds; each fold is scored by a memory of the other folds'
+normal patches, and each anomalous image by the memory of the fold it was dealt to, so every image is
+scored once by a memory that has never seen it. From those held-out statistics, three decision rules
+compete: the memory's peak alone, and logistic regressions learnt from the labelled anomalies (on the
+map's statistics, or on those and the pooled features), themselves cross-validated over the same folds.
+The winner has the best held-out AUROC; a dearer candidate (a higher resolution, more inputs) must beat a
+cheaper one clearly, and ties go to the larger separation between the classes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from server.training.decision import (
+    COMPONENTS,
+    Combination,
+    auroc,
+    fit_combination,
+    memory_only,
+    separation,
+    statistics,
+)
+from server.training.memory import Nearest, coreset, with_positions
+
+FOLDS = 5
+RULES = ("memory", "supervised", "supervised+pooled")
+MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
+
+
+@dataclass(frozen=True)
+class Candidate:
+    long_side: int  # the working size's longer side, in pixels
+    position: float  # weight of the position channels, in typical patch distances per image side (0: global)
+    cost: int = 0  # 0 cheapest; a dearer candidate must beat a cheaper one by MARGIN[cost]
+    turned: bool = False  # the memory also holds turned copies of the normal images
+    aligned: bool = False  # parts are centred and turned upright first (plain backgrounds only)
+
+    def name(self) -> str:
+        where = "position-aware" if self.position else "global"
+        return (f"{self.long_side} px, {'aligned parts, ' if self.aligned else ''}{where} memory"
+                + (" with turned copies" if self.turned else ""))  # fmt: skip
+
+
+ALIGNMENT_COST = POSITION_COST = 1  # as cheap to serve: they must only do better
+HIGH_SIDE_COST = 2  # four times the features: it must do clearly better
+MARGIN = {0: 0.0, POSITION_COST: 0.0, HIGH_SIDE_COST: 0.01}
+
+
+@dataclass
+class Images:
+    """One candidate's view of the training images: patch features, pooled features, labels, folds."""
+
+    maps: list[np.ndarray]  # [patches, channels] per image, normals first
+    turned: list[np.ndarray]  # per normal image (in order), the features of its turned copies, or none
+    labels: np.ndarray  # True for anomalous
+    folds: np.ndarray  # the fold each image was dealt to
+    grid: tuple[int, int]
+
+    @property
+    def pooled(self) -> np.ndarray:
+        return np.stack([patches.mean(0) for patches in self.maps]).astype(np.float64)
+
+
+@dataclass
+class Outcome:
+    """A candidate's held-out results and the rule that won on it."""
+
+    candidate: Candidate
+    weight: float  # the position channels' weight in feature units
+    stats: np.ndarray  # held-out [peak, top, mean, spread] per image
+    rule: str = "memory"
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # held-out scores under `rule`
+    auroc: float = 0.0
+    separation: float = 0.0
+    rules: dict[str, float] = field(default_factory=dict)  # held-out AUROC of every rule
+    seconds: float = 0.0
+
+
+def deal(labels: np.ndarray, folds: int = FOLDS) -> np.ndarray:
+    """Fold numbers: the normal images dealt round-robin, the anomalous ones likewise."""
+    dealt = np.zeros(len(labels), dtype=int)
+    for value in (False, True):
+        where = np.flatnonzero(labels == value)
+        dealt[where] = np.arange(len(where)) % folds
+    return dealt
+
+
+def fold_count(normals: int) -> int:
+    return max(2, min(FOLDS, normals))
+
+
+def memory_for(images: Images, exclude: int | None, cap: int, weight: float) -> np.ndarray:
+    """The normal patches of every fold but `exclude` (with their turned copies), thinned as the final
+    memory of all folds is thinned to `cap`: the same share kept, so held-out scores meet a memory as
+    dense as the served one."""
+    normal = np.flatnonzero(~images.labels)
+    every = [images.maps[i] for i in normal] + images.turned
+    owners = list(normal) + list(normal[: len(images.turned)])
+    parts = [part for part, owner in zip(every, owners, strict=True) if images.folds[owner] != exclude]
+    if weight:
+        parts = [with_positions(part, images.grid, weight) for part in parts]
+    patches = np.concatenate(parts).astype(np.float32)
+    share = min(1.0, cap / sum(len(part) for part in every))
+    return coreset(patches, max(1, round(len(patches) * share)))
+
+
+def held_out_statistics(images: Images, cap: int, weight: float) -> np.ndarray:
+    stats = np.zeros((len(images.maps), 4))
+    for fold in range(int(images.folds.max()) + 1):
+        nearest = Nearest(memory_for(images, fold, cap, weight))
+        for index in np.flatnonzero(images.folds == fold):
+            patches = images.maps[index]
+            if weight:
+                patches = with_positions(patches, images.grid, weight)
+            stats[index] = statistics(nearest.squared(patches), images.grid)
+    return stats
+
+
+def typical_distance(stats: np.ndarray, labels: np.ndarray) -> float:
+    """The normal images' mean held-out patch distance: the unit of the position channels' weight."""
+    return float(np.median(stats[~labels, 2])) if (~labels).any() else 1.0
+
+
+def judge(outcome: Outcome, images: Images, learn: bool) -> None:
+    """Fills in the outcome's best rule, its held-out scores, AUROC and separation."""
+    labels = images.labels
+    pooled = images.pooled
+    candidates = {"memory": outcome.stats[:, 0]}
+    if learn:
+        candidates["supervised"] = nested_scores(outcome.stats, pooled, labels, images.folds, components=0)
+        candidates["supervised+pooled"] = nested_scores(
+            outcome.stats, pooled, labels, images.folds, components=COMPONENTS
+        )
+    outcome.rules = {rule: auroc(scores, labels) for rule, scores in candidates.items()}
+    best = "memory"
+    for rule in candidates:  # in order of cost: a learnt rule must do better, not as well
+        if better(outcome.rules[rule], separation(candidates[rule], labels), outcome.rules[best],
+                  separation(candidates[best], labels), margin=0.0):  # fmt: skip
+            best = rule
+    outcome.rule = best
+    outcome.scores = candidates[best]
+    outcome.auroc = outcome.rules[best]
+    outcome.separation = separation(candidates[best], labels)
+
+
+def better(auc: float, sep: float, best_auc: float, best_sep: float, margin: float) -> bool:
+    if auc > best_auc + margin + 1e-9:
+        return True
+    return abs(auc - best_auc) <= 1e-9 and margin == 0.0 and sep > best_sep * 1.1
+
+
+def nested_scores(
+    stats: np.ndarray, pooled: np.ndarray, labels: np.ndarray, folds: np.ndarray, components: int
+) -> np.ndarray:
+    """Held-out scores of the learnt rule: each fold scored by a regression fitted on the others."""
+    scores = np.zeros(len(labels))
+    for fold in range(int(folds.max()) + 1):
+        inside = folds == fold
+        if labels[~inside].all() or not labels[~inside].any():
+            scores[inside] = stats[inside, 0]
+            continue
+        combination = fit_combination(stats[~inside], pooled[~inside], labels[~inside], components)
+        scores[inside] = combination.score(stats[inside], pooled[inside])
+    return scores
+
+
+def final_combination(outcome: Outcome, images: Images) -> Combination:
+    channels = images.maps[0].shape[1]
+    if outcome.rule == "memory":
+        return memory_only(channels)
+    components = COMPONENTS if outcome.rule == "supervised+pooled" else 0
+    return fit_combination(outcome.stats, images.pooled, images.labels, components)
+
+
+def evaluate(candidate: Candidate, images: Images, cap: int, reference: Outcome | None) -> Outcome:
+    """One candidate's held-out outcome. Position weights are in units of the `reference` outcome's
+    typical normal distance (the global memory's), found here when there is none."""
+    begin = time.monotonic()
+    weight = 0.0
+    if candidate.position:
+        stats = reference.stats if reference is not None else held_out_statistics(images, cap, 0.0)
+        weight = candidate.position * typical_distance(stats, images.labels)
+    outcome = Outcome(candidate, weight, held_out_statistics(images, cap, weight))
+    judge(outcome, images, learn=int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN)
+    outcome.seconds = time.monotonic() - begin
+    return outcome
+
+
+def wins(challenger: Outcome, best: Outcome | None) -> bool:
+    """Whether `challenger` replaces `best`: a dearer candidate must beat it by its margin."""
+    if best is None:
+        return True
+    margin = MARGIN.get(challenger.candidate.cost, 0.0)
+    return better(challenger.auroc, challenger.separation, best.auroc, best.separation, margin)
+
+
+def summary(outcomes: list[Outcome], chosen: Outcome) -> dict:
+    """What the evaluation files and the training log say about the choice."""
+    return {
+        "Chosen": {"Candidate": chosen.candidate.name(), "DecisionRule": chosen.rule,
+                   "CrossValidatedROCAUC": round(chosen.auroc, 4)},
+        "Candidates": [{"Candidate": o.candidate.name(), "DecisionRule": o.rule,
+                        "CrossValidatedROCAUC": {rule: round(value, 4) for rule, value in o.rules.items()},
+                        "Seconds": round(o.seconds, 1)} for o in outcomes],
+    }  # fmt: skip

@@ -1,0 +1,100 @@
+"""The decision from an anomaly map: statistics, the learnt rule, the threshold and the calibration, and the
+served graph computing exactly what the trainer computed in numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from server.training.decision import (
+    auroc,
+    best_threshold,
+    calibration_slope,
+    fit_combination,
+    memory_only,
+    statistics,
+)
+
+
+def test_the_threshold_maximises_f1_and_keeps_the_widest_margin():
+    normal, anomalous = np.array([1.0, 2.0, 3.0]), np.array([7.0, 8.0, 9.0])
+    assert best_threshold(normal, anomalous) == pytest.approx(5.0)  # every cut in 3..7 is perfect: the middle
+    overlapping = best_threshold(np.array([1.0, 2.0, 6.5]), np.array([6.0, 8.0, 9.0]))
+    assert 2.0 < overlapping < 8.0
+
+
+def test_calibration_gives_clear_cases_high_confidence_and_borderline_ones_little():
+    rng = np.random.default_rng(0)
+    normal, anomalous = rng.normal(0, 1, 30), rng.normal(6, 1, 30)
+    scores = np.concatenate([normal, anomalous])
+    labels = np.array([False] * 30 + [True] * 30)
+    threshold = best_threshold(normal, anomalous)
+    slope = calibration_slope(scores, labels, threshold)
+
+    def probability(score: float) -> float:
+        return 1 / (1 + np.exp(-slope * (score - threshold)))
+
+    assert probability(6.0) > 0.9 and probability(0.0) < 0.1  # typical cases: confident
+    assert 0.4 < probability(threshold + 0.1) < 0.6  # at the threshold: a coin toss
+    assert np.isfinite(slope)  # a perfect separation still gives a finite slope
+    noisy = np.concatenate([rng.normal(0, 1, 30), rng.normal(1, 1, 30)])
+    assert calibration_slope(noisy, labels, best_threshold(noisy[:30], noisy[30:])) < slope
+
+
+def test_the_learnt_rule_finds_what_the_memory_peak_misses():
+    """Anomalies that only show in the pooled features (a wrong colour all over, say): the peak is no help,
+    the regression on pooled components finds them."""
+    rng = np.random.default_rng(1)
+    labels = np.array([False] * 40 + [True] * 40)
+    stats = np.abs(rng.normal(5, 1, (80, 4)))
+    pooled = rng.normal(0, 1, (80, 20))
+    pooled[labels, 3] += 4.0
+    learnt = fit_combination(stats[::2], pooled[::2], labels[::2], components=8)
+    held_out = learnt.score(stats[1::2], pooled[1::2])
+    assert auroc(held_out, labels[1::2]) > 0.95
+    peak_only = memory_only(20).score(stats[1::2], pooled[1::2])
+    assert auroc(peak_only, labels[1::2]) < 0.75
+
+
+def test_statistics_of_a_map():
+    squared = np.zeros(100)
+    squared[55] = 16.0  # one cell 4 away from everything remembered
+    peak, top, mean, spread = statistics(squared, (10, 10))
+    assert peak == pytest.approx(1.0)  # the blur keeps a quarter of the centre
+    assert top == pytest.approx((1.0 + 0.5) / 2)  # the top 2 cells: the centre and a side neighbour
+    assert mean == pytest.approx(0.04)  # the blur spreads the 4 over 9 cells, all inside
+    assert spread > 0
+
+
+def test_the_served_graph_scores_as_the_trainer_does(tmp_path):
+    """Features, position channels, nearest distances, statistics, pooled components, the learnt rule and
+    the calibration: the exported graph against the trainer's numpy, on real pictures."""
+    from PIL import Image, ImageDraw
+
+    from server.training.decision import Combination
+    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.memory import Nearest, with_positions
+    from server.training.trainer import cpu_session, network_input
+
+    size = (96, 64)
+    grid = feature_grid(size)
+    rng = np.random.default_rng(2)
+    pictures = []
+    for index in range(4):
+        image = Image.fromarray(rng.integers(90, 160, (64, 96, 3), dtype=np.uint8))
+        ImageDraw.Draw(image).ellipse((10 + 8 * index, 10, 40 + 8 * index, 40), fill=(200, 40, 40))
+        pictures.append(network_input(np.asarray(image)))
+    features = cpu_session(feature_graph(size).SerializeToString())
+    maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
+    weight = 3.0
+    memory = np.concatenate([with_positions(m, grid, weight) for m in maps[:2]])
+    combination = Combination(rng.normal(size=7), 0.3, rng.normal(size=152), rng.normal(size=(152, 3)))
+    decision = Decision(combination, threshold=1.5, slope=0.7, position=weight)
+    served = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
+    nearest = Nearest(memory)
+    for picture, patches in zip(pictures, maps, strict=True):
+        stats = statistics(nearest.squared(with_positions(patches, grid, weight)), grid)
+        combined = combination.score(stats[None], patches.mean(0)[None])[0]
+        expected = 1 / (1 + np.exp(-0.7 * (combined - 1.5)))
+        (score,) = served.run(["score"], {"image": picture})
+        assert score[0] == pytest.approx(expected, rel=1e-3, abs=1e-4)
