@@ -1,0 +1,397 @@
+"""How well CreateModel's models find anomalies, over many kinds of data, through the real API.
+
+    python bench/quality.py [--rows aliens,cookies,...] [--out docs/quality.md] [--synthetic DIR]
+
+As bench/train.py does it: moto's S3 and the emulator on loopback, images and Ground Truth manifests in
+S3, CreateDataset (train and test), CreateModel, wait for TRAINED, read the EvaluationResult JSON from
+S3, then StartModel and DetectAnomalies (boto3) over every test image, StopModel.
+
+Rows:
+- aliens: ../shared/datasets/aliens, per class names sorted as strings, even index train, odd test.
+- cookies: ../shared/datasets/cookies/dataset-files, training images with odd N train, even N test,
+  with the masks of its template.manifest (segmentation, class `cracked`).
+- aliens-turned, cookies-turned: the same model, scored by DetectAnomalies on its test images rotated by
+  a random angle and shifted by up to 5 % (seed 0, bench/train.py's `moved`, but the uncovered corners
+  take the border's median colour rather than white: the same for aliens, the tray's grey for cookies).
+- texture, rotated_parts, boards, thin_cracks, large_parts: bench/synthetic.py's sets (seed 0, 30 + 30),
+  even index train, odd test per class (15 + 15 each); masks for texture, boards and thin_cracks.
+A row whose shared dataset folder is missing is skipped, with a note.
+
+Columns: image AUROC, F1, precision and recall at the model's own threshold (from the evaluation result;
+for turned rows from DetectAnomalies, the score being Confidence when IsAnomalous and 1 - Confidence
+otherwise); mean Confidence of the true positives of DetectAnomalies; per-class mask IoU (AIOU of the
+evaluation's PixelAnomalyClassMetrics); CreateModel to TRAINED, s; DetectAnomalies p50 over HTTP, ms.
+--out FILE also writes the table there (markdown) and every number to FILE with a .json suffix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import synthetic  # noqa: E402
+from PIL import Image  # noqa: E402
+from train import create_datasets, split  # noqa: E402
+
+from examples.import_aliens import CREDENTIALS, manifest_line, start_moto  # noqa: E402
+from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
+from server.training.trainer import metrics  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "datasets"
+BUCKET = "aliens"  # bench/train.py's helpers work in this bucket
+REAL = ("aliens", "cookies")
+ROWS = ("aliens", "aliens-turned", "cookies", "cookies-turned", *synthetic.SETS)
+TRAIN_TIMEOUT = 1800.0
+
+
+@dataclass
+class Item:
+    path: Path
+    label: str  # "normal" or "anomaly"
+    mask: Path | None = None
+    line: dict | None = None  # the dataset's own manifest line, when it has one
+
+
+@dataclass
+class Data:
+    train: list[Item]
+    test: list[Item]
+    classes: dict[str, str] | None = None  # "#RRGGBB" -> class name (segmentation)
+
+
+@dataclass
+class Row:
+    name: str
+    status: str = "ok"
+    note: str = ""
+    numbers: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the data of each row
+
+
+def aliens_data() -> Data | None:
+    folder = SHARED / "aliens"
+    if not (folder / "normal").is_dir():
+        return None
+    parts = split(folder)
+    return Data(*([Item(path, label) for path, label in parts[part]] for part in ("train", "test")))
+
+
+def cookies_data() -> Data | None:
+    folder = SHARED / "cookies" / "dataset-files"
+    manifest = folder / "manifests" / "template.manifest"
+    if not manifest.is_file():
+        return None
+    train, test, classes = [], [], {}
+    for text in manifest.read_text().splitlines():
+        if not text.strip():
+            continue
+        line = json.loads(text)
+        path = folder / line["source-ref"]
+        label = "anomaly" if line["anomaly-label"] == 1 else "normal"
+        number = int(re.search(r"(\d+)\.\w+$", path.name).group(1))
+        mask = folder / line["anomaly-mask-ref"] if "anomaly-mask-ref" in line else None
+        for entry in line.get("anomaly-mask-ref-metadata", {}).get("internal-color-map", {}).values():
+            classes[entry["hex-color"].upper()] = entry["class-name"]
+        (train if number % 2 else test).append(Item(path, label, mask, line))
+    return Data(train, test, classes or None)
+
+
+def synthetic_data(name: str, folder: Path) -> Data:
+    root = folder / name
+    if not (root / "anomaly" / "029.png").exists():
+        synthetic.generate(name, folder, seed=0)
+    classes = json.loads((root / "classes.json").read_text()) if (root / "classes.json").exists() else None
+    parts = split(root)
+
+    def item(path: Path, label: str) -> Item:
+        mask = root / "masks" / path.name if classes and label == "anomaly" else None
+        return Item(path, label, mask)
+
+    return Data(*([item(path, label) for path, label in parts[part]] for part in ("train", "test")), classes)
+
+
+# ---------------------------------------------------------------- S3 and the API
+
+
+def upload(s3, row: str, data: Data) -> dict[str, str]:
+    """Images, masks and one manifest per dataset type under `row/`; {dataset type: manifest key}."""
+    manifests = {}
+    for part, items in (("train", data.train), ("test", data.test)):
+        lines = []
+        for item in items:
+            key = f"{row}/{part}/{item.label}/{item.path.name}"
+            s3.put_object(Bucket=BUCKET, Key=key, Body=item.path.read_bytes())
+            if item.line is not None:  # the dataset's own line (cookies): its labels and colour map as-is
+                line = dict(item.line, **{"source-ref": f"s3://{BUCKET}/{key}"})
+            else:
+                line = json.loads(manifest_line(BUCKET, key, item.label))
+            if item.mask is not None:
+                mask_key = f"{row}/{part}/masks/{item.mask.name}"
+                s3.put_object(Bucket=BUCKET, Key=mask_key, Body=item.mask.read_bytes())
+                line["anomaly-mask-ref"] = f"s3://{BUCKET}/{mask_key}"
+                if item.line is None:
+                    line["anomaly-mask-ref-metadata"] = mask_metadata(data.classes or {})
+            lines.append(json.dumps(line))
+        manifests[part] = f"{row}/{part}.manifest"
+        s3.put_object(Bucket=BUCKET, Key=manifests[part], Body="\n".join(lines).encode())
+    return manifests
+
+
+def mask_metadata(classes: dict[str, str]) -> dict:
+    colour_map = {"0": {"class-name": "BACKGROUND", "hex-color": "#ffffff", "confidence": 0.0}}
+    for index, (colour, name) in enumerate(classes.items(), start=1):
+        colour_map[str(index)] = {"class-name": name, "hex-color": colour, "confidence": 0.0}
+    return {"internal-color-map": colour_map, "type": "groundtruth/semantic-segmentation",
+            "human-annotated": "yes", "creation-date": "2023-01-01T00:00:00"}  # fmt: skip
+
+
+def wait(lfv, project: str, leaving: set[str], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        model = lfv.describe_model(ProjectName=project, ModelVersion="1")["ModelDescription"]
+        if model["Status"] not in leaving or time.monotonic() > deadline:
+            return model
+        time.sleep(0.1)
+
+
+def detect(lfv, project: str, bodies: list[tuple[bytes, str, str]]) -> tuple[list[dict], list[float]]:
+    """DetectAnomalies over (body, content type, label); predictions as trainer.metrics takes them."""
+    predictions, timings = [], []
+    for body, kind, label in bodies:
+        begin = time.perf_counter()
+        answer = lfv.detect_anomalies(ProjectName=project, ModelVersion="1", Body=body, ContentType=kind)
+        timings.append(time.perf_counter() - begin)
+        result = answer["DetectAnomalyResult"]
+        confidence, anomalous = float(result["Confidence"]), bool(result["IsAnomalous"])
+        predictions.append({"label": label, "anomalous": anomalous, "confidence": confidence,
+                            "score": confidence if anomalous else 1.0 - confidence})  # fmt: skip
+    return predictions, timings
+
+
+def scored(predictions: list[dict], timings: list[float]) -> dict:
+    found = metrics(predictions)
+    positives = [p["confidence"] for p in predictions if p["anomalous"] and p["label"] == "anomaly"]
+    return {
+        "ROCAUC": found["ROCAUC"], "F1Score": found["F1Score"], "Precision": found["Precision"],
+        "Recall": found["Recall"], "TPConfidence": statistics.fmean(positives) if positives else None,
+        "DetectP50ms": statistics.median(timings) * 1000,
+    }  # fmt: skip
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def turned_image(path: Path, rng: np.random.Generator) -> Image.Image:
+    """bench/train.py's `moved` (a random angle, a shift of up to 5 %, the same draws), but the uncovered
+    corners take the median colour of the picture's border instead of white: white for aliens, the
+    tray's dark grey for cookies, whose white corners would otherwise be the anomaly."""
+    image = Image.open(path).convert("RGB")
+    pixels = np.asarray(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    fill = tuple(int(v) for v in np.median(border, axis=0))
+    angle = float(rng.uniform(0, 360))
+    dx, dy = (rng.uniform(-0.05, 0.05, 2) * np.array(image.size)).round().astype(int)
+    rotated = image.rotate(angle, resample=Image.BILINEAR, fillcolor=fill)
+    return rotated.transform(image.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy), fillcolor=fill)
+
+
+def content_type(path: Path) -> str:
+    return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+
+
+def run_row(lfv, s3, emulator, name: str, data: Data, turned: Row | None) -> Row:
+    """Train, evaluate and serve one row's model; fill `turned` too when given."""
+    row = Row(name)
+    project = name.replace("_", "-")
+    manifests = upload(s3, name, data)
+    create_datasets(lfv, project, manifests)
+    for dataset in manifests:
+        status = lfv.describe_dataset(ProjectName=project, DatasetType=dataset)["DatasetDescription"]
+        if status["Status"] != "CREATE_COMPLETE":
+            row.status, row.note = "dataset failed", f"{dataset}: {status['StatusMessage']}"
+            return row
+    row.numbers["images"] = {part: len(items) for part, items in (("train", data.train), ("test", data.test))}
+    started = time.monotonic()
+    lfv.create_model(
+        ProjectName=project, OutputConfig={"S3Location": {"Bucket": BUCKET, "Prefix": f"{name}-out/"}}
+    )
+    model = wait(lfv, project, {"TRAINING"}, TRAIN_TIMEOUT)
+    row.numbers["TrainSeconds"] = time.monotonic() - started
+    peaks = re.findall(r"peak memory of the training process (\d+) MB", emulator.output())
+    if peaks:
+        row.numbers["TrainPeakMB"] = int(peaks[-1])
+    if model["Status"] != "TRAINED":
+        row.status, row.note = "training failed", f"{model['Status']}: {model.get('StatusMessage', '')}"
+        return row
+    result = json.loads(s3.get_object(Bucket=BUCKET, Key=model["EvaluationResult"]["Key"])["Body"].read())
+    evaluation = result["AggregatedEvaluationResults"]["Metrics"]
+    row.numbers.update(
+        {key: evaluation[key] for key in ("ROCAUC", "F1Score", "Precision", "Recall") if key in evaluation}
+    )
+    if "PixelAnomalyClassMetrics" in evaluation:
+        row.numbers["IoU"] = {m["ClassName"]: m["AIOU"] for m in evaluation["PixelAnomalyClassMetrics"]}
+    row.numbers["Performance"] = model.get("Performance")
+
+    lfv.start_model(ProjectName=project, ModelVersion="1", MinInferenceUnits=1)
+    hosted = wait(lfv, project, {"STARTING_HOSTING"}, 300)
+    if hosted["Status"] != "HOSTED":
+        row.status, row.note = "hosting failed", f"{hosted['Status']}: {hosted.get('StatusMessage', '')}"
+        return row
+    try:
+        bodies = [(item.path.read_bytes(), content_type(item.path), item.label) for item in data.test]
+        served = scored(*detect(lfv, project, bodies))
+        row.numbers["TPConfidence"], row.numbers["DetectP50ms"] = (
+            served["TPConfidence"],
+            served["DetectP50ms"],
+        )
+        row.numbers["detect"] = served  # the served model's own scores, against the evaluation's
+        if turned is not None:
+            rng = np.random.default_rng(0)
+            bodies = [(_png(turned_image(item.path, rng)), "image/png", item.label) for item in data.test]
+            turned.numbers = scored(*detect(lfv, project, bodies))
+            turned.numbers["TrainSeconds"] = None
+            turned.note = f"{name}'s model"
+    finally:
+        lfv.stop_model(ProjectName=project, ModelVersion="1")
+        wait(lfv, project, {"STOPPING_HOSTING", "HOSTED"}, 120)
+    return row
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _cell(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| row | AUROC | F1 | precision | recall | TP confidence | mask IoU per class | train s | p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        n = row.numbers
+        if row.status != "ok":
+            lines.append(
+                f"| {row.name} | {row.status}: {row.note} | | | | | | {_cell(n.get('TrainSeconds'), 1)} | |"
+            )
+            continue
+        iou = ", ".join(f"{name} {value:.3f}" for name, value in n.get("IoU", {}).items()) or "-"
+        lines.append(
+            f"| {row.name} | {_cell(n.get('ROCAUC'))} | {_cell(n.get('F1Score'))} | {_cell(n.get('Precision'))} "
+            f"| {_cell(n.get('Recall'))} | {_cell(n.get('TPConfidence'))} | {iou} "
+            f"| {_cell(n.get('TrainSeconds'), 1)} | {_cell(n.get('DetectP50ms'), 1)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
+    parser.add_argument("--out", help="also write the table here, and all numbers to the .json beside it")
+    parser.add_argument("--synthetic", help="folder for bench/synthetic.py's sets (made when missing); "
+                        "default: a temporary folder")  # fmt: skip
+    args = parser.parse_args()
+    wanted = [name.strip() for name in args.rows.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(ROWS))
+    if unknown:
+        raise SystemExit(f"unknown rows: {', '.join(unknown)} (rows: {', '.join(ROWS)})")
+    began = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="quality-"))
+    synthetic_folder = Path(args.synthetic) if args.synthetic else work / "synthetic"
+    notes, rows = [], {}
+    bases = [
+        name
+        for name in ROWS
+        if not name.endswith("-turned") and (name in wanted or f"{name}-turned" in wanted)
+    ]
+
+    moto, s3_url = start_moto()
+    try:
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket=BUCKET)
+        env = {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
+        with EmulatorProcess(work / "emulator", env=env) as emulator:
+            lfv = client(emulator.url)
+            for name in bases:
+                if name == "aliens":
+                    data = aliens_data()
+                elif name == "cookies":
+                    data = cookies_data()
+                else:
+                    data = synthetic_data(name, synthetic_folder)
+                if data is None:
+                    notes.append(
+                        f"{name}: skipped, {SHARED / name} is missing (a fresh clone has no ../shared)"
+                    )
+                    print(notes[-1], flush=True)
+                    continue
+                turned = Row(f"{name}-turned") if f"{name}-turned" in wanted else None
+                print(f"{name}: {len(data.train)} train, {len(data.test)} test images ...", flush=True)
+                row = run_row(lfv, s3, emulator, name, data, turned)
+                rows[name] = row
+                if turned is not None:
+                    if row.status != "ok":
+                        turned.status, turned.note = row.status, f"see {name}"
+                    rows[turned.name] = turned
+                print(table([r for r in (row, turned) if r is not None]).split("\n", 2)[2], flush=True)
+    finally:
+        moto.terminate()
+
+    ordered = [rows[name] for name in wanted if name in rows]
+    wall = time.monotonic() - began
+    text = table(ordered)
+    print()
+    print(text)
+    for note in notes:
+        print(f"\n{note}")
+    print(f"\nwhole run: {wall:.0f} s")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        header = (
+            f"# Model quality: `python bench/quality.py`\n\n"
+            f"Measured {when} at commit {commit.stdout.strip() or '?'} on {platform.machine()} "
+            f"({platform.python_version()}); whole run {wall:.0f} s. See bench/quality.py for rows and columns.\n\n"
+        )
+        footer = "".join(f"\n{note}\n" for note in notes)
+        out.write_text(header + text + "\n" + footer)
+        numbers = {
+            "when": when, "commit": commit.stdout.strip(), "wall_seconds": wall, "notes": notes,
+            "rows": {row.name: {"status": row.status, "note": row.note, **row.numbers} for row in ordered},
+        }  # fmt: skip
+        out.with_suffix(".json").write_text(json.dumps(numbers, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

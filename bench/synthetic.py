@@ -1,0 +1,580 @@
+"""Deterministic synthetic image sets of L4V size, for measuring the trainer on many kinds of data.
+
+    python bench/synthetic.py OUT [--sets texture,boards] [--seed 0] [--count 30]
+
+Each set is written as OUT/<set>/normal/NNN.png and OUT/<set>/anomaly/NNN.png; segmentation sets also
+have OUT/<set>/masks/NNN.png (the anomaly's name: white background, each defect class in its own colour)
+and OUT/<set>/classes.json ({"#RRGGBB": "class name"}). Only numpy and Pillow are used, and every image
+comes from its own seed (set, label, index, seed): the first N images are the same whatever the count.
+
+Every picture is "photographed": a random exposure and colour cast, a lighting gradient, a little blur
+and sensor noise, so a set is not separable by mean colour. An anomalous picture is a clean scene of its
+own with one or two defects drawn on it; `sample` also returns that clean picture (same lighting and
+noise), which differs from the anomalous one only where the mask says.
+
+- texture: brushed metal with random grain; scratches, pits and stains (segmentation).
+- rotated_parts: a gear at any angle, small offset, on wood grain; a missing tooth, a filled hole, a crack
+  or a chip off the rim (classification).
+- boards: an aligned circuit board (1-3 px jitter); a missing pad, a short between traces, a spur, an open
+  trace or spurious copper, 3-8 px (segmentation).
+- thin_cracks: a speckled ceramic surface; 1-3 px cracks and pin-holes (segmentation).
+- large_parts: a painted cover plate filling ~70 % of the frame at any angle on a plain background; a
+  missing piece, a dent or a discoloured area (classification).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+SS = 2  # drawing supersampling, for antialiased edges
+Steps = list[tuple[str | None, np.ndarray]]  # (defect class or None for the clean scene, scene after it)
+
+
+@dataclass
+class Sample:
+    image: Image.Image  # what the camera saw
+    clean: Image.Image  # the same picture without its defects (== image for a normal sample)
+    mask: Image.Image | None  # anomalies of segmentation sets: white background, class colours
+
+
+# ---------------------------------------------------------------- drawing helpers
+
+
+def _noise(rng: np.random.Generator, h: int, w: int, cell: float, stretch: float = 1.0) -> np.ndarray:
+    """Smooth noise of unit-ish amplitude with features about `cell` px (`stretch` x wider), random phase."""
+    cy, cx = cell, cell * stretch
+    gh, gw = int(h / cy) + 4, int(w / cx) + 4
+    grid = rng.standard_normal((gh, gw)).astype(np.float32)
+    big = np.asarray(Image.fromarray(grid, "F").resize((int(gw * cx), int(gh * cy)), Image.BICUBIC))
+    oy, ox = rng.integers(0, int(cy) + 1), rng.integers(0, int(cx) + 1)
+    return big[oy : oy + h, ox : ox + w]
+
+
+class Layer:
+    """A coverage layer drawn at SS x size; `alpha()` is its antialiased coverage in [0, 1]."""
+
+    def __init__(self, w: int, h: int, fill: int = 0):
+        self.size = (w, h)
+        self.image = Image.new("L", (w * SS, h * SS), fill)
+        self.draw = ImageDraw.Draw(self.image)
+
+    def polygon(self, points, fill: int = 255) -> Layer:
+        self.draw.polygon([(x * SS, y * SS) for x, y in points], fill=fill)
+        return self
+
+    def line(self, points, width: float, fill: int = 255) -> Layer:
+        scaled = [(x * SS, y * SS) for x, y in points]
+        self.draw.line(scaled, fill=fill, width=max(1, round(width * SS)), joint="curve")
+        for x, y in (scaled[0], scaled[-1]):  # round caps
+            r = width * SS / 2
+            self.draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+        return self
+
+    def ellipse(self, cx: float, cy: float, rx: float, ry: float | None = None, fill: int = 255) -> Layer:
+        ry = rx if ry is None else ry
+        self.draw.ellipse(((cx - rx) * SS, (cy - ry) * SS, (cx + rx) * SS, (cy + ry) * SS), fill=fill)
+        return self
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: int = 255) -> Layer:
+        self.draw.rectangle((x0 * SS, y0 * SS, x1 * SS - 1, y1 * SS - 1), fill=fill)
+        return self
+
+    def alpha(self, blur: float = 0.0) -> np.ndarray:
+        small = self.image.resize(self.size, Image.BOX)
+        if blur:
+            small = small.filter(ImageFilter.GaussianBlur(blur))
+        return np.asarray(small, np.float32)[..., None] / 255
+
+
+def _over(scene: np.ndarray, alpha: np.ndarray, colour) -> np.ndarray:
+    return scene * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+
+
+def _rotate(points, angle: float, cx: float, cy: float):
+    c, s = math.cos(angle), math.sin(angle)
+    return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in points]
+
+
+def _walk(rng, x, y, steps: int, step: tuple[float, float], turn: float, angle: float | None = None):
+    """A jagged polyline: a random walk with momentum."""
+    angle = rng.uniform(0, 2 * math.pi) if angle is None else angle
+    points = [(x, y)]
+    for _ in range(steps):
+        angle += rng.uniform(-turn, turn)
+        length = rng.uniform(*step)
+        x, y = x + math.cos(angle) * length, y + math.sin(angle) * length
+        points.append((x, y))
+    return points
+
+
+def _finish(scene: np.ndarray, seed) -> Image.Image:
+    """The camera: exposure, colour cast, a lighting gradient and vignette, lens blur, sensor noise."""
+    rng = np.random.default_rng(seed)
+    h, w, _ = scene.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx, yy = xx / w - 0.5, yy / h - 0.5
+    direction = rng.uniform(0, 2 * math.pi)
+    ramp = 1 + rng.uniform(0.0, 0.25) * (xx * math.cos(direction) + yy * math.sin(direction))
+    vignette = 1 - rng.uniform(0.0, 0.25) * (xx**2 + yy**2)
+    light = (rng.uniform(0.85, 1.12) * ramp * vignette)[..., None] * (1 + rng.uniform(-0.04, 0.04, 3))
+    image = Image.fromarray((np.clip(scene * light, 0, 1) * 255).astype(np.uint8), "RGB")
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 0.8)))
+    sigma = rng.uniform(2.0, 5.0)
+    noisy = (
+        np.asarray(image, np.float32) + rng.normal(0, sigma, (h, w, 3)) + rng.normal(0, sigma / 2, (h, w, 1))
+    )
+    return Image.fromarray(np.clip(noisy.round(), 0, 255).astype(np.uint8), "RGB")
+
+
+# ---------------------------------------------------------------- texture: brushed metal
+
+
+def _texture(rng: np.random.Generator, defects: int) -> Steps:
+    h = w = 512
+    base = np.array([0.56, 0.57, 0.59], np.float32) + rng.uniform(-0.04, 0.04)
+    tilt = rng.uniform(-0.04, 0.04)  # grain direction varies a little
+    streaks = _noise(rng, h + 40, w, 0.8, stretch=60)
+    shift = (np.arange(w) * tilt).astype(int)
+    rows = (np.arange(h)[:, None] + shift[None, :] + 20) % (h + 40)
+    streaks = streaks[rows, np.arange(w)[None, :]]
+    shade = 1 + 0.07 * streaks + 0.05 * _noise(rng, h, w, 90) + 0.025 * rng.standard_normal((h, w))
+    scene = base * shade[..., None].astype(np.float32)
+    steps: Steps = [(None, scene)]
+    kinds = rng.choice(["scratch", "pit", "stain"], size=defects, replace=False)
+    for kind in kinds:
+        x, y = rng.uniform(60, w - 60), rng.uniform(60, h - 60)
+        if kind == "scratch":
+            points = _walk(rng, x, y, int(rng.integers(3, 7)), (20, 35), 0.15)
+            alpha = Layer(w, h).line(points, rng.uniform(1.5, 3.0)).alpha()
+            factor = rng.choice([rng.uniform(0.45, 0.65), rng.uniform(1.3, 1.5)])
+            scene = scene * (1 - alpha) + np.clip(scene * factor, 0, 1) * alpha
+        elif kind == "pit":
+            r = rng.uniform(4, 9)
+            rim = Layer(w, h).ellipse(x, y, r + 1.5).alpha(0.5)
+            hole = Layer(w, h).ellipse(x + r * 0.15, y + r * 0.15, r * 0.85).alpha(0.8)
+            scene = scene * (1 - rim) + np.clip(scene * 1.35, 0, 1) * rim
+            scene = scene * (1 - hole) + scene * 0.35 * hole
+        else:
+            layer = Layer(w, h)
+            for _ in range(int(rng.integers(2, 5))):
+                layer.ellipse(x + rng.uniform(-12, 12), y + rng.uniform(-12, 12), *rng.uniform(8, 22, 2))
+            alpha = layer.alpha(4) * rng.uniform(0.35, 0.55)
+            tint = np.array([0.42, 0.33, 0.2], np.float32) * rng.uniform(0.9, 1.1)
+            scene = scene * (1 - alpha) + tint * (0.6 + 0.4 * shade[..., None]) * alpha
+        steps.append((str(kind), scene))
+    return steps
+
+
+# ---------------------------------------------------------------- rotated_parts: a gear on wood
+
+
+def _wood(rng, h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    u = xx * math.cos(angle) + yy * math.sin(angle)
+    warp = 5 * _noise(rng, h, w, 70) + 1.5 * _noise(rng, h, w, 12)
+    rings = 0.5 + 0.5 * np.sin(u / rng.uniform(7, 11) + warp)
+    grain = 0.85 + 0.1 * rings + 0.04 * _noise(rng, h, w, 2, stretch=8) + 0.03 * _noise(rng, h, w, 40)
+    colour = np.array([0.55, 0.38, 0.22], np.float32) * rng.uniform(0.9, 1.1)
+    return colour * grain[..., None]
+
+
+def _gear_layer(w, h, cx, cy, angle, teeth, holes, cut=None, missing_tooth=None) -> Layer:
+    outer, root, n = 150.0, 128.0, teeth
+    points = []
+    for k in range(n):
+        a0 = 2 * math.pi * k / n
+        top = root if k == missing_tooth else outer
+        for frac, radius in ((0.0, root), (0.18, root), (0.3, top), (0.62, top), (0.74, root)):
+            a = a0 + frac * 2 * math.pi / n
+            points.append((radius * math.cos(a), radius * math.sin(a)))
+    layer = Layer(w, h).polygon(_rotate(points, angle, cx, cy))
+    layer.polygon(_rotate([(-34, -34), (34, -34), (34, 34), (-34, 34)], angle + 0.3, cx, cy), fill=0)
+    hub = [(30 * math.cos(a), 30 * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 40)]
+    layer.polygon(_rotate(hub, angle, cx, cy), fill=255)
+    layer.ellipse(cx, cy, 22, fill=0)
+    layer.polygon(_rotate([(14, -5), (29, -5), (29, 5), (14, 5)], angle, cx, cy), fill=0)
+    for k, (radius, size) in enumerate(holes):
+        a = angle + math.pi / 4 + k * math.pi / 2
+        if size:
+            layer.ellipse(cx + radius * math.cos(a), cy + radius * math.sin(a), size, fill=0)
+    if cut:
+        layer.polygon(cut, fill=0)
+    return layer
+
+
+def _rotated_parts(rng: np.random.Generator, defects: int) -> Steps:
+    h = w = 480
+    background = _wood(rng, h, w)
+    angle = rng.uniform(0, 2 * math.pi)
+    cx, cy = w / 2 + rng.uniform(-20, 20), h / 2 + rng.uniform(-20, 20)
+    holes = [(82.0, 19.0)] * 4
+    metal = np.array([0.66, 0.67, 0.7], np.float32) * rng.uniform(0.92, 1.05)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    light = rng.uniform(0, 2 * math.pi)
+    sheen = 1 + 0.12 * (((xx - cx) * math.cos(light) + (yy - cy) * math.sin(light)) / 150)
+    finish = (sheen + 0.05 * _noise(rng, h, w, 3, stretch=6) + 0.03 * _noise(rng, h, w, 30))[..., None]
+
+    def render(layer: Layer, crack=None) -> np.ndarray:
+        alpha = layer.alpha()
+        shadow = np.roll(layer.alpha(6), (6, 6), (0, 1)) * 0.45
+        scene = background * (1 - shadow)
+        scene = scene * (1 - alpha) + np.clip(metal * finish, 0, 1) * alpha
+        if crack is not None:
+            line = Layer(w, h).line(crack, rng_width).alpha() * alpha
+            scene = scene * (1 - line) + scene * 0.3 * line
+        return scene
+
+    rng_width = rng.uniform(1.5, 2.5)
+    teeth = 14
+    steps: Steps = [(None, render(_gear_layer(w, h, cx, cy, angle, teeth, holes)))]
+    kind = str(rng.choice(["missing_tooth", "filled_hole", "crack", "chip"]))
+    if defects:
+        missing, cut, crack, filled = None, None, None, list(holes)
+        tooth = int(rng.integers(teeth))
+        if kind == "missing_tooth":
+            missing = tooth
+        elif kind == "filled_hole":
+            filled[int(rng.integers(4))] = (82.0, 0.0)
+        elif kind == "crack":
+            a = angle + 2 * math.pi * (tooth + 0.05) / teeth
+            start = (cx + 128 * math.cos(a), cy + 128 * math.sin(a))
+            crack = _walk(rng, *start, int(rng.integers(4, 7)), (8, 14), 0.5, angle=a + math.pi)
+        else:
+            a = angle + 2 * math.pi * (tooth + rng.uniform(0.3, 0.6)) / teeth
+            depth, half = rng.uniform(14, 26), rng.uniform(0.05, 0.09)
+            tip = (cx + (150 - depth) * math.cos(a), cy + (150 - depth) * math.sin(a))
+            cut = [tip] + [(cx + 170 * math.cos(a + d), cy + 170 * math.sin(a + d)) for d in (-half, half)]
+        layer = _gear_layer(w, h, cx, cy, angle, teeth, filled, cut=cut, missing_tooth=missing)
+        steps.append((kind, render(layer, crack)))
+    return steps
+
+
+# ---------------------------------------------------------------- boards: an aligned circuit board
+
+
+@dataclass
+class _Board:
+    traces: list  # (points, width)
+    bus: list  # (y, x0, x1): parallel horizontal traces, 12 px apart
+    pads: list  # (x, y, r, round)
+    chips: list  # (x0, y0, x1, y1)
+    vias: list  # (x, y)
+
+
+def _board_layout() -> _Board:
+    rng = np.random.default_rng(12345)  # one board design for every image
+    traces, bus, pads, chips, vias = [], [], [], [], []
+    for k in range(7):  # a bus across the middle
+        y = 190 + 12 * k
+        bus.append((y, 150.0, 450.0))
+        traces.append(([(150, y), (450, y)], 5.0))
+        pads.append((140, y, 5.0, True))
+        pads.append((460, y, 5.0, True))
+    for i, (x0, y0) in enumerate(((40, 40), (330, 40), (40, 310), (330, 310))):  # chips with pins on pads
+        x1, y1 = x0 + 130, y0 + 60
+        chips.append((x0 + 12, y0 + 14, x1 - 12, y1 - 14))
+        for p in range(8):
+            px = x0 + 18 + p * 13
+            pads.append((px, y0 + 8, 4.0, False))
+            pads.append((px, y1 - 8, 4.0, False))
+            if p % 2 == i % 2:  # fan-out traces from some pins
+                out = y0 + 8 - 24 if y0 > 200 else y1 - 8 + 24
+                traces.append(([(px, y1 - 8 if y0 < 200 else y0 + 8), (px, out)], 3.0))
+                vias.append((px, out))
+    for _ in range(6):  # L-shaped routes on the left and right edges
+        x = float(rng.integers(20, 120))
+        y0, y1 = float(rng.integers(120, 170)), float(rng.integers(270, 300))
+        side = rng.choice([0, 1])
+        x = x if side == 0 else 600 - x
+        x2 = 140.0 if side == 0 else 460.0
+        traces.append(([(x, y0), (x, y1), (x2 if abs(x2 - x) > 15 else x + 20, y1)], 4.0))
+        pads.append((x, y0, 6.0, True))
+    for k in range(5):  # two-pad passives
+        x, y = 200 + 45 * k, 130.0 if k % 2 else 150.0
+        pads.append((x - 7, y, 4.5, False))
+        pads.append((x + 7, y, 4.5, False))
+    return _Board(traces, bus, pads, chips, vias)
+
+
+BOARD = _board_layout()
+
+
+def _boards(rng: np.random.Generator, defects: int) -> Steps:
+    w, h = 600, 420
+    dx, dy = rng.uniform(-3, 3, 2)
+    laminate = np.array([0.12, 0.36, 0.18], np.float32) * rng.uniform(0.92, 1.08)
+    weave = 1 + 0.05 * _noise(rng, h, w, 3) + 0.04 * _noise(rng, h, w, 60)
+    board = laminate * weave[..., None]
+    trace_colour = np.array([0.2, 0.55, 0.26], np.float32)
+    pad_colour = np.array([0.85, 0.72, 0.38], np.float32)
+
+    def shifted(points):
+        return [(x + dx, y + dy) for x, y in points]
+
+    copper, pads = Layer(w, h), Layer(w, h)
+    for points, width in BOARD.traces:
+        copper.line(shifted(points), width)
+    for x, y, r, round_ in BOARD.pads:
+        x, y = x + dx, y + dy
+        (pads.ellipse(x, y, r) if round_ else pads.rect(x - r * 0.7, y - r, x + r * 0.7, y + r))
+    for x, y in BOARD.vias:
+        pads.ellipse(x + dx, y + dy, 4)
+    silk, chips, holes = Layer(w, h), Layer(w, h), Layer(w, h)
+    for x0, y0, x1, y1 in BOARD.chips:
+        chips.rect(x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+        silk.line(shifted([(x0 - 4, y0 - 18), (x1 + 4, y0 - 18)]), 1.5)
+        silk.ellipse(x0 + dx + 6, y0 + dy + 6, 2.5, fill=0)
+    for x, y in BOARD.vias:
+        holes.ellipse(x + dx, y + dy, 1.8)
+    copper_a, pads_a = copper.alpha(), pads.alpha()
+
+    def render(copper_a, pads_a) -> np.ndarray:
+        scene = _over(board, copper_a, trace_colour * weave[..., None])
+        scene = _over(scene, pads_a, pad_colour)
+        scene = _over(scene, silk.alpha(), (0.9, 0.9, 0.85))
+        scene = _over(scene, chips.alpha(), (0.08, 0.08, 0.09))
+        return _over(scene, holes.alpha(), (0.05, 0.05, 0.05))
+
+    steps: Steps = [(None, render(copper_a, pads_a))]
+    kinds = rng.choice(["missing_pad", "short", "spur", "open", "spurious_copper"], defects, replace=False)
+    for kind in kinds:
+        if kind == "missing_pad":
+            candidates = [p for p in BOARD.pads if p[3]]  # round pads: no chip over them
+            x, y, r, _ = candidates[int(rng.integers(len(candidates)))]
+            gone = Layer(w, h).ellipse(x + dx, y + dy, r + 0.5).alpha()
+            pads_a = pads_a * (1 - gone)
+            copper_a = copper_a * (1 - gone)
+        elif kind in ("short", "spur", "open"):
+            y, x0, x1 = BOARD.bus[int(rng.integers(len(BOARD.bus) - 1))]
+            x, y = rng.uniform(x0 + 20, x1 - 20) + dx, y + dy
+            size = rng.uniform(3, 6)
+            if kind == "short":
+                bridge = Layer(w, h).polygon([(x, y), (x + size, y), (x + size + 2, y + 12), (x + 2, y + 12)])
+                copper_a = np.maximum(copper_a, bridge.alpha())
+            elif kind == "spur":
+                tip = (x + rng.uniform(-2, 2), y + 2.5 + rng.uniform(3, 5))
+                copper_a = np.maximum(
+                    copper_a, Layer(w, h).polygon([(x - size / 2, y), (x + size / 2, y), tip]).alpha()
+                )
+            else:
+                copper_a = copper_a * (1 - Layer(w, h).rect(x, y - 4, x + size, y + 4).alpha())
+        else:  # spurious copper: a blob on bare laminate, clear of everything
+            while True:
+                x, y = rng.uniform(20, w - 20), rng.uniform(20, h - 20)
+                window = (slice(int(y) - 14, int(y) + 14), slice(int(x) - 14, int(x) + 14))
+                if copper_a[window].max() + pads_a[window].max() + chips.alpha()[window].max() == 0:
+                    break
+            blob = Layer(w, h)
+            for _ in range(3):
+                blob.ellipse(x + rng.uniform(-2, 2), y + rng.uniform(-2, 2), *rng.uniform(1.5, 3.5, 2))
+            copper_a = np.maximum(copper_a, blob.alpha())
+        steps.append((str(kind), render(copper_a, pads_a)))
+    return steps
+
+
+# ---------------------------------------------------------------- thin_cracks: ceramic surface
+
+
+def _thin_cracks(rng: np.random.Generator, defects: int) -> Steps:
+    h = w = 512
+    glaze = np.array([0.8, 0.78, 0.74], np.float32) * rng.uniform(0.94, 1.04)
+    shade = (
+        1 + 0.05 * _noise(rng, h, w, 80) + 0.025 * _noise(rng, h, w, 6) + 0.02 * rng.standard_normal((h, w))
+    )
+    scene = glaze * shade[..., None].astype(np.float32)
+    speckles = Layer(w, h)  # harmless speckles, so a dark dot alone is not an anomaly
+    for _ in range(int(rng.integers(25, 60))):
+        speckles.ellipse(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.8, 2.2))
+    spots = speckles.alpha(0.3) * rng.uniform(0.08, 0.16)
+    scene = scene * (1 - spots) + scene * 0.55 * spots
+    steps: Steps = [(None, scene)]
+    kinds = ["crack", "pinhole"] if defects == 2 else [str(rng.choice(["crack", "pinhole"]))] * defects
+    for kind in kinds:
+        if kind == "crack":
+            layer = Layer(w, h)
+            points = _walk(rng, rng.uniform(80, w - 80), rng.uniform(80, h - 80), int(rng.integers(10, 22)),
+                           (5, 11), 0.45)  # fmt: skip
+            width = rng.uniform(1.2, 2.6)
+            for k in range(len(points) - 1):  # tapering towards the end
+                layer.line(points[k : k + 2], max(0.8, width * (1 - 0.6 * k / len(points))))
+            if rng.random() < 0.5:  # a branch
+                k = int(rng.integers(2, len(points) - 2))
+                layer.line(_walk(rng, *points[k], int(rng.integers(3, 7)), (4, 9), 0.5), 1.0)
+            alpha = layer.alpha()
+            scene = scene * (1 - alpha) + scene * rng.uniform(0.35, 0.55) * alpha
+        else:
+            layer = Layer(w, h)
+            for _ in range(int(rng.integers(1, 5))):
+                layer.ellipse(rng.uniform(30, w - 30), rng.uniform(30, h - 30), rng.uniform(1.5, 3.0))
+            alpha = layer.alpha(0.4)
+            scene = scene * (1 - alpha) + scene * rng.uniform(0.15, 0.3) * alpha
+        steps.append((kind, scene))
+    return steps
+
+
+# ---------------------------------------------------------------- large_parts: a cover plate filling the frame
+
+
+def _large_parts(rng: np.random.Generator, defects: int) -> Steps:
+    h = w = 560
+    background = np.array([0.86, 0.86, 0.84], np.float32) * (1 + 0.02 * _noise(rng, h, w, 120))[..., None]
+    angle = rng.uniform(0, 2 * math.pi)
+    cx, cy = w / 2 + rng.uniform(-6, 6), h / 2 + rng.uniform(-6, 6)
+    radius = 0.475 * w
+    paint = np.array([0.78, 0.42, 0.14], np.float32) * rng.uniform(0.92, 1.06)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = (xx - cx) / radius, (yy - cy) / radius
+    light = rng.uniform(0, 2 * math.pi)
+    lx, ly = math.cos(light), math.sin(light)
+    rr = np.sqrt(u**2 + v**2)
+    ring = np.clip(1 - np.abs(rr - 0.62) / 0.05, 0, 1)  # a raised ring: lit on one side, dark on the other
+    relief = 1 + 0.1 * (u * lx + v * ly) + 0.12 * ring * (u * lx + v * ly) / np.maximum(rr, 1e-3)
+    texture = relief + 0.03 * _noise(rng, h, w, 2.5) + 0.025 * _noise(rng, h, w, 50)
+
+    def outline(cut=None) -> Layer:
+        n = 120
+        rim = [
+            (radius * math.cos(a), radius * math.sin(a))
+            for a in np.linspace(0, 2 * math.pi, n, endpoint=False)
+        ]
+        layer = Layer(w, h).polygon(_rotate(rim, angle, cx, cy))
+        layer.polygon(_rotate([(radius - 24, -14), (radius + 2, -14), (radius + 2, 14), (radius - 24, 14)],
+                              angle, cx, cy), fill=0)  # fmt: skip
+        for k in range(6):
+            a = angle + k * math.pi / 3
+            layer.ellipse(cx + 0.82 * radius * math.cos(a), cy + 0.82 * radius * math.sin(a), 11, fill=0)
+        layer.ellipse(cx, cy, 0.18 * radius, fill=0)
+        if cut:
+            layer.polygon(cut, fill=0)
+        return layer
+
+    label = Layer(w, h).polygon(_rotate([(-60, 40), (60, 40), (60, 80), (-60, 80)], angle, cx, cy)).alpha()
+
+    def render(layer: Layer, colour_shift=None) -> np.ndarray:
+        alpha = layer.alpha()
+        shadow = np.roll(layer.alpha(5), (4, 5), (0, 1)) * 0.3
+        surface = paint * texture[..., None]
+        surface = _over(surface, label * 0.9, np.array([0.92, 0.9, 0.85], np.float32) * texture[..., None])
+        if colour_shift is not None:
+            surface = colour_shift(surface)
+        return _over(background * (1 - shadow), alpha, np.clip(surface, 0, 1))
+
+    base = outline()
+    steps: Steps = [(None, render(base))]
+    if defects:
+        kind = str(rng.choice(["missing_piece", "dent", "discoloured"]))
+        a = rng.uniform(0, 2 * math.pi)
+        if kind == "missing_piece":
+            depth, half = rng.uniform(25, 45), rng.uniform(0.06, 0.12)
+            cut = [(cx + (radius - depth) * math.cos(a + d), cy + (radius - depth) * math.sin(a + d))
+                   for d in (-half * 0.5, half * 0.4)]  # fmt: skip
+            cut += [
+                (cx + (radius + 8) * math.cos(a + d), cy + (radius + 8) * math.sin(a + d))
+                for d in (half, -half)
+            ]
+            steps.append((kind, render(outline(cut))))
+        else:
+            dist = rng.uniform(0.3, 0.5) * radius
+            px, py = cx + dist * math.cos(a), cy + dist * math.sin(a)
+            size = rng.uniform(16, 30) if kind == "dent" else rng.uniform(25, 45)
+            if kind == "dent":
+                du, dv = (xx - px) / size, (yy - py) / (size * rng.uniform(0.6, 1.0))
+                bowl = np.clip(1 - du**2 - dv**2, 0, 1)
+                slope = (du * lx + dv * ly) * bowl  # the far wall catches light, the near one is dark
+                shift = (1 + 0.35 * slope - 0.05 * bowl)[..., None]
+                steps.append((kind, render(base, lambda s: s * shift)))
+            else:
+                blob = Layer(w, h)
+                for _ in range(4):
+                    blob.ellipse(
+                        px + rng.uniform(-15, 15), py + rng.uniform(-15, 15), *rng.uniform(0.4, 0.8, 2) * size
+                    )
+                stain = blob.alpha(6) * rng.uniform(0.35, 0.55)
+                burnt = np.array([0.55, 0.4, 0.22], np.float32) * texture[..., None]
+                steps.append((kind, render(base, lambda s: s * (1 - stain) + burnt * stain)))
+    return steps
+
+
+# ---------------------------------------------------------------- the sets
+
+Maker = Callable[[np.random.Generator, int], Steps]
+SETS: dict[str, tuple[Maker, dict[str, str] | None]] = {
+    "texture": (_texture, {"#FF0000": "scratch", "#0000FF": "pit", "#00A000": "stain"}),
+    "rotated_parts": (_rotated_parts, None),
+    "boards": (
+        _boards,
+        {
+            "#FF0000": "missing_pad",
+            "#0000FF": "short",
+            "#00A000": "spur",
+            "#FF8000": "open",
+            "#A000A0": "spurious_copper",
+        },
+    ),
+    "thin_cracks": (_thin_cracks, {"#FF0000": "crack", "#0000FF": "pinhole"}),
+    "large_parts": (_large_parts, None),
+}
+MULTI = {"texture": (1, 2), "boards": (1, 2), "thin_cracks": (1, 2)}  # defects per anomalous image
+
+
+def sample(name: str, index: int, anomalous: bool, seed: int = 0) -> Sample:
+    """One picture of set `name`, the same for the same (name, index, anomalous, seed)."""
+    make, classes = SETS[name]
+    set_id = list(SETS).index(name)
+    scene_seq, defect_seq, camera_seq = np.random.SeedSequence([seed, set_id, int(anomalous), index]).spawn(3)
+    defect_rng = np.random.default_rng(defect_seq)
+    low, high = MULTI.get(name, (1, 1))
+    count = int(defect_rng.integers(low, high + 1)) if anomalous else 0
+    steps = make(np.random.default_rng(scene_seq), count)  # the scene first, then its defects
+    clean, image = _finish(steps[0][1], camera_seq), _finish(steps[-1][1], camera_seq)
+    mask = None
+    if classes is not None and anomalous:
+        colour_of = {name: colour for colour, name in classes.items()}
+        painted = np.full(steps[0][1].shape, 255, np.uint8)
+        for (_, before), (kind, after) in itertools.pairwise(steps):
+            changed = np.abs(after - before).max(axis=2) > 0.03
+            painted[changed] = [int(colour_of[kind][i : i + 2], 16) for i in (1, 3, 5)]
+        mask = Image.fromarray(painted, "RGB")
+    return Sample(image, clean, mask)
+
+
+def generate(name: str, out_dir: str | Path, seed: int = 0, count: int = 30) -> Path:
+    """Write set `name` under out_dir/name with `count` normal and `count` anomalous images; its folder."""
+    folder = Path(out_dir) / name
+    classes = SETS[name][1]
+    for label in ("normal", "anomaly") + (("masks",) if classes else ()):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        sample(name, index, False, seed).image.save(folder / "normal" / f"{index:03d}.png")
+        anomalous = sample(name, index, True, seed)
+        anomalous.image.save(folder / "anomaly" / f"{index:03d}.png")
+        if anomalous.mask is not None:
+            anomalous.mask.save(folder / "masks" / f"{index:03d}.png")
+    if classes:
+        (folder / "classes.json").write_text(json.dumps(classes, indent=1) + "\n")
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out")
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--count", type=int, default=30, help="normal and anomalous images per set, each")
+    args = parser.parse_args()
+    for name in args.sets.split(","):
+        print(generate(name.strip(), args.out, args.seed, args.count))
+
+
+if __name__ == "__main__":
+    main()

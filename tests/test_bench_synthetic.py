@@ -1,0 +1,74 @@
+"""bench/synthetic.py writes its sets as documented: sizes, masks, colours, defects only where masked."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import synthetic
+
+COUNT = 3
+
+
+@pytest.mark.parametrize("name", list(synthetic.SETS))
+def test_set_layout(name, tmp_path):
+    folder = synthetic.generate(name, tmp_path, seed=0, count=COUNT)
+    assert folder == tmp_path / name
+    normals, anomalies = sorted((folder / "normal").glob("*.png")), sorted((folder / "anomaly").glob("*.png"))
+    assert len(normals) == len(anomalies) == COUNT
+    sizes = {Image.open(path).size for path in normals + anomalies}
+    assert len(sizes) == 1
+    (size,) = sizes
+    assert min(size) >= 400 and max(size) <= 640
+    for path in normals + anomalies:
+        assert Image.open(path).mode == "RGB"
+    classes = synthetic.SETS[name][1]
+    if classes is None:
+        assert not (folder / "masks").exists() and not (folder / "classes.json").exists()
+        return
+    written = json.loads((folder / "classes.json").read_text())
+    assert written == classes and len(set(written.values())) == len(written)
+    allowed = {tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) for colour in written} | {(255, 255, 255)}
+    for path in anomalies:
+        mask = Image.open(folder / "masks" / path.name)
+        assert mask.size == size and mask.mode == "RGB"
+        colours = {tuple(c) for c in np.asarray(mask).reshape(-1, 3)}
+        assert colours <= allowed and len(colours) >= 2, colours
+
+
+def test_deterministic_and_independent_of_count(tmp_path):
+    one = synthetic.generate("boards", tmp_path / "a", seed=0, count=1)
+    two = synthetic.generate("boards", tmp_path / "b", seed=0, count=2)
+    other = synthetic.generate("boards", tmp_path / "c", seed=1, count=1)
+    first = (one / "anomaly" / "000.png").read_bytes()
+    assert first == (two / "anomaly" / "000.png").read_bytes()
+    assert first != (other / "anomaly" / "000.png").read_bytes()
+
+
+@pytest.mark.parametrize("name", list(synthetic.SETS))
+def test_defects_only_where_masked(name):
+    """An anomalous picture differs from its clean twin (same lighting, same noise) only inside its mask,
+    give or take the lens blur; a normal picture is its own clean twin."""
+    normal = synthetic.sample(name, 0, anomalous=False)
+    assert np.array_equal(np.asarray(normal.image), np.asarray(normal.clean))
+    for index in range(COUNT):
+        item = synthetic.sample(name, index, anomalous=True)
+        diff = np.abs(np.asarray(item.image, np.int16) - np.asarray(item.clean, np.int16)).max(axis=2)
+        changed = diff > 12
+        assert changed.sum() > 5, "the defect is not visible"
+        if item.mask is None:
+            continue
+        marked = np.asarray(
+            item.mask.convert("L").point(lambda v: 255 * (v < 255)).filter(ImageFilter.MaxFilter(5))
+        )
+        outside = changed & (marked == 0)
+        assert outside.sum() <= 0.02 * changed.sum() + 3, (outside.sum(), changed.sum())
+        coverage = (np.asarray(item.mask) != 255).any(axis=2).mean()
+        assert coverage < 0.05, coverage
