@@ -10,7 +10,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from server.training.decision import Combination, blur_kernel, top_count
 from server.training.efficientnet import TrunkBuilder
-from server.training.memory import positions
 
 OPSET = 13
 IR_VERSION = 8
@@ -120,6 +119,85 @@ def _nearest_squared(nodes: list, initializers: list, patches: str, memory: np.n
     return "nearest"
 
 
+def _local_nearest_squared(
+    nodes: list, initializers: list, features: str, memory: np.ndarray, radius: int
+) -> str:
+    """Adds each patch's squared distance to the nearest patch of the remembered normal images at the
+    same place, give or take `radius` cells; returns the name of the [rows * cols] distances.
+
+    `memory` is [images, channels, rows, cols]. For each shift, the input moved by it is multiplied with
+    every image's patches place by place and summed over channels. The input is shifted, not the memory,
+    so nothing of the memory's size is copied or folded into the model; each shift's result is shifted
+    back (what fell off the grid never wins).
+    """
+    _, channels, rows, cols = memory.shape
+    memory = np.ascontiguousarray(memory, dtype=np.float32)
+    initializers += [
+        numpy_helper.from_array(memory, "local_memory"),
+        numpy_helper.from_array((memory**2).sum(1, keepdims=True), "local_norms"),
+        helper.make_tensor("local_channel_axis", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("local_minus_two", TensorProto.FLOAT, [], [-2.0]),
+        helper.make_tensor("local_far", TensorProto.FLOAT, [], [1e30]),
+        helper.make_tensor(
+            "local_pads", TensorProto.INT64, [8], [0, 0, radius, radius, 0, 0, radius, radius]
+        ),
+        helper.make_tensor("local_flat", TensorProto.INT64, [1], [rows * cols]),
+    ]
+    nodes.append(helper.make_node("Pad", [features, "local_pads"], ["local_padded"], mode="edge"))
+    minima = []
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            tag = f"{dy + radius}_{dx + radius}"
+            initializers += [
+                # the input moved by (dy, dx): at place q, the patch from q - (dy, dx)
+                helper.make_tensor(f"in_starts_{tag}", TensorProto.INT64, [4], [0, 0, radius - dy, radius - dx]),
+                helper.make_tensor(f"in_ends_{tag}", TensorProto.INT64, [4],
+                                   [1, channels, radius - dy + rows, radius - dx + cols]),
+                # and each result moved back: at place p, what was found at p + (dy, dx)
+                helper.make_tensor(f"out_starts_{tag}", TensorProto.INT64, [4], [0, 0, radius + dy, radius + dx]),
+                helper.make_tensor(f"out_ends_{tag}", TensorProto.INT64, [4],
+                                   [1, 1, radius + dy + rows, radius + dx + cols]),
+            ]  # fmt: skip
+            nodes += [
+                helper.make_node("Slice", ["local_padded", f"in_starts_{tag}", f"in_ends_{tag}"], [f"moved_{tag}"]),
+                helper.make_node("Mul", [f"moved_{tag}", "local_memory"], [f"products_{tag}"]),
+                helper.make_node("ReduceSum", [f"products_{tag}", "local_channel_axis"], [f"dots_{tag}"], keepdims=1),
+                helper.make_node("Mul", [f"dots_{tag}", "local_minus_two"], [f"minus_two_dots_{tag}"]),
+                helper.make_node("Add", [f"minus_two_dots_{tag}", "local_norms"], [f"brackets_{tag}"]),
+                helper.make_node("ReduceMin", [f"brackets_{tag}"], [f"found_{tag}"], axes=[0], keepdims=1),
+                helper.make_node("Pad", [f"found_{tag}", "local_pads", "local_far"], [f"found_padded_{tag}"]),
+                helper.make_node("Slice", [f"found_padded_{tag}", f"out_starts_{tag}", f"out_ends_{tag}"],
+                                 [f"local_min_{tag}"]),
+            ]  # fmt: skip
+            minima.append(f"local_min_{tag}")
+    nodes += [
+        helper.make_node("Min", minima, ["local_bracket"]),
+        helper.make_node("ReduceSumSquare", [features], ["local_feature_norms"], axes=[1], keepdims=1),
+        helper.make_node("Add", ["local_bracket", "local_feature_norms"], ["local_squared"]),
+        helper.make_node("Reshape", ["local_squared", "local_flat"], ["local_nearest"]),
+    ]
+    return "local_nearest"
+
+
+def local_nearest_graph(memory: np.ndarray, radius: int) -> onnx.ModelProto:
+    """features [1, channels, rows, cols] -> squared distances [rows * cols] to a local memory (see
+    _local_nearest_squared): the trainer's held-out scoring runs the very nodes the served graph holds."""
+    _, channels, rows, cols = memory.shape
+    nodes: list = []
+    initializers: list = []
+    name = _local_nearest_squared(nodes, initializers, "features", memory, radius)
+    graph = helper.make_graph(
+        nodes,
+        "lookoutvision_emulator_local_nearest",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, channels, rows, cols])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [rows * cols])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    return model
+
+
 def upsample_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
     """class_logits [1, classes, rows, cols] -> [1, classes, 4 rows, 4 cols], resized as the served graph
     does, so the trainer fits the refinement on exactly what serving computes."""
@@ -138,15 +216,15 @@ def upsample_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
 
 @dataclass(frozen=True)
 class Decision:
-    """How the served graph turns nearest distances into a score (see server/training/decision.py):
-    patches get position channels (weight 0: none), the blurred map's statistics and the pooled features
-    are combined, and the score is sigmoid(slope * (combined - threshold)), a probability with 0.5 at the
-    threshold. The anomaly map is normalised separately: (blurred - map_threshold) / map_spread + 0.5."""
+    """How the served graph turns nearest distances into a score (see server/training/decision.py): the
+    blurred map's statistics and the pooled features are combined, and the score is
+    sigmoid(slope * (combined - threshold)), a probability with 0.5 at the threshold. The anomaly map is
+    normalised separately: (blurred - map_threshold) / map_spread + 0.5."""
 
     combination: Combination
     threshold: float
     slope: float
-    position: float = 0.0
+    radius: int = 0  # with a local memory ([images, channels, rows, cols]): how far a match may lie, in cells
     map_threshold: float = 0.0
     map_spread: float = 1.0
 
@@ -158,7 +236,8 @@ def scoring_graph(
     head: tuple[np.ndarray, np.ndarray] | None = None,
     refine: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
-    """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8]; with a
+    """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8], from a
+    global `memory` [patches, channels] or a local one [images, channels, rows, cols]; with a
     segmentation `head` (weights [classes, 176], bias, on the fine features), also class_scores
     [1, classes, H, W]: the head's scores upsampled, then, with `refine` (weights [classes, classes + 22],
     bias), rescored per pixel from those and the pixel features."""
@@ -189,12 +268,10 @@ def scoring_graph(
         helper.make_node("Reshape", [features, "patch_shape"], ["by_channel"]),
         helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
     ]
-    patches = "patches"
-    if decision.position:
-        initializers.append(numpy_helper.from_array(positions((rows, cols), decision.position), "places"))
-        nodes.append(helper.make_node("Concat", ["patches", "places"], ["placed_patches"], axis=1))
-        patches = "placed_patches"
-    nearest = _nearest_squared(nodes, initializers, patches, memory)
+    if memory.ndim == 4:  # a local memory: images x channels x rows x cols
+        nearest = _local_nearest_squared(nodes, initializers, features, memory, decision.radius)
+    else:
+        nearest = _nearest_squared(nodes, initializers, "patches", memory)
     nodes += [
         helper.make_node("Max", [nearest, "zero"], ["positive"]),
         helper.make_node("Sqrt", ["positive"], ["distances"]),

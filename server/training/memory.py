@@ -66,20 +66,3 @@ def coreset(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     rest = np.setdiff1d(np.arange(len(patches)), firsts)
     fill = rng.choice(rest, size - len(firsts), replace=False)
     return patches[np.sort(np.concatenate([firsts, fill]))]
-
-
-def with_positions(patches: np.ndarray, grid: tuple[int, int], weight: float) -> np.ndarray:
-    """Patches [images * rows * cols, channels] (whole maps, one after another) with their place appended
-    as two more channels: column and row as fractions of the grid, times `weight`. A match then costs more
-    the farther it lies from where the patch is, so a memory compares like with like on aligned parts
-    (weight 0 leaves it global)."""
-    places = positions(grid, weight)
-    return np.concatenate([patches, np.tile(places, (len(patches) // len(places), 1))], axis=1)
-
-
-def positions(grid: tuple[int, int], weight: float) -> np.ndarray:
-    rows, cols = grid
-    ys, xs = np.meshgrid(
-        np.arange(rows) / max(rows - 1, 1), np.arange(cols) / max(cols - 1, 1), indexing="ij"
-    )
-    return (np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1) * weight).astype(np.float32)

@@ -1,6 +1,8 @@
 """Choosing the model from the data: candidates compared by cross-validation on the training images only.
 
-Each candidate is a way of seeing the images (working resolution, position-aware or global memory).
+Each candidate is a way of seeing the images: the working resolution, aligned or not, and a global memory
+(a patch may match a normal patch anywhere) or a local one (only near the same place in the normal
+images: fixtured parts, boards).
 The normal training images are dealt into folds; each fold is scored by a memory of the other folds'
 normal patches, and each anomalous image by the memory of the fold it was dealt to, so every image is
 scored once by a memory that has never seen it. From those held-out statistics, three decision rules
@@ -13,6 +15,7 @@ cheaper one clearly, and ties go to the larger separation between the classes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +29,7 @@ from server.training.decision import (
     separation,
     statistics,
 )
-from server.training.memory import Nearest, coreset, with_positions
+from server.training.memory import Nearest, coreset
 
 FOLDS = 5
 RULES = ("memory", "supervised", "supervised+pooled")
@@ -36,20 +39,20 @@ MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's p
 @dataclass(frozen=True)
 class Candidate:
     long_side: int  # the working size's longer side, in pixels
-    position: float  # weight of the position channels, in typical patch distances per image side (0: global)
+    local: bool = False  # a local memory (matches near the same place) rather than a global one
     cost: int = 0  # 0 cheapest; a dearer candidate must beat a cheaper one by MARGIN[cost]
     turned: bool = False  # the memory also holds turned copies of the normal images
     aligned: bool = False  # parts are centred and turned upright first (plain backgrounds only)
 
     def name(self) -> str:
-        where = "position-aware" if self.position else "global"
+        where = "local (position-aware)" if self.local else "global"
         return (f"{self.long_side} px, {'aligned parts, ' if self.aligned else ''}{where} memory"
                 + (" with turned copies" if self.turned else ""))  # fmt: skip
 
 
-ALIGNMENT_COST = POSITION_COST = 1  # as cheap to serve: they must only do better
+ALIGNMENT_COST = LOCAL_COST = 1  # no dearer to serve: they must only do better
 HIGH_SIDE_COST = 2  # four times the features: it must do clearly better
-MARGIN = {0: 0.0, POSITION_COST: 0.0, HIGH_SIDE_COST: 0.01}
+MARGIN = {0: 0.0, LOCAL_COST: 0.0, HIGH_SIDE_COST: 0.01}
 
 
 @dataclass
@@ -72,7 +75,6 @@ class Outcome:
     """A candidate's held-out results and the rule that won on it."""
 
     candidate: Candidate
-    weight: float  # the position channels' weight in feature units
     stats: np.ndarray  # held-out [peak, top, mean, spread] per image
     rule: str = "memory"
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # held-out scores under `rule`
@@ -95,36 +97,70 @@ def fold_count(normals: int) -> int:
     return max(2, min(FOLDS, normals))
 
 
-def memory_for(images: Images, exclude: int | None, cap: int, weight: float) -> np.ndarray:
-    """The normal patches of every fold but `exclude` (with their turned copies), thinned as the final
-    memory of all folds is thinned to `cap`: the same share kept, so held-out scores meet a memory as
-    dense as the served one."""
+LOCAL_IMAGES = 32  # normal images a local memory keeps at most (its size grows with each one)
+
+
+def radius(long_side: int) -> int:
+    """How far (in cells of 8 px) a local match may lie: one cell (1.25-2.5 % of the image), which keeps
+    the search to nine comparisons per remembered image and place."""
+    return 1
+
+
+def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np.ndarray:
+    """The memory of the normal images of every fold but `exclude` (with their turned copies). Global:
+    their patches [patches, channels], thinned as the final memory of all folds is thinned to `cap` (the
+    same share kept, so held-out scores meet a memory as dense as the served one). Local: their feature
+    maps [images, channels, rows, cols], at most LOCAL_IMAGES of them, evenly chosen."""
     normal = np.flatnonzero(~images.labels)
     every = [images.maps[i] for i in normal] + images.turned
     owners = list(normal) + list(normal[: len(images.turned)])
     parts = [part for part, owner in zip(every, owners, strict=True) if images.folds[owner] != exclude]
-    if weight:
-        parts = [with_positions(part, images.grid, weight) for part in parts]
+    if local:
+        rows, cols = images.grid
+        grids = [
+            part[start : start + rows * cols] for part in parts for start in range(0, len(part), rows * cols)
+        ]
+        chosen = np.linspace(0, len(grids) - 1, min(LOCAL_IMAGES, len(grids))).round().astype(int)
+        return np.stack([grids[i].T.reshape(-1, rows, cols) for i in chosen]).astype(np.float32)
     patches = np.concatenate(parts).astype(np.float32)
     share = min(1.0, cap / sum(len(part) for part in every))
     return coreset(patches, max(1, round(len(patches) * share)))
 
 
-def held_out_statistics(images: Images, cap: int, weight: float) -> np.ndarray:
+class Searcher:
+    """Squared nearest distances for one image's patches [patches, channels], against a global memory (in
+    numpy) or a local one (through the very graph nodes the served model holds)."""
+
+    def __init__(self, memory: np.ndarray, grid: tuple[int, int], long_side: int) -> None:
+        self.grid = grid
+        if memory.ndim == 4:
+            from server.training.graphs import local_nearest_graph
+            from server.training.trainer import cpu_session
+
+            self.session = cpu_session(local_nearest_graph(memory, radius(long_side)).SerializeToString())
+        else:
+            self.nearest = Nearest(memory)
+
+    def squared(self, patches: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "session"):
+            return self.nearest.squared(patches)
+        rows, cols = self.grid
+        grid = np.ascontiguousarray(patches.T.reshape(1, -1, rows, cols), dtype=np.float32)
+        (found,) = self.session.run(None, {"features": grid})
+        return found
+
+
+def held_out_statistics(
+    images: Images, cap: int, candidate: Candidate, progress: Callable[[str], None] = lambda message: None
+) -> np.ndarray:
     stats = np.zeros((len(images.maps), 4))
-    for fold in range(int(images.folds.max()) + 1):
-        nearest = Nearest(memory_for(images, fold, cap, weight))
+    folds = int(images.folds.max()) + 1
+    for fold in range(folds):
+        progress(f"fold {fold + 1} of {folds}")
+        searcher = Searcher(memory_for(images, fold, cap, candidate.local), images.grid, candidate.long_side)
         for index in np.flatnonzero(images.folds == fold):
-            patches = images.maps[index]
-            if weight:
-                patches = with_positions(patches, images.grid, weight)
-            stats[index] = statistics(nearest.squared(patches), images.grid)
+            stats[index] = statistics(searcher.squared(images.maps[index]), images.grid)
     return stats
-
-
-def typical_distance(stats: np.ndarray, labels: np.ndarray) -> float:
-    """The normal images' mean held-out patch distance: the unit of the position channels' weight."""
-    return float(np.median(stats[~labels, 2])) if (~labels).any() else 1.0
 
 
 def judge(outcome: Outcome, images: Images, learn: bool) -> None:
@@ -178,15 +214,12 @@ def final_combination(outcome: Outcome, images: Images) -> Combination:
     return fit_combination(outcome.stats, images.pooled, images.labels, components)
 
 
-def evaluate(candidate: Candidate, images: Images, cap: int, reference: Outcome | None) -> Outcome:
-    """One candidate's held-out outcome. Position weights are in units of the `reference` outcome's
-    typical normal distance (the global memory's), found here when there is none."""
+def evaluate(
+    candidate: Candidate, images: Images, cap: int, progress: Callable[[str], None] = lambda message: None
+) -> Outcome:
+    """One candidate's held-out outcome; `progress` hears of each fold."""
     begin = time.monotonic()
-    weight = 0.0
-    if candidate.position:
-        stats = reference.stats if reference is not None else held_out_statistics(images, cap, 0.0)
-        weight = candidate.position * typical_distance(stats, images.labels)
-    outcome = Outcome(candidate, weight, held_out_statistics(images, cap, weight))
+    outcome = Outcome(candidate, held_out_statistics(images, cap, candidate, progress))
     judge(outcome, images, learn=int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN)
     outcome.seconds = time.monotonic() - begin
     return outcome

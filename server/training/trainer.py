@@ -30,10 +30,10 @@ import numpy as np
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
 MEMORY_MAX = 16_000  # remembered patches at most
-NEAREST_BUDGET = 24_000_000  # input patches x remembered patches, per image: the serving cost's bound
-POSITION = 4.0  # position-aware candidate: crossing the whole image costs 4 typical patch distances
+NEAREST_BUDGET = 64_000_000  # input patches x remembered patches per image: bounds the serving cost
 SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
 # winner is then scored again with its full memory, for the threshold and the calibration
+SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
 FORMAT = "lookoutvision-emulator-bundle/1"
 
@@ -100,11 +100,18 @@ def memory_cap(size: tuple[int, int]) -> int:
     return int(min(MEMORY_MAX, max(4_000, NEAREST_BUDGET // (rows * cols))))
 
 
+def working_side(image_size: tuple[int, int], long_side: int) -> int:
+    """The working size's longer side for images of `image_size` asked to fit `long_side`."""
+    return max(input_size(image_size, long_side))
+
+
 def high_side(image_size: tuple[int, int], images: int) -> int | None:
     """The larger working size worth trying: the images' own (up to HIGH_SIDE) when well above LONG_SIDE,
     for projects of L4V's usual size (the choice depends on the data alone, never on the clock)."""
     own = max(image_size)
-    return min(own, HIGH_SIDE) if own >= 1.5 * LONG_SIDE and images <= HIGH_SIDE_IMAGES else None
+    if own < 1.5 * LONG_SIDE or images > HIGH_SIDE_IMAGES:
+        return None
+    return working_side(image_size, HIGH_SIDE)
 
 
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
@@ -114,7 +121,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     from server.training.selection import (
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
-        POSITION_COST,
+        LOCAL_COST,
         Candidate,
         Images,
         deal,
@@ -122,6 +129,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         final_combination,
         fold_count,
         memory_for,
+        radius,
         summary,
         wins,
     )
@@ -159,27 +167,28 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
 
     def consider(candidate: Candidate, message: str) -> None:
         nonlocal best
-        progress(f"Model choice ({len(outcomes) + 1}): cross-validating {message}.")
+        step = f"Model choice ({len(outcomes) + 1}): cross-validating {message}"
+        progress(f"{step}.")
         images = view(candidate)
         cap = memory_cap(input_size(job.image_size, candidate.long_side)) * SELECTION_SHARE
-        # Position weights are in units of the first candidate's typical distance (one pass fewer).
-        outcome = evaluate(candidate, images, int(cap), outcomes[0] if outcomes else None)
+        outcome = evaluate(candidate, images, int(cap), lambda fold: progress(f"{step}, {fold}."))
         outcomes.append(outcome)
         if wins(outcome, best):
             best = outcome
 
+    base = working_side(job.image_size, LONG_SIDE)
     if alignment is not None:
         progress("Parts lie on a plain background: trying them aligned (centred and turned upright).")
-        consider(Candidate(LONG_SIDE, 0.0, aligned=True), "aligned parts, a global memory")
-        consider(Candidate(LONG_SIDE, 0.0, ALIGNMENT_COST), "the images as they are, a global memory")
+        consider(Candidate(base, aligned=True), "aligned parts, a global memory")
+        consider(Candidate(base, cost=ALIGNMENT_COST), "the images as they are, a global memory")
     else:
-        consider(Candidate(LONG_SIDE, 0.0), "a global memory")
+        consider(Candidate(base), "a global memory")
     aligned = best.candidate.aligned
-    consider(Candidate(LONG_SIDE, POSITION, POSITION_COST, aligned=aligned), "a position-aware memory")
-    if not aligned:
-        consider(Candidate(LONG_SIDE, 0.0, POSITION_COST, turned=True), "a memory with turned copies")
+    consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
+    if not aligned and best.auroc < SATURATED:
+        consider(Candidate(base, cost=LOCAL_COST, turned=True), "a memory with turned copies")
     high = high_side(job.image_size, len(samples))
-    if high is not None:
+    if high is not None and best.auroc < SATURATED:
         chosen = best.candidate
         for key in [key for key in views if key != (chosen.long_side, chosen.aligned, chosen.turned)]:
             del views[key]  # only the best view stays: the larger one takes four times the room
@@ -188,17 +197,17 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     alignment = alignment if best.candidate.aligned else None
     progress("Model choice: scoring the training images with the chosen candidate's full memory.")
     size = input_size(job.image_size, best.candidate.long_side)
-    best = evaluate(best.candidate, best_images, memory_cap(size), outcomes[0])
+    best = evaluate(best.candidate, best_images, memory_cap(size))
     choice = {**summary(outcomes, best), "Folds": int(folds.max()) + 1}
 
     progress("Choosing the decision threshold and calibrating Confidence.")
-    memory = memory_for(best_images, None, memory_cap(size), best.weight)
+    memory = memory_for(best_images, None, memory_cap(size), best.candidate.local)
     combination = final_combination(best, best_images)
     threshold = best_threshold(best.scores[~labels], best.scores[labels])
     slope = calibration_slope(best.scores, labels, threshold)
     peaks = best.stats[:, 0]
-    decision = Decision(combination, threshold, slope, best.weight, best_threshold(peaks[~labels], peaks[labels]),
-                        max(float(np.ptp(peaks)), 1e-6))  # fmt: skip
+    decision = Decision(combination, threshold, slope, radius(best.candidate.long_side),
+                        best_threshold(peaks[~labels], peaks[labels]), max(float(np.ptp(peaks)), 1e-6))  # fmt: skip
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
                              "MemoryPatches": len(memory)})  # fmt: skip
     views.clear()
@@ -378,6 +387,8 @@ def _features(session, seen: Seen) -> np.ndarray:
 
 def metrics(predictions: list[dict]) -> dict[str, float]:
     """Precision, recall, F1 (anomaly positive), ROC AUC and average precision of scored test images."""
+    from server.training.decision import auroc
+
     labels = np.array([p["label"] == "anomaly" for p in predictions])
     flags = np.array([p["anomalous"] for p in predictions])
     scores = np.array([p["score"] for p in predictions], dtype=np.float64)
@@ -387,18 +398,8 @@ def metrics(predictions: list[dict]) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"Precision": precision, "Recall": recall, "F1Score": f1, "ROCAUC": _auc(labels, scores),
+    return {"Precision": precision, "Recall": recall, "F1Score": f1, "ROCAUC": auroc(scores, labels),
             "AveragePrecision": _average_precision(labels, scores)}  # fmt: skip
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    positives, negatives = scores[labels], scores[~labels]
-    if not len(positives) or not len(negatives):
-        return 0.0
-    wins = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (
-        positives[:, None] == negatives[None, :]
-    ).sum()
-    return float(wins / (len(positives) * len(negatives)))
 
 
 def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:

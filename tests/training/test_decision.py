@@ -66,14 +66,16 @@ def test_statistics_of_a_map():
     assert spread > 0
 
 
-def test_the_served_graph_scores_as_the_trainer_does(tmp_path):
-    """Features, position channels, nearest distances, statistics, pooled components, the learnt rule and
-    the calibration: the exported graph against the trainer's numpy, on real pictures."""
+@pytest.mark.parametrize("local", [False, True])
+def test_the_served_graph_scores_as_the_trainer_does(local):
+    """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
+    statistics, pooled components, the learnt rule and the calibration: the exported graph against the
+    trainer's computation, on real pictures."""
     from PIL import Image, ImageDraw
 
     from server.training.decision import Combination
     from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
-    from server.training.memory import Nearest, with_positions
+    from server.training.selection import Images, Searcher, memory_for
     from server.training.trainer import cpu_session, network_input
 
     size = (96, 64)
@@ -86,15 +88,35 @@ def test_the_served_graph_scores_as_the_trainer_does(tmp_path):
         pictures.append(network_input(np.asarray(image)))
     features = cpu_session(feature_graph(size).SerializeToString())
     maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
-    weight = 3.0
-    memory = np.concatenate([with_positions(m, grid, weight) for m in maps[:2]])
+    labels = np.array([False, False, True, True])
+    memory = memory_for(Images(maps, [], labels, np.zeros(4, int), grid), None, 10_000, local)
+    assert memory.shape == ((2, 152, *grid) if local else (2 * grid[0] * grid[1], 152))
     combination = Combination(rng.normal(size=7), 0.3, rng.normal(size=152), rng.normal(size=(152, 3)))
-    decision = Decision(combination, threshold=1.5, slope=0.7, position=weight)
+    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1)
     served = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
-    nearest = Nearest(memory)
+    searcher = Searcher(memory, grid, long_side=96)
     for picture, patches in zip(pictures, maps, strict=True):
-        stats = statistics(nearest.squared(with_positions(patches, grid, weight)), grid)
+        stats = statistics(searcher.squared(patches), grid)
         combined = combination.score(stats[None], patches.mean(0)[None])[0]
         expected = 1 / (1 + np.exp(-0.7 * (combined - 1.5)))
         (score,) = served.run(["score"], {"image": picture})
         assert score[0] == pytest.approx(expected, rel=1e-3, abs=1e-4)
+
+
+def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
+    from server.training.graphs import local_nearest_graph
+    from server.training.trainer import cpu_session
+
+    rng = np.random.default_rng(3)
+    memory = rng.normal(size=(3, 5, 6, 7)).astype(np.float32)  # 3 images, 5 channels, 6 x 7 cells
+    features = rng.normal(size=(1, 5, 6, 7)).astype(np.float32)
+    (found,) = cpu_session(local_nearest_graph(memory, 1).SerializeToString()).run(
+        None, {"features": features}
+    )
+    padded = np.pad(memory, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    expected = np.full((6, 7), np.inf)
+    for y in range(6):
+        for x in range(7):
+            near = padded[:, :, y : y + 3, x : x + 3]  # the 3 x 3 cells around (y, x) in every image
+            expected[y, x] = ((near - features[0, :, y, x][None, :, None, None]) ** 2).sum(1).min()
+    np.testing.assert_allclose(found, expected.reshape(-1), rtol=1e-4, atol=1e-4)

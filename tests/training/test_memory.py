@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.training.memory import Nearest, coreset, positions, with_positions
+from server.training.memory import Nearest, coreset
 
 
 def test_the_coreset_keeps_rare_patches_that_a_random_sample_would_lose():
@@ -26,16 +26,3 @@ def test_the_coreset_is_deterministic_and_leaves_small_sets_alone():
     patches = rng.normal(size=(5_000, 16)).astype(np.float32)
     np.testing.assert_array_equal(coreset(patches, 800), coreset(patches, 800))
     assert coreset(patches, 5_000) is patches
-
-
-def test_position_channels_make_far_matches_dearer():
-    grid = (4, 6)
-    places = positions(grid, 10.0)
-    assert places.shape == (24, 2)
-    np.testing.assert_allclose(places[0], [0, 0])
-    np.testing.assert_allclose(places[-1], [10, 10])  # the far corner: the full weight on both axes
-    same = np.ones((24, 3), np.float32)
-    placed = with_positions(same, grid, 10.0)
-    # identical features: each patch's nearest is itself only when positions count
-    distances = Nearest(placed[[0]]).squared(placed)
-    assert distances[0] == 0 and distances[-1] == 200

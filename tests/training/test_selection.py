@@ -31,14 +31,14 @@ def test_a_held_out_image_is_never_scored_against_its_own_patches():
     normal = [rng.normal(0, 1, (48, 12)) for _ in range(10)]  # unrelated images: nothing shared
     view = images(normal, [])
     for fold in range(5):
-        memory = memory_for(view, fold, 10_000, 0.0)
+        memory = memory_for(view, fold, 10_000, local=False)
         inside = {tuple(np.round(p, 6)) for i in np.flatnonzero(view.folds == fold) for p in view.maps[i]}
         assert not any(tuple(np.round(p, 6)) in inside for p in memory)
-    outcome = evaluate(Candidate(320, 0.0), view, 10_000, None)
+    outcome = evaluate(Candidate(320), view, 10_000)
     assert outcome.stats[:, 0].min() > 1.0  # far from everything: held out, not matched with itself
 
 
-def test_a_position_aware_memory_wins_when_anomalies_are_parts_out_of_place():
+def test_a_local_memory_wins_when_anomalies_are_parts_out_of_place():
     """Aligned parts: each place has its own pattern. An anomaly swaps two places' patterns: every patch
     is normal somewhere, so only a memory that knows where patches belong sees it."""
     rng = np.random.default_rng(1)
@@ -51,10 +51,10 @@ def test_a_position_aware_memory_wins_when_anomalies_are_parts_out_of_place():
         return patches
 
     view = images([part(False) for _ in range(15)], [part(True) for _ in range(10)])
-    global_memory = evaluate(Candidate(320, 0.0), view, 10_000, None)
-    placed = evaluate(Candidate(320, 4.0, cost=1), view, 10_000, global_memory)
+    global_memory = evaluate(Candidate(320), view, 10_000)
+    local = evaluate(Candidate(320, local=True, cost=1), view, 10_000)
     assert global_memory.auroc < 0.8
-    assert placed.auroc > 0.95 and wins(placed, global_memory)
+    assert local.auroc > 0.95 and wins(local, global_memory)
 
 
 def test_a_global_memory_stays_when_patterns_appear_anywhere():
@@ -64,10 +64,10 @@ def test_a_global_memory_stays_when_patterns_appear_anywhere():
     for patches in anomalous:
         patches[rng.integers(0, 48)] += 3.0  # one odd patch, anywhere
     view = images(normal, anomalous)
-    global_memory = evaluate(Candidate(320, 0.0), view, 10_000, None)
-    placed = evaluate(Candidate(320, 4.0, cost=1), view, 10_000, global_memory)
+    global_memory = evaluate(Candidate(320), view, 10_000)
+    local = evaluate(Candidate(320, local=True, cost=1), view, 10_000)
     assert global_memory.auroc > 0.95
-    assert not wins(placed, global_memory) or placed.auroc >= global_memory.auroc
+    assert not wins(local, global_memory) or local.auroc >= global_memory.auroc
 
 
 def test_labelled_anomalies_teach_a_rule_when_the_memory_peak_is_not_enough():
@@ -80,7 +80,7 @@ def test_labelled_anomalies_teach_a_rule_when_the_memory_peak_is_not_enough():
     for index in outliers:  # some normals have one odd patch, which fools the peak
         normal[index][rng.integers(0, 48)] += 3.0
     view = images(normal, anomalous)
-    outcome = evaluate(Candidate(320, 0.0), view, 10_000, None)
+    outcome = evaluate(Candidate(320), view, 10_000)
     assert outcome.rules["memory"] < 0.95
     assert outcome.rule != "memory" and outcome.auroc > outcome.rules["memory"]
 
@@ -88,5 +88,5 @@ def test_labelled_anomalies_teach_a_rule_when_the_memory_peak_is_not_enough():
 def test_few_labelled_anomalies_leave_the_decision_to_the_memory():
     rng = np.random.default_rng(4)
     view = images(textured(rng, 12), [p + 1.0 for p in textured(rng, 3)])
-    outcome = evaluate(Candidate(320, 0.0), view, 10_000, None)
+    outcome = evaluate(Candidate(320), view, 10_000)
     assert outcome.rule == "memory" and set(outcome.rules) == {"memory"}

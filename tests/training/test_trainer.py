@@ -1,0 +1,101 @@
+"""The whole trainer on generated pictures: the model choice, the calibrated score, the larger working size
+for small defects, and turned copies for parts at any angle on a busy background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from server.training import trainer
+from server.training.trainer import Job, Sample, train
+
+
+def grain(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+    """A busy, non-plain background: blurred noise in warm tones."""
+    width, height = size
+    noise = rng.normal(0, 1, (height, width, 1)) * np.array([70, 50, 35]) + np.array([150, 110, 70])
+    return Image.fromarray(noise.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7))
+
+
+def folder(tmp_path: Path, name: str, make, count: int, start: int = 0) -> list[Path]:
+    (tmp_path / name).mkdir(exist_ok=True)
+    paths = []
+    for index in range(start, start + count):
+        path = tmp_path / name / f"{index}.png"
+        make(np.random.default_rng(index)).save(path)
+        paths.append(path)
+    return paths
+
+
+def job(tmp_path: Path, normal, anomalous, size: tuple[int, int]) -> Job:
+    def samples(paths, label):
+        return [Sample(str(path), label, str(path)) for path in paths]
+
+    train_set = samples(normal[0::2], "normal") + samples(anomalous[0::2], "anomaly")
+    test_set = samples(normal[1::2], "normal") + samples(anomalous[1::2], "anomaly")
+    return Job(train_set, test_set, size, str(tmp_path / "model"))
+
+
+def part_on_grain(rng: np.random.Generator, broken: bool) -> Image.Image:
+    """A bracket (an L with a hole) at any angle on a busy background; broken ones lack the hole's rim."""
+    image = grain(rng, (160, 160))
+    part = Image.new("L", (160, 160), 0)
+    draw = ImageDraw.Draw(part)
+    draw.rectangle((50, 40, 75, 120), fill=255)
+    draw.rectangle((50, 95, 115, 120), fill=255)
+    draw.ellipse((55, 50, 70, 65), fill=0)
+    if broken:
+        draw.rectangle((95, 95, 115, 108), fill=0)  # a bite out of the arm
+    part = part.rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR)
+    image.paste(Image.new("RGB", (160, 160), (70, 75, 90)), (0, 0), part)
+    return image
+
+
+def test_training_chooses_a_model_by_cross_validation_and_calibrates_its_score(tmp_path):
+    normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 24)
+    anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 16, start=100)
+    result = train(job(tmp_path, normal, anomalous, (160, 160)))
+    choice = result.selection
+    names = [candidate["Candidate"] for candidate in choice["Candidates"]]
+    assert names[:2] == ["160 px, global memory", "160 px, local (position-aware) memory"]  # the images' size
+    assert choice["Chosen"]["Candidate"] in names and choice["Folds"] == 5
+    assert result.metrics["ROCAUC"] >= 0.9
+    scores = {p["source_ref"]: p["score"] for p in result.predictions}
+    caught = [p["score"] for p in result.predictions if p["label"] == "anomaly" and p["anomalous"]]
+    assert caught and np.mean(caught) >= 0.8  # a probability, not a score squeezed near the threshold
+    assert len(set(np.round(list(scores.values()), 6))) == len(scores)  # nothing clipped to a tie at 0 or 1
+    assert (Path(tmp_path / "model" / "model.onnx")).stat().st_size < 40_000_000
+
+
+def board(rng: np.random.Generator, defect: bool) -> Image.Image:
+    """A fixtured board: the same traces every time (a pixel or two of jitter); a defect is a 3-px spur."""
+    image = Image.new("RGB", (560, 400), (20, 90, 40))
+    draw = ImageDraw.Draw(image)
+    dx, dy = rng.integers(-1, 2, 2)
+    for row in range(12):
+        y = 30 + row * 28 + dy
+        draw.line((40 + dx, y, 520 + dx, y), fill=(200, 170, 60), width=3)
+    if defect:
+        x, row = int(rng.integers(60, 500)), int(rng.integers(0, 11))
+        y = 30 + row * 28 + dy
+        draw.rectangle((x, y + 2, x + 2, y + 9), fill=(200, 170, 60))  # copper reaching for the next trace
+    noisy = np.asarray(image, np.float32) + rng.normal(0, 6, (400, 560, 3))
+    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
+
+
+def test_large_images_get_their_own_size_tried_unless_the_working_size_already_separates(
+    tmp_path, monkeypatch
+):
+    normal = folder(tmp_path, "normal", lambda rng: board(rng, False), 24)
+    anomalous = folder(tmp_path, "anomaly", lambda rng: board(rng, True), 16, start=100)
+    saturated = train(job(tmp_path, normal, anomalous, (560, 400)))
+    names = [candidate["Candidate"] for candidate in saturated.selection["Candidates"]]
+    assert saturated.selection["Chosen"]["CrossValidatedROCAUC"] >= 0.995
+    assert all(name.startswith("320 px") for name in names)  # nothing left to win: no dearer candidate
+    assert saturated.metrics["ROCAUC"] >= 0.9
+    monkeypatch.setattr(trainer, "SATURATED", 1.01)  # as if it did not separate them
+    explored = train(job(tmp_path, normal, anomalous, (560, 400)))
+    names = [candidate["Candidate"] for candidate in explored.selection["Candidates"]]
+    assert any(name.startswith("576 px") for name in names), names  # 560 px, to a multiple of 32
