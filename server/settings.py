@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.store.paths import check_scope
+
 ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -74,6 +76,7 @@ class Settings:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
+        check_scope(self.account, self.region)  # they name folders in the data directory
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         if self.inference_threads < 0 or self.queue_per_unit < 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +10,7 @@ from starlette.routing import Route
 
 from server.backend.scope import Scope
 from server.emulator import Emulator
+from server.protocol import jsontext
 from server.protocol.asgi import read_request
 from server.protocol.errors import ServiceError, validation_error
 from server.protocol.parsing import from_json
@@ -68,8 +68,8 @@ async def _json_object(request: Request) -> dict[str, Any]:
         await read_request(request.scope, request.receive, _emulator(request).settings.max_body_bytes)
     ).body
     try:
-        document = json.loads(body or b"{}")
-    except ValueError as error:
+        document = jsontext.loads(body or b"{}")
+    except ValueError as error:  # jsontext.JsonError (too deep) included
         raise validation_error(f"The body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise validation_error("The body must be a JSON object")

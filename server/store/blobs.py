@@ -7,12 +7,16 @@ import os
 import uuid
 from pathlib import Path
 
+from server.store.paths import DIGEST, UnsafePath
+
 
 class Blobs:
     def __init__(self, root: Path) -> None:
         self.root = root / "blobs"
 
     def path(self, digest: str) -> Path:
+        if not DIGEST.fullmatch(digest):  # digests come from the database; still, never a path outside
+            raise UnsafePath(f"{digest!r} is not a SHA-256 digest")
         return self.root / digest[:2] / digest
 
     def put(self, content: bytes) -> str:
