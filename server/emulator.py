@@ -91,10 +91,7 @@ class Emulator:
         )
         ClientTokenTable(database).forget_older_than(time.time() - TOKEN_LIFETIME_SECONDS)
         emulator = cls(settings, database, backend, dispatcher, scratch)
-        backend.hosting.recover()
-        backend.packaging.recover()
-        backend.datasets.recover()
-        backend.training.recover()
+        backend.recover()
         if settings.demo:
             from server.demo import install_demo
 

@@ -61,6 +61,12 @@ class Models:
         self.table.delete(record.key)
         return record
 
+    def recover(self) -> None:
+        """A DeleteModel cut off by a crash left its model DELETING: finish the deletion."""
+        for record in self.table.with_status((statuses.DELETING,)):
+            self.files.remove(record.key)
+            self.table.delete(record.key)
+
     def add(
         self,
         scope: Scope,

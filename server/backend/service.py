@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from server.backend.datasets import Datasets
@@ -60,7 +61,23 @@ class Backend:
             lambda region: Sources(s3, region, dataset_root, local_bucket),
             self.timing,
         )
-        self.training = Training(self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit)
+        self.work_dir = files_root / "work"
+        self.training = Training(
+            self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit, self.work_dir
+        )
+
+    def recover(self) -> None:
+        """At server start-up, after a stop or a crash (kill -9): nothing stays in a transitional state,
+        and no half-written file is left. Only the server calls this: the CLI's import and train commands
+        open the same data directory while a server may be running, and must not touch its work."""
+        self.models.recover()  # DELETING: finish the deletion
+        self.hosting.recover()  # STARTING_HOSTING, HOSTED: host again; STOPPING_HOSTING: TRAINED
+        self.packaging.recover()  # CREATED, RUNNING: FAILED
+        self.datasets.recover()  # CREATE_IN_PROGRESS: CREATE_FAILED; updates: rolled back
+        self.training.recover()  # TRAINING: TRAINING_FAILED
+        self.files.remove_staging()
+        self.blobs.remove_staging()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def reset(self) -> None:
         """Forget every resource in every account and region, scripted results and changed delays."""

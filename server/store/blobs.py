@@ -32,5 +32,10 @@ class Blobs:
             os.replace(staging, target)
         return digest
 
+    def remove_staging(self) -> None:
+        """Files whose writing a crash cut off (blobs/<xx>/.<digest>.<uuid>): never renamed into place."""
+        for staging in self.root.glob("*/.*"):
+            staging.unlink(missing_ok=True)
+
     def get(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()

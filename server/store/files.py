@@ -47,10 +47,15 @@ class ModelFiles:
         return target
 
     def remove(self, key: ModelKey) -> None:
-        shutil.rmtree(self.folder(key), ignore_errors=True)
+        shutil.rmtree(self.folder(key), ignore_errors=True)  # folder() refused anything outside
 
     def wipe(self) -> None:
         discard_folder(self.root)
+
+    def remove_staging(self) -> None:
+        """Bundles whose writing a crash cut off (models/<account>/<region>/<project>/.staging-*)."""
+        for staging in self.root.glob(f"*/*/*/{STAGING_PREFIX}*"):
+            shutil.rmtree(staging, ignore_errors=True)
 
     def remove_leftovers(self) -> None:
         """Delete what a wipe interrupted by a crash left behind."""
