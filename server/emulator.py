@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from botocore.model import OperationModel
 
 from server.backend import errors
 from server.backend.hosting import HostingSettings
+from server.backend.replays import effect_holds
 from server.backend.scope import Scope
 from server.backend.service import Backend
 from server.backend.timing import Timing
@@ -88,6 +90,9 @@ class Emulator:
             default_region=settings.region,
             tokens=ClientTokenTable(database),
             token_reuse_error=token_reuse_error,
+            replay_holds=lambda context, name, params, body: effect_holds(
+                backend, Scope.of(context), name, params, json.loads(body or b"{}")
+            ),
         )
         ClientTokenTable(database).forget_older_than(time.time() - TOKEN_LIFETIME_SECONDS)
         emulator = cls(settings, database, backend, dispatcher, scratch)
