@@ -21,6 +21,7 @@ from server.protocol.dispatcher import Dispatcher
 from server.protocol.errors import ServiceError
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
 from server.settings import Settings
+from server.sources.s3 import S3Limits
 from server.spec import service_model
 from server.store.client_tokens import ClientTokenTable
 from server.store.database import Database
@@ -79,6 +80,9 @@ class Emulator:
             hosting,
             timing,
             s3_endpoint_url=settings.s3_endpoint_url or None,
+            s3_limits=S3Limits(
+                settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_max_attempts
+            ),
             dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
             local_bucket=settings.local_bucket,
             training_time_limit=settings.training_time_limit,

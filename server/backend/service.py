@@ -15,7 +15,7 @@ from server.backend.timing import Timing
 from server.backend.training import Training
 from server.datasets.sources import Sources
 from server.protocol.pagination import PageTokens
-from server.sources.s3 import S3
+from server.sources.s3 import S3, S3Limits
 from server.store.blobs import Blobs
 from server.store.database import Database
 from server.store.datasets import DatasetTable
@@ -34,6 +34,7 @@ class Backend:
         hosting: HostingSettings | None = None,
         timing: Timing | None = None,
         s3_endpoint_url: str | None = None,
+        s3_limits: S3Limits | None = None,
         dataset_root: Path | None = None,
         local_bucket: str = "lookoutvision-local",
         training_time_limit: float = 3600.0,
@@ -50,7 +51,7 @@ class Backend:
         self.hosting = Hosting(
             self.models, model_table, hosting or HostingSettings(), self.timing, self.scripts
         )
-        s3 = S3(s3_endpoint_url)
+        s3 = S3(s3_endpoint_url, s3_limits)
         self.packaging = Packaging(JobTable(database), self.models, self.timing, s3)
         self.blobs = Blobs(files_root)
         dataset_table = DatasetTable(database)

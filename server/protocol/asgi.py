@@ -63,6 +63,10 @@ class ApiApp:
             )
         await send_response(send, response)
 
+    async def refuse(self, send: Send, error: ServiceError) -> None:
+        """Answer without reading the body (uvicorn discards it) or running anything."""
+        await send_response(send, _error(self.dispatcher(), error))
+
 
 async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> HttpRequest:
     """Read the whole body, refusing more than `max_body_bytes` before it is all in memory."""
