@@ -54,8 +54,14 @@ class EmulatorApp:
                 return
         if scope["type"] == "http" and not self._internal(scope):
             await self.api(scope, receive, send)
-        else:
+            return
+        try:
             await self.internal(scope, receive, send)
+        except Exception:
+            if scope["type"] != "http":
+                raise
+            # Starlette re-raises what its error handler has already answered (500) and logged; uvicorn
+            # would then log it again and close the connection under the client's next request.
 
     def _internal(self, scope: Scope) -> bool:
         if not scope["path"].startswith("/_emulator/"):

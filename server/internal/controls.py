@@ -100,7 +100,8 @@ def _answer(emulator: Emulator, answer: Any, index: int) -> dict[str, Any]:
     if isinstance(answer, dict) and "Error" in answer:
         error = answer["Error"]
         codes = {shape.name: shape for shape in operation.error_shapes}
-        if not isinstance(error, dict) or error.get("Code") not in codes:
+        code = error.get("Code") if isinstance(error, dict) else None
+        if not isinstance(code, str) or code not in codes:  # a list or a dict is no key
             raise validation_error(f"{where}.Error.Code must be one of {', '.join(sorted(codes))}")
         if not isinstance(error.get("Message"), str):
             raise validation_error(f"{where}.Error.Message must be a string")
