@@ -30,9 +30,14 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     if nesting_depth(data) > max_depth:
         raise JsonError(f"it nests more than {max_depth} levels deep")
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json)
     except RecursionError:  # cannot happen after the check above; kept so that it never becomes a 500
         raise JsonError(f"it nests more than {max_depth} levels deep") from None
+
+
+def _not_json(constant: str) -> Any:
+    # Python's parser takes NaN and Infinity; JSON has no such values, and no member could hold them.
+    raise JsonError(f"{constant} is not a JSON value")
 
 
 def nesting_depth(text: str) -> int:

@@ -163,14 +163,15 @@ def from_json(member: Shape, value: Any, field: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong_type(field, "an integer", value)
         return value
-    if kind in ("float", "double"):
+    if kind in ("float", "double", "timestamp"):
+        if kind == "timestamp" and isinstance(value, str):
+            return values.parse_timestamp(value, field)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _wrong_type(field, "a number", value)
-        return float(value)
-    if kind == "timestamp":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise _wrong_type(field, "a timestamp", value)
-        return float(value) if not isinstance(value, str) else values.parse_timestamp(value, field)
+            raise _wrong_type(field, "a timestamp" if kind == "timestamp" else "a number", value)
+        try:
+            return values.finite(float(value), value, field)
+        except OverflowError:  # an integer with hundreds of digits
+            raise validation_error(f"Value at '{field}' must be a finite number") from None
     if kind == "blob":
         if not isinstance(value, str):
             raise _wrong_type(field, "a base64 string", value)

@@ -112,3 +112,29 @@ def test_model_arn_with_a_huge_version(lfv, http, digits):
         lfv.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
     response = http.delete(f"/2020-11-20/tags/{quote(arn, safe='')}?tagKeys=k")
     assert_aws_error(response, 404, "ResourceNotFoundException")
+
+
+@pytest.mark.parametrize(
+    ("confidence", "fragment"),
+    [(b"1" + b"0" * 400, "finite number"), (b"1e400", "finite number"), (b"NaN", "NaN is not a JSON value")],
+)
+def test_numbers_json_cannot_mean(http, confidence, fragment):
+    body = (
+        b'{"project": "p", "version": "1", "results": [{"IsAnomalous": true, "Confidence": '
+        + confidence
+        + b"}]}"
+    )
+    response = http.post("/_emulator/results", content=body, headers=JSON_HEADERS)
+    assert fragment in assert_aws_error(response, 400, "ValidationException")["Message"]
+
+
+def test_infinite_numbers_in_bodies_and_queries(http):
+    response = http.post(
+        "/2020-11-20/projects", content=b'{"ProjectName": "p", "x": -Infinity}', headers=JSON_HEADERS
+    )
+    assert (
+        "-Infinity is not a JSON value"
+        in assert_aws_error(response, 400, "SerializationException")["Message"]
+    )
+    response = http.get("/2020-11-20/projects/p/datasets/train/entries?createdBefore=1e400")
+    assert "finite number" in assert_aws_error(response, 400, "ValidationException")["Message"]
