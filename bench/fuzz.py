@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.testing import EmulatorProcess  # noqa: E402
-from tests.support.fuzzing import Fuzzer, prepare, quiet_s3_env, send_all  # noqa: E402
+from tests.support.fuzzing import Fuzzer, prepare, send_all  # noqa: E402
+from tests.support.live import quiet_s3_env  # noqa: E402
 
 
 def main() -> int:

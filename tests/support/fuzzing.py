@@ -16,7 +16,6 @@ import base64
 import io
 import json
 import random
-import socket
 import struct
 import zipfile
 import zlib
@@ -611,16 +610,3 @@ def prepare(client: httpx.Client, scratch: Path) -> None:
         imported.raise_for_status()
     started = client.post(f"/2020-11-20/projects/{PROJECT}/models/1/start", json={"MinInferenceUnits": 1})
     started.raise_for_status()
-
-
-def quiet_s3_env() -> dict[str, str]:
-    """S3 at a loopback port where nothing listens: imports and outputs fail at once, never leave the machine."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "LOOKOUTVISION_EMULATOR_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-    }
