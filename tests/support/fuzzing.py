@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import random
 import struct
@@ -129,7 +130,7 @@ class Fuzzer:
                 break
             path, shape = self.random.choice(paths)
             how, value = self._hostile(shape)
-            labels.append(f"{'.'.join(path)}={how}")
+            labels.append(f"{'.'.join(map(str, path))}={how}")
             _put(params, path, value)
         return build(operation, params, f"{operation.name} {' '.join(labels) or 'no input'}")
 
@@ -411,7 +412,9 @@ def build(operation: OperationModel, params: dict[str, Any], label: str) -> Prob
             )
         elif location == "querystring":
             items = value if isinstance(value, list) else [value]
-            query += [(wire, _text(item).encode("utf-8", "surrogatepass")) for item in items]
+            query += [
+                (wire, _text(item).encode("utf-8", "surrogatepass")) for item in items if item is not _MISSING
+            ]
         elif location == "header":
             headers[wire.lower()] = _text(value).encode("utf-8", "surrogatepass")
         elif name == payload_name:
@@ -426,26 +429,36 @@ def build(operation: OperationModel, params: dict[str, Any], label: str) -> Prob
     return Probe(operation.http["method"], path, label, query_string, headers, payload or b"")
 
 
-def member_paths(
-    shape: Shape, prefix: tuple[str, ...] = (), depth: int = 0
-) -> list[tuple[tuple[str, ...], Shape]]:
-    """Every member below `shape` (structures only: lists and maps are broken as a whole)."""
+def member_paths(shape: Shape, prefix: tuple = (), depth: int = 0) -> list[tuple[tuple, Shape]]:
+    """Every member below `shape`; a list's first item stands for its items (path step 0)."""
     found = []
     for name, member in shape.members.items():
         path = (*prefix, name)
         found.append((path, member))
-        if member.type_name == "structure" and depth < 4:
+        if depth >= 4:
+            continue
+        if member.type_name == "structure":
             found += member_paths(member, path, depth + 1)
+        elif member.type_name == "list":
+            found.append(((*path, 0), member.member))
+            if member.member.type_name == "structure":
+                found += member_paths(member.member, (*path, 0), depth + 1)
     return found
 
 
-def _put(params: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    where = params
-    for step in path[:-1]:
-        if not isinstance(where.get(step), dict):
-            where[step] = {}
-        where = where[step]
-    where[path[-1]] = value
+def _put(params: dict[str, Any], path: tuple, value: Any) -> None:
+    where: Any = params
+    for step, following in itertools.pairwise((*path, None)):
+        if isinstance(where, list) and not where:  # emptied by an earlier break in this request
+            where.append(None)
+        if following is None:
+            where[step] = value
+            return
+        current = where.get(step) if isinstance(where, dict) else where[step]
+        if not isinstance(current, list if isinstance(following, int) else dict):  # broken earlier
+            current = [None] if isinstance(following, int) else {}
+            where[step] = current
+        where = current
 
 
 def _text(value: Any) -> str:
@@ -468,8 +481,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _jsonable(item) for key, item in value.items() if item is not _MISSING}
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
-    return value
+        return [_jsonable(item) for item in value if item is not _MISSING]
+    return None if value is _MISSING else value
 
 
 def _json_text(value: Any) -> bytes:
