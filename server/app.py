@@ -106,5 +106,5 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         exception_handlers={HTTPException: http_exception, ClientGone: client_gone, Exception: unexpected},
     )
     internal.state.emulator = emulator
-    api = ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for)
+    api = ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for, settings.body_timeout)
     return EmulatorApp(internal, api, settings.max_header_bytes)

@@ -64,8 +64,9 @@ async def set_delays(request: Request) -> Response:
 
 async def _json_object(request: Request) -> dict[str, Any]:
     # The same body limit as the L4V API: a control call is no way around it.
+    settings = _emulator(request).settings
     body = (
-        await read_request(request.scope, request.receive, _emulator(request).settings.max_body_bytes)
+        await read_request(request.scope, request.receive, settings.max_body_bytes, settings.body_timeout)
     ).body
     try:
         document = jsontext.loads(body or b"{}")
