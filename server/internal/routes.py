@@ -13,6 +13,7 @@ from server import __version__
 from server.backend.arns import model_arn
 from server.backend.imports import ImportOptions, find_bundle_files, import_model, unpack_upload
 from server.backend.scope import Scope
+from server.datasets.checks import MAX_SIDE, MIN_SIDE
 from server.emulator import Emulator
 from server.inference.bundle import MODEL_FILE, BundleError, make_class
 from server.inference.devices import execution_providers
@@ -110,6 +111,9 @@ def _import_query(emulator: Emulator, project: str, query: dict[str, str]) -> tu
             image_size = (int(query["imageWidth"]), int(query["imageHeight"]))
         except (KeyError, ValueError):
             raise validation_error("imageWidth and imageHeight must both be integers") from None
+        # The sides DetectAnomalies accepts: a model for any other size could never be called.
+        if not all(MIN_SIDE <= side <= MAX_SIDE for side in image_size):
+            raise validation_error(f"imageWidth and imageHeight must be {MIN_SIDE} to {MAX_SIDE}")
     default = ImportOptions().anomaly_class
     try:
         anomaly_class = make_class(
