@@ -7,11 +7,14 @@ read the answer. Such requests carry an `Origin` header (browsers send it on eve
 PUT, PATCH and DELETE) or a simple content type; SDKs and the AWS CLI send neither (JSON bodies are
 `application/json`, DetectAnomalies' body is `image/png` or `image/jpeg`). So a state-changing request
 is refused when its Origin is anything but this server's own loopback address, or when it has a body
-of a simple content type. Reading (GET) is left alone: without CORS headers a page cannot read answers.
+of a simple content type. Reading (GET) is left alone: without CORS headers a page cannot read answers,
+unless its own domain is re-pointed at 127.0.0.1 (DNS rebinding), so a server listening on loopback
+also refuses any Host header that is not a loopback name.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +24,6 @@ from server.protocol.errors import ServiceError
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The content types a page can send without a CORS preflight (the Fetch standard's "CORS-safelisted").
 SIMPLE_CONTENT_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def refusal(scope: Mapping[str, Any], max_header_bytes: int) -> ServiceError | None:
@@ -31,10 +33,15 @@ def refusal(scope: Mapping[str, Any], max_header_bytes: int) -> ServiceError | N
         return ServiceError(
             "ValidationException", f"The request headers are {size} bytes; the limit is {max_header_bytes}"
         )
-    if scope["method"] not in CHANGING_METHODS:
-        return None
     headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
     server = scope.get("server")
+    host = headers.get("host")
+    if host is not None and _loopback(server[0] if server else "") and _rebindable(_hostname(host)):
+        # DNS rebinding: a page's own domain, re-pointed at 127.0.0.1, would make its requests
+        # same-origin (answers readable, no Origin check). A loopback-only server has no other names.
+        return _denied(f"Host {host[:200]} is not a loopback name; this server listens on loopback only")
+    if scope["method"] not in CHANGING_METHODS:
+        return None
     origin = headers.get("origin")
     if origin is not None and not _own_origin(origin, server):
         return _denied(f"Requests from web pages are refused (Origin: {origin[:200]})")
@@ -56,11 +63,35 @@ def _own_origin(origin: str, server: Any) -> bool:
         return False
     return (
         parts.scheme in ("http", "https")
-        and parts.hostname in LOOPBACK_HOSTS
+        and _loopback(parts.hostname or "")
         and server is not None
         and port == server[1]
         and not parts.path.strip("/")
     )
+
+
+def _hostname(host: str) -> str:
+    try:
+        return urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        return ""
+
+
+def _loopback(hostname: str) -> bool:
+    """localhost, *.localhost (browsers resolve these to loopback themselves), 127.0.0.0/8 and ::1."""
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return hostname == "localhost" or hostname.endswith(".localhost")
+
+
+def _rebindable(hostname: str) -> bool:
+    """A DNS name that an attacker could point at 127.0.0.1; IP literals and localhost names are not."""
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return not (hostname == "localhost" or hostname.endswith(".localhost"))
+    return False
 
 
 def _has_body(headers: Mapping[str, str]) -> bool:

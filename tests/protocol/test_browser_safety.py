@@ -96,3 +96,17 @@ def test_boto3_calls_keep_working(http, lfv):
 def test_oversized_headers_are_refused(http):
     response = http.get("/2020-11-20/projects", headers={"X-Padding": "a" * 100_000})
     assert "limit is 65536" in assert_aws_error(response, 400, "ValidationException")["Message"]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.nip.io", "lookoutvision.internal:5055"])
+def test_dns_rebinding_host_names_are_refused(http, lfv, host):
+    # A page whose domain now resolves to 127.0.0.1 is same-origin with us: no Origin check would help.
+    for method, path in [("GET", "/2020-11-20/projects"), ("POST", "/_emulator/reset")]:
+        response = http.request(method, path, headers={"Host": host})
+        assert "loopback" in assert_aws_error(response, 403, "AccessDeniedException")["Message"]
+
+
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "127.0.0.2", "[::1]", "app.localhost", "0.0.0.0"])
+def test_loopback_host_names_are_served(emulator, http, name):
+    port = emulator.url.rsplit(":", 1)[1]
+    assert http.get("/2020-11-20/projects", headers={"Host": f"{name}:{port}"}).status_code == 200

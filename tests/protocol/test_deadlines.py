@@ -33,11 +33,13 @@ def read_answer(connection: socket.socket) -> bytes:
     return answer
 
 
-@pytest.mark.parametrize("path", ["/2020-11-20/projects", "/_emulator/delays"])
+@pytest.mark.parametrize(
+    "path", ["/2020-11-20/projects", "/_emulator/delays", "/_emulator/projects/p/models"]
+)
 def test_a_stalled_body_is_refused(strict_server, path):
     with connect(strict_server) as connection:
         connection.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             "Content-Length: 100\r\n\r\n".encode()
             + b'{"Proj'  # then nothing more
         )
@@ -52,7 +54,7 @@ def test_a_stalled_body_is_refused(strict_server, path):
 
 def test_an_idle_connection_is_closed(strict_server):
     with connect(strict_server) as connection:
-        connection.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_answer(connection).startswith(b"HTTP/1.1 200")
         connection.settimeout(5)
         started = time.monotonic()
