@@ -40,11 +40,12 @@ class EmulatorApp:
     """The emulator's own endpoints and the lifespan go to the Starlette app; every other request, an
     unknown /_emulator path included, is the L4V API's to answer."""
 
-    def __init__(self, internal: Starlette, api: ApiApp, max_header_bytes: int) -> None:
+    def __init__(self, internal: Starlette, api: ApiApp, max_header_bytes: int, locked: bool = False) -> None:
         self.internal = internal
         self.api = api
         self.state = internal.state
         self.max_header_bytes = max_header_bytes
+        self.locked = locked  # credentials are required: the control endpoints are off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -54,6 +55,12 @@ class EmulatorApp:
                 return
         if scope["type"] == "http" and not self._internal(scope):
             await self.api(scope, receive, send)
+            return
+        if scope["type"] == "http" and self.locked and scope["path"] != "/_emulator/health":
+            # The control endpoints (reset, scripted answers, uploads) take no signature: a server that
+            # requires one for the API must not leave them open.
+            denied = "The /_emulator/ endpoints are off while the server requires signed requests"
+            await self.api.refuse(send, ServiceError("AccessDeniedException", denied, status=403))
             return
         try:
             await self.internal(scope, receive, send)
@@ -107,4 +114,4 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
     )
     internal.state.emulator = emulator
     api = ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for, settings.body_timeout)
-    return EmulatorApp(internal, api, settings.max_header_bytes)
+    return EmulatorApp(internal, api, settings.max_header_bytes, locked=bool(settings.credentials.strip()))

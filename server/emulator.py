@@ -6,6 +6,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from botocore.model import OperationModel
@@ -17,6 +18,7 @@ from server.backend.scope import Scope
 from server.backend.service import Backend
 from server.backend.timing import Timing
 from server.handlers import bind_handlers
+from server.protocol import signing
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.errors import ServiceError
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
@@ -87,6 +89,7 @@ class Emulator:
             local_bucket=settings.local_bucket,
             training_time_limit=settings.training_time_limit,
         )
+        secrets = signing.parse_credentials(settings.credentials)
         dispatcher = Dispatcher(
             service_model(),
             bind_handlers(backend),
@@ -97,6 +100,7 @@ class Emulator:
             replay_holds=lambda context, name, params, body: effect_holds(
                 backend, Scope.of(context), name, params, json.loads(body or b"{}")
             ),
+            authenticate=partial(signing.verify, secrets=secrets) if secrets else None,
         )
         ClientTokenTable(database).forget_older_than(time.time() - TOKEN_LIFETIME_SECONDS)
         emulator = cls(settings, database, backend, dispatcher, scratch)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.protocol.signing import parse_credentials
 from server.store.paths import check_scope
 
 ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
@@ -61,6 +62,7 @@ class Settings:
     local_bucket: str = (
         "lookoutvision-local"  # an S3Object bucket of this name means a file below dataset_root
     )
+    credentials: str = ""  # "KEY:SECRET,...": L4V calls must be SigV4-signed by one of them; empty: unchecked
     log_level: str = "info"
     access_log: bool = False
 
@@ -83,6 +85,7 @@ class Settings:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         check_scope(self.account, self.region)  # they name folders in the data directory
+        parse_credentials(self.credentials)
         if self.s3_connect_timeout <= 0 or self.s3_read_timeout <= 0 or self.s3_max_attempts < 1:
             raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
         if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:

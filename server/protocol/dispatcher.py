@@ -49,6 +49,7 @@ class Dispatcher:
         tokens: TokenStore | None = None,
         token_reuse_error: TokenReuseError = _default_token_reuse_error,
         replay_holds: ReplayHolds | None = None,
+        authenticate: Callable[[HttpRequest], None] | None = None,
     ) -> None:
         self.service = service
         self.router = Router(service)
@@ -58,6 +59,7 @@ class Dispatcher:
         self.tokens = tokens
         self.token_reuse_error = token_reuse_error
         self.replay_holds = replay_holds
+        self.authenticate = authenticate  # raises ServiceError; None: signatures are not checked
         self._locks = KeyLocks()
         self._token_members = {
             name: _token_member(service.operation_model(name)) for name in service.operation_names
@@ -89,6 +91,8 @@ class Dispatcher:
         return response
 
     def _handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
+        if self.authenticate is not None:  # before anything else, as AWS does: no hints to strangers
+            self.authenticate(request)
         query_keys = {part.split("=", 1)[0] for part in request.query_string.split("&") if part}
         operation, labels = self.router.match(request.method, request.raw_path, query_keys)
         params = parse_input(operation, request, labels)
