@@ -13,6 +13,7 @@ Whatever is sent, the server must answer: a 2xx, or a 4xx with the AWS error sha
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import itertools
 import json
@@ -380,7 +381,7 @@ class Fuzzer:
         if value is _MISSING:
             del where[key]
         else:
-            where[key] = value
+            where[key] = _fresh(value)
         return f"{'.'.join(map(str, (*place, key)))}={_short(value)}"
 
 
@@ -446,13 +447,18 @@ def member_paths(shape: Shape, prefix: tuple = (), depth: int = 0) -> list[tuple
     return found
 
 
+def _fresh(value: Any) -> Any:
+    """A copy: the tables of values above are shared, and a later break may edit what it is given."""
+    return value if value is _MISSING else copy.deepcopy(value)
+
+
 def _put(params: dict[str, Any], path: tuple, value: Any) -> None:
     where: Any = params
     for step, following in itertools.pairwise((*path, None)):
         if isinstance(where, list) and not where:  # emptied by an earlier break in this request
             where.append(None)
         if following is None:
-            where[step] = value
+            where[step] = _fresh(value)
             return
         current = where.get(step) if isinstance(where, dict) else where[step]
         if not isinstance(current, list if isinstance(following, int) else dict):  # broken earlier
