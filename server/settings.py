@@ -56,7 +56,7 @@ class Settings:
     s3_max_attempts: int = 2  # S3 attempts per call, retries included (botocore's standard mode)
     keep_alive_timeout: int = 5  # seconds an idle client connection is kept open
     body_timeout: float = 60.0  # seconds a request body may stall before the request is refused (408)
-    max_header_bytes: int = 64 * 1024  # request line and headers (where the HTTP parser can bound them)
+    max_header_bytes: int = 64 * 1024  # all request headers; checked before routing (h11 also while parsing)
     training_time_limit: float = 3600.0  # seconds before a training process is stopped and the model fails
     dataset_root: str = ""  # a folder whose files datasets may use (manifests, images, masks); empty: none
     local_bucket: str = (

@@ -8,6 +8,7 @@ the repeat is a new request. The model-version lifecycle stays the backend's: th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from server.backend import statuses
@@ -49,7 +50,7 @@ def _model_status(backend: Backend, scope: Scope, project: str, version: str) ->
         return None
 
 
-def _exists(lookup: Any) -> bool:
+def _exists(lookup: Callable[[], object]) -> bool:
     try:
         lookup()
     except ServiceError:

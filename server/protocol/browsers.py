@@ -1,7 +1,7 @@
 """Refuse what a web page could make a browser send to this server.
 
-The server has no authentication and listens on loopback, so any page open in the user's browser can
-reach it: a cross-site form or `fetch(..., {mode: "no-cors"})` sends a POST without a CORS preflight
+By default the server checks no signatures and listens on loopback, so any page open in the user's
+browser can reach it: a cross-site form or `fetch(..., {mode: "no-cors"})` sends a POST without a CORS preflight
 as long as its content type is "simple", and the server would act on it even though the page cannot
 read the answer. Such requests carry an `Origin` header (browsers send it on every cross-origin POST,
 PUT, PATCH and DELETE) or a simple content type; SDKs and the AWS CLI send neither (JSON bodies are
