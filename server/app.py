@@ -22,6 +22,7 @@ from server.emulator import Emulator
 from server.internal.controls import routes as control_routes
 from server.internal.routes import routes as internal_routes
 from server.protocol.asgi import ApiApp, ClientGone, Receive, Scope, Send
+from server.protocol.browsers import refusal
 from server.protocol.errors import ServiceError
 from server.protocol.http import HttpRequest
 from server.settings import Settings
@@ -39,16 +40,35 @@ class EmulatorApp:
     """The emulator's own endpoints and the lifespan go to the Starlette app; every other request, an
     unknown /_emulator path included, is the L4V API's to answer."""
 
-    def __init__(self, internal: Starlette, api: ApiApp) -> None:
+    def __init__(self, internal: Starlette, api: ApiApp, max_header_bytes: int, locked: bool = False) -> None:
         self.internal = internal
         self.api = api
         self.state = internal.state
+        self.max_header_bytes = max_header_bytes
+        self.locked = locked  # credentials are required: the control endpoints are off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = refusal(scope, self.max_header_bytes)  # the L4V API and /_emulator/ alike
+            if refused is not None:
+                await self.api.refuse(send, refused)
+                return
         if scope["type"] == "http" and not self._internal(scope):
             await self.api(scope, receive, send)
-        else:
+            return
+        if scope["type"] == "http" and self.locked and scope["path"] != "/_emulator/health":
+            # The control endpoints (reset, scripted answers, uploads) take no signature: a server that
+            # requires one for the API must not leave them open.
+            denied = "The /_emulator/ endpoints are off while the server requires signed requests"
+            await self.api.refuse(send, ServiceError("AccessDeniedException", denied, status=403))
+            return
+        try:
             await self.internal(scope, receive, send)
+        except Exception:
+            if scope["type"] != "http":
+                raise
+            # Starlette re-raises what its error handler has already answered (500) and logged; uvicorn
+            # would then log it again and close the connection under the client's next request.
 
     def _internal(self, scope: Scope) -> bool:
         if not scope["path"].startswith("/_emulator/"):
@@ -93,4 +113,5 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         exception_handlers={HTTPException: http_exception, ClientGone: client_gone, Exception: unexpected},
     )
     internal.state.emulator = emulator
-    return EmulatorApp(internal, ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for))
+    api = ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for, settings.body_timeout)
+    return EmulatorApp(internal, api, settings.max_header_bytes, locked=bool(settings.credentials.strip()))

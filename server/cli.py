@@ -138,7 +138,16 @@ def serve(args: argparse.Namespace) -> int:
     host, port = listener.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
     config = uvicorn.Config(
-        app, log_config=None, log_level=settings.log_level, access_log=settings.access_log, lifespan="on"
+        app,
+        log_config=None,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        lifespan="on",
+        # Bounds on what a client can hold: idle connections close, and shutdown does not wait forever
+        # for them. The header limit applies where uvicorn offers one (its h11 parser).
+        timeout_keep_alive=settings.keep_alive_timeout,
+        timeout_graceful_shutdown=10,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     _announcing_server(config, READY_LINE.format(url=url)).run(sockets=[listener])
     return 0

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from botocore.model import OperationModel
 
 from server.backend import errors
 from server.backend.hosting import HostingSettings
+from server.backend.replays import effect_holds
 from server.backend.scope import Scope
 from server.backend.service import Backend
 from server.backend.timing import Timing
 from server.handlers import bind_handlers
+from server.protocol import signing
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.errors import ServiceError
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
 from server.settings import Settings
+from server.sources.s3 import S3Limits
 from server.spec import service_model
 from server.store.client_tokens import ClientTokenTable
 from server.store.database import Database
@@ -77,10 +82,14 @@ class Emulator:
             hosting,
             timing,
             s3_endpoint_url=settings.s3_endpoint_url or None,
+            s3_limits=S3Limits(
+                settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_max_attempts
+            ),
             dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
             local_bucket=settings.local_bucket,
             training_time_limit=settings.training_time_limit,
         )
+        secrets = signing.parse_credentials(settings.credentials)
         dispatcher = Dispatcher(
             service_model(),
             bind_handlers(backend),
@@ -88,13 +97,14 @@ class Emulator:
             default_region=settings.region,
             tokens=ClientTokenTable(database),
             token_reuse_error=token_reuse_error,
+            replay_holds=lambda context, name, params, body: effect_holds(
+                backend, Scope.of(context), name, params, json.loads(body or b"{}")
+            ),
+            authenticate=partial(signing.verify, secrets=secrets) if secrets else None,
         )
         ClientTokenTable(database).forget_older_than(time.time() - TOKEN_LIFETIME_SECONDS)
         emulator = cls(settings, database, backend, dispatcher, scratch)
-        backend.hosting.recover()
-        backend.packaging.recover()
-        backend.datasets.recover()
-        backend.training.recover()
+        backend.recover()
         if settings.demo:
             from server.demo import install_demo
 

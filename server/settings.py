@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.protocol.signing import parse_credentials
+from server.store.paths import check_scope
+
 ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -48,11 +51,18 @@ class Settings:
     delay_dataset_import: float = 0.0  # ... CREATE_IN_PROGRESS / UPDATE_IN_PROGRESS
     delay_packaging: float = 0.0  # ... a packaging job RUNNING
     s3_endpoint_url: str = ""  # S3-compatible endpoint for model outputs and packaging (default: boto3's)
+    s3_connect_timeout: float = 5.0  # seconds; an S3 endpoint that never answers fails the call, not hangs
+    s3_read_timeout: float = 10.0  # seconds without a byte from S3 before the attempt fails
+    s3_max_attempts: int = 2  # S3 attempts per call, retries included (botocore's standard mode)
+    keep_alive_timeout: int = 5  # seconds an idle client connection is kept open
+    body_timeout: float = 60.0  # seconds a request body may stall before the request is refused (408)
+    max_header_bytes: int = 64 * 1024  # all request headers; checked before routing (h11 also while parsing)
     training_time_limit: float = 3600.0  # seconds before a training process is stopped and the model fails
     dataset_root: str = ""  # a folder whose files datasets may use (manifests, images, masks); empty: none
     local_bucket: str = (
         "lookoutvision-local"  # an S3Object bucket of this name means a file below dataset_root
     )
+    credentials: str = ""  # "KEY:SECRET,...": L4V calls must be SigV4-signed by one of them; empty: unchecked
     log_level: str = "info"
     access_log: bool = False
 
@@ -74,6 +84,12 @@ class Settings:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
+        check_scope(self.account, self.region)  # they name folders in the data directory
+        parse_credentials(self.credentials)
+        if self.s3_connect_timeout <= 0 or self.s3_read_timeout <= 0 or self.s3_max_attempts < 1:
+            raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
+        if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:
+            raise ValueError("keep_alive_timeout must be >= 1 s, body_timeout > 0, max_header_bytes >= 1024")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         if self.inference_threads < 0 or self.queue_per_unit < 0:

@@ -31,6 +31,8 @@ def test_environment_then_flags():
         ({"LOOKOUTVISION_EMULATOR_DEVICE": "tpu"}, "device must be one of"),
         ({"LOOKOUTVISION_EMULATOR_IN_MEMORY": "maybe"}, "is not a valid bool"),
         ({"LOOKOUTVISION_EMULATOR_PORT": "70000"}, "port must be"),
+        ({"LOOKOUTVISION_EMULATOR_REGION": "../x"}, "region must be"),
+        ({"LOOKOUTVISION_EMULATOR_ACCOUNT": "/tmp"}, "account must be 12 digits"),
     ],
 )
 def test_bad_values_are_named(environ, message):

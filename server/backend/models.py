@@ -17,6 +17,7 @@ from server.store.files import ModelFiles
 from server.store.models import ModelKey, ModelRecord, ModelTable
 
 MAX_TAGS_PER_MODEL = 50  # undocumented for L4V; AWS's usual per-resource limit
+MAX_VERSION_DIGITS = 10  # ModelVersion's length limit in the service model
 _MODEL_ARN = re.compile(r"arn:aws:lookoutvision:([^:]+):([^:]+):model/([^/]+)/([1-9][0-9]*)")
 _PROJECT_ARN = re.compile(r"arn:aws:lookoutvision:[^:]+:[^:]+:project/[^/]+")
 
@@ -60,6 +61,12 @@ class Models:
         self.table.delete(record.key)
         return record
 
+    def recover(self) -> None:
+        """A DeleteModel cut off by a crash left its model DELETING: finish the deletion."""
+        for record in self.table.with_status((statuses.DELETING,)):
+            self.files.remove(record.key)
+            self.table.delete(record.key)
+
     def add(
         self,
         scope: Scope,
@@ -101,8 +108,12 @@ class Models:
                 raise validation_error(f"Only models can be tagged; {arn} is a project")
             raise validation_error(f"{arn} is not a Lookout for Vision model ARN")
         region, account, project, version = found.groups()
+        # ModelVersion has at most 10 digits, so a longer number names no model (and would overflow
+        # SQLite's 64-bit integers).
+        if len(version) > MAX_VERSION_DIGITS or (account, region) != (scope.account, scope.region):
+            raise not_found(MODEL, arn, f"Model {arn} does not exist")
         key = ModelKey(account, region, project, int(version))
-        if (account, region) != (scope.account, scope.region) or self.table.get(key) is None:
+        if self.table.get(key) is None:
             raise not_found(MODEL, arn, f"Model {arn} does not exist")
         return key
 

@@ -21,6 +21,7 @@ from server.backend.models import Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
 from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE
+from server.protocol import jsontext
 from server.protocol.errors import validation_error
 from server.sources.s3 import S3
 from server.store.packaging import JobRecord, JobTable
@@ -159,8 +160,8 @@ def _check_target(greengrass: dict[str, Any]) -> None:
     parsed: Any = {}
     if options is not None:
         try:
-            parsed = json.loads(options)
-        except ValueError:
+            parsed = jsontext.loads(options)
+        except ValueError:  # jsontext.JsonError (too deep) included
             raise validation_error(f"CompilerOptions must be a JSON object, not {options!r}") from None
         if not isinstance(parsed, dict):
             raise validation_error(f"CompilerOptions must be a JSON object, not {options!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from server.backend.datasets import Datasets
@@ -14,7 +15,7 @@ from server.backend.timing import Timing
 from server.backend.training import Training
 from server.datasets.sources import Sources
 from server.protocol.pagination import PageTokens
-from server.sources.s3 import S3
+from server.sources.s3 import S3, S3Limits
 from server.store.blobs import Blobs
 from server.store.database import Database
 from server.store.datasets import DatasetTable
@@ -33,6 +34,7 @@ class Backend:
         hosting: HostingSettings | None = None,
         timing: Timing | None = None,
         s3_endpoint_url: str | None = None,
+        s3_limits: S3Limits | None = None,
         dataset_root: Path | None = None,
         local_bucket: str = "lookoutvision-local",
         training_time_limit: float = 3600.0,
@@ -49,7 +51,7 @@ class Backend:
         self.hosting = Hosting(
             self.models, model_table, hosting or HostingSettings(), self.timing, self.scripts
         )
-        s3 = S3(s3_endpoint_url)
+        s3 = S3(s3_endpoint_url, s3_limits)
         self.packaging = Packaging(JobTable(database), self.models, self.timing, s3)
         self.blobs = Blobs(files_root)
         dataset_table = DatasetTable(database)
@@ -60,7 +62,23 @@ class Backend:
             lambda region: Sources(s3, region, dataset_root, local_bucket),
             self.timing,
         )
-        self.training = Training(self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit)
+        self.work_dir = files_root / "work"
+        self.training = Training(
+            self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit, self.work_dir
+        )
+
+    def recover(self) -> None:
+        """At server start-up, after a stop or a crash (kill -9): nothing stays in a transitional state,
+        and no half-written file is left. Only the server calls this: the CLI's import and train commands
+        open the same data directory while a server may be running, and must not touch its work."""
+        self.models.recover()  # DELETING: finish the deletion
+        self.hosting.recover()  # STARTING_HOSTING, HOSTED: host again; STOPPING_HOSTING: TRAINED
+        self.packaging.recover()  # CREATED, RUNNING: FAILED
+        self.datasets.recover()  # CREATE_IN_PROGRESS: CREATE_FAILED; updates: rolled back
+        self.training.recover()  # TRAINING: TRAINING_FAILED
+        self.files.remove_staging()
+        self.blobs.remove_staging()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def reset(self) -> None:
         """Forget every resource in every account and region, scripted results and changed delays."""

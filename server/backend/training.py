@@ -47,6 +47,7 @@ class Training:
         timing: Timing,
         s3: S3,
         time_limit: float,
+        work_dir: Path,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.models = models
@@ -55,6 +56,9 @@ class Training:
         self.timing = timing
         self.s3 = s3
         self.time_limit = time_limit
+        # Inside the data directory, not the system's temp folder, so start-up can remove what a crash
+        # left (a killed server's TemporaryDirectory is never cleaned up).
+        self.work_dir = work_dir
         self.clock = clock
 
     def create(self, scope: Scope, project: str, params: dict[str, Any]) -> ModelRecord:
@@ -123,7 +127,8 @@ class Training:
                settle: Settle) -> None:  # fmt: skip
         key = record.key
         try:
-            with tempfile.TemporaryDirectory(prefix="lfv-training-") as scratch:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="lfv-training-", dir=self.work_dir) as scratch:
                 result = self._run_worker(key, train, test, size, scratch)
                 self._progress(key, "Writing the model and its evaluation.")
                 description = json.loads((Path(scratch) / "model.json").read_text())

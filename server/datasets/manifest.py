@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from server.protocol import jsontext
+
 CLASSIFICATION_TYPE = "groundtruth/image-classification"
 LABELS = ("normal", "anomaly")
 MAX_LINE_CHARS = 8192  # DatasetEntry's limit in the service model
@@ -73,8 +75,8 @@ def parse_line(text: str, number: int) -> ManifestLine:
     if len(text) > MAX_LINE_CHARS:
         raise ManifestError(f"{where}: {len(text)} characters; a line may have at most {MAX_LINE_CHARS}")
     try:
-        document = json.loads(text)
-    except ValueError as error:
+        document = jsontext.loads(text)
+    except ValueError as error:  # jsontext.JsonError (too deep) included
         raise ManifestError(f"{where}: not valid JSON ({error})") from None
     if not isinstance(document, dict):
         raise ManifestError(f"{where}: a manifest line must be a JSON object")

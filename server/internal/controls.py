@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +10,7 @@ from starlette.routing import Route
 
 from server.backend.scope import Scope
 from server.emulator import Emulator
+from server.protocol import jsontext
 from server.protocol.asgi import read_request
 from server.protocol.errors import ServiceError, validation_error
 from server.protocol.parsing import from_json
@@ -64,12 +64,13 @@ async def set_delays(request: Request) -> Response:
 
 async def _json_object(request: Request) -> dict[str, Any]:
     # The same body limit as the L4V API: a control call is no way around it.
+    settings = _emulator(request).settings
     body = (
-        await read_request(request.scope, request.receive, _emulator(request).settings.max_body_bytes)
+        await read_request(request.scope, request.receive, settings.max_body_bytes, settings.body_timeout)
     ).body
     try:
-        document = json.loads(body or b"{}")
-    except ValueError as error:
+        document = jsontext.loads(body or b"{}")
+    except ValueError as error:  # jsontext.JsonError (too deep) included
         raise validation_error(f"The body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise validation_error("The body must be a JSON object")
@@ -100,7 +101,8 @@ def _answer(emulator: Emulator, answer: Any, index: int) -> dict[str, Any]:
     if isinstance(answer, dict) and "Error" in answer:
         error = answer["Error"]
         codes = {shape.name: shape for shape in operation.error_shapes}
-        if not isinstance(error, dict) or error.get("Code") not in codes:
+        code = error.get("Code") if isinstance(error, dict) else None
+        if not isinstance(code, str) or code not in codes:  # a list or a dict is no key
             raise validation_error(f"{where}.Error.Code must be one of {', '.join(sorted(codes))}")
         if not isinstance(error.get("Message"), str):
             raise validation_error(f"{where}.Error.Message must be a string")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from server import __version__
 from server.backend.arns import model_arn
 from server.backend.imports import ImportOptions, find_bundle_files, import_model, unpack_upload
 from server.backend.scope import Scope
+from server.datasets.checks import MAX_SIDE, MIN_SIDE
 from server.emulator import Emulator
 from server.inference.bundle import MODEL_FILE, BundleError, make_class
 from server.inference.devices import execution_providers
@@ -68,7 +70,7 @@ async def import_model_endpoint(request: Request) -> Response:
         with tempfile.TemporaryDirectory(prefix="lookoutvision-import-") as scratch:
             folder = Path(scratch)
             upload = folder / "upload"
-            await _save_body(request, upload)
+            await _save_body(request, upload, emulator.settings.body_timeout)
             zipped = request.headers.get("content-type", "").split(";")[0].strip() == "application/zip"
             if zipped:
                 (folder / "bundle").mkdir()
@@ -110,6 +112,9 @@ def _import_query(emulator: Emulator, project: str, query: dict[str, str]) -> tu
             image_size = (int(query["imageWidth"]), int(query["imageHeight"]))
         except (KeyError, ValueError):
             raise validation_error("imageWidth and imageHeight must both be integers") from None
+        # The sides DetectAnomalies accepts: a model for any other size could never be called.
+        if not all(MIN_SIDE <= side <= MAX_SIDE for side in image_size):
+            raise validation_error(f"imageWidth and imageHeight must be {MIN_SIDE} to {MAX_SIDE}")
     default = ImportOptions().anomaly_class
     try:
         anomaly_class = make_class(
@@ -133,10 +138,19 @@ def _import_query(emulator: Emulator, project: str, query: dict[str, str]) -> tu
     return options, scope
 
 
-async def _save_body(request: Request, path: Path) -> None:
+async def _save_body(request: Request, path: Path, timeout: float) -> None:
     size = 0
+    chunks = request.stream()
     with open(path, "wb") as target:
-        async for chunk in request.stream():
+        while True:
+            try:  # the API's deadline for a stalled body (protocol/asgi.py), here too
+                chunk = await asyncio.wait_for(anext(chunks), timeout)
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                raise ServiceError(
+                    "RequestTimeoutException", f"No part of the upload came for {timeout:g} s", status=408
+                ) from None
             size += len(chunk)
             if size > MAX_MODEL_BYTES:
                 raise validation_error(f"The upload is larger than {MAX_MODEL_BYTES} bytes")

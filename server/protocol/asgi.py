@@ -24,6 +24,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
+BODY_TIMEOUT = 60.0  # seconds a request body may stall between two chunks
+
 
 class ClientGone(Exception):
     """The client hung up before its request's body was complete."""
@@ -40,15 +42,17 @@ class ApiApp:
         dispatcher: Callable[[], Any],
         max_body_bytes: int,
         executor_for: Callable[[HttpRequest], Executor],
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.dispatcher = dispatcher
         self.max_body_bytes = max_body_bytes
         self.executor_for = executor_for
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         dispatcher = self.dispatcher()
         try:
-            request = await read_request(scope, receive, self.max_body_bytes)
+            request = await read_request(scope, receive, self.max_body_bytes, self.body_timeout)
             response = await asyncio.get_running_loop().run_in_executor(
                 self.executor_for(request), dispatcher.handle, request
             )
@@ -63,9 +67,17 @@ class ApiApp:
             )
         await send_response(send, response)
 
+    async def refuse(self, send: Send, error: ServiceError) -> None:
+        """Answer without reading the body (uvicorn discards it) or running anything."""
+        await send_response(send, _error(self.dispatcher(), error))
 
-async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> HttpRequest:
-    """Read the whole body, refusing more than `max_body_bytes` before it is all in memory."""
+
+async def read_request(
+    scope: Scope, receive: Receive, max_body_bytes: int, timeout: float = BODY_TIMEOUT
+) -> HttpRequest:
+    """Read the whole body, refusing more than `max_body_bytes` before it is all in memory, and a client
+    that sends nothing for `timeout` seconds mid-body (uvicorn has no such deadline: such a client would
+    hold its connection and its buffered chunks for ever)."""
     headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
     declared = headers.get("content-length")
     if declared is not None:
@@ -76,7 +88,12 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> H
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except asyncio.TimeoutError:
+            raise ServiceError(
+                "RequestTimeoutException", f"No part of the request body came for {timeout:g} s", status=408
+            ) from None
         if message["type"] == "http.disconnect":
             raise ClientGone  # a cut-off body must never reach a handler, however complete it looks
         chunk = message.get("body", b"")

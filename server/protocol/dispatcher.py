@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 TokenReuseError = Callable[[OperationModel, str], ServiceError]
+# (context, operation name, input, remembered response body) -> may the remembered answer be replayed?
+ReplayHolds = Callable[[RequestContext, str, dict[str, Any], bytes], bool]
 
 
 def _default_token_reuse_error(operation: OperationModel, token: str) -> ServiceError:
@@ -46,6 +48,8 @@ class Dispatcher:
         default_region: str,
         tokens: TokenStore | None = None,
         token_reuse_error: TokenReuseError = _default_token_reuse_error,
+        replay_holds: ReplayHolds | None = None,
+        authenticate: Callable[[HttpRequest], None] | None = None,
     ) -> None:
         self.service = service
         self.router = Router(service)
@@ -54,6 +58,8 @@ class Dispatcher:
         self.default_region = default_region
         self.tokens = tokens
         self.token_reuse_error = token_reuse_error
+        self.replay_holds = replay_holds
+        self.authenticate = authenticate  # raises ServiceError; None: signatures are not checked
         self._locks = KeyLocks()
         self._token_members = {
             name: _token_member(service.operation_model(name)) for name in service.operation_names
@@ -85,6 +91,8 @@ class Dispatcher:
         return response
 
     def _handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
+        if self.authenticate is not None:  # before anything else, as AWS does: no hints to strangers
+            self.authenticate(request)
         query_keys = {part.split("=", 1)[0] for part in request.query_string.split("&") if part}
         operation, labels = self.router.match(request.method, request.raw_path, query_keys)
         params = parse_input(operation, request, labels)
@@ -107,7 +115,12 @@ class Dispatcher:
             if seen is not None:
                 if seen.fingerprint != digest:
                     raise self.token_reuse_error(operation, token)
-                return HttpResponse(seen.response.status, dict(seen.response.headers), seen.response.body)
+                # A later call may have undone the first one's effect (a stop after a start): then the
+                # repeat is a new request, and its answer replaces the remembered one.
+                if self.replay_holds is None or self.replay_holds(
+                    context, operation.name, params, seen.response.body
+                ):
+                    return HttpResponse(seen.response.status, dict(seen.response.headers), seen.response.body)
             response = serialize_output(operation, handler(context, params))
             if 200 <= response.status < 300:
                 self.tokens.remember(key, digest, response)

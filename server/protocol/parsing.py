@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
 from botocore.model import OperationModel, Shape
 
-from server.protocol import values
+from server.protocol import jsontext, values
 from server.protocol.errors import serialization_error, validation_error
 from server.protocol.http import HttpRequest
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def field_name(member: str) -> str:
@@ -72,8 +74,10 @@ def _json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}  # botocore sends no body at all when every body member is absent
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        document = jsontext.loads(body)
+    except jsontext.JsonError as error:
+        raise serialization_error(f"The request body cannot be read: {error}") from None
+    except ValueError as error:  # UnicodeDecodeError included
         raise serialization_error(f"The request body is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise serialization_error(f"The request body must be a JSON object, not {type(document).__name__}")
@@ -147,6 +151,9 @@ def from_json(member: Shape, value: Any, field: str) -> Any:
     if kind == "string":
         if not isinstance(value, str):
             raise _wrong_type(field, "a string", value)
+        if not value.isascii() and _LONE_SURROGATE.search(value):
+            # JSON's \ud800 escapes can name half a character; no store or message could hold it.
+            raise validation_error(f"Value at '{field}' is not valid Unicode: it holds a lone surrogate")
         return value
     if kind == "boolean":
         if not isinstance(value, bool):
@@ -156,14 +163,15 @@ def from_json(member: Shape, value: Any, field: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong_type(field, "an integer", value)
         return value
-    if kind in ("float", "double"):
+    if kind in ("float", "double", "timestamp"):
+        if kind == "timestamp" and isinstance(value, str):
+            return values.parse_timestamp(value, field)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _wrong_type(field, "a number", value)
-        return float(value)
-    if kind == "timestamp":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise _wrong_type(field, "a timestamp", value)
-        return float(value) if not isinstance(value, str) else values.parse_timestamp(value, field)
+            raise _wrong_type(field, "a timestamp" if kind == "timestamp" else "a number", value)
+        try:
+            return values.finite(float(value), value, field)
+        except OverflowError:  # an integer with hundreds of digits
+            raise validation_error(f"Value at '{field}' must be a finite number") from None
     if kind == "blob":
         if not isinstance(value, str):
             raise _wrong_type(field, "a base64 string", value)

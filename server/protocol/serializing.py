@@ -100,4 +100,10 @@ def _error_shapes(service: ServiceModel) -> dict[str, Shape]:
 
 
 def _dump(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows "\ud800"; UTF-8 does not), for example a bad value repeated in
+        # an error message: \u escapes keep the answer valid JSON and the value recognisable.
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")

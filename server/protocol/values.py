@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 
@@ -15,7 +16,7 @@ def parse_timestamp(text: str, field: str) -> float:
     """ISO 8601 (what botocore sends in query strings) or epoch seconds -> epoch seconds."""
     text = text.strip()
     if _NUMBER.fullmatch(text):
-        return float(text)
+        return finite(float(text), text, field)
     iso = text[:-1] + "+00:00" if text[-1:] in "zZ" and text else text
     try:
         moment = datetime.fromisoformat(iso)
@@ -26,7 +27,7 @@ def parse_timestamp(text: str, field: str) -> float:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return finite(moment.timestamp(), text, field)
 
 
 def parse_integer(text: str, field: str) -> int:
@@ -38,7 +39,14 @@ def parse_integer(text: str, field: str) -> int:
 def parse_float(text: str, field: str) -> float:
     if not _NUMBER.fullmatch(text.strip()):
         raise validation_error(f"Value '{text}' at '{field}' must be a number")
-    return float(text)
+    return finite(float(text), text, field)
+
+
+def finite(number: float, text: object, field: str) -> float:
+    """1e400 reads as infinity: no member of the model can mean that."""
+    if not math.isfinite(number):
+        raise validation_error(f"Value '{text}' at '{field}' must be a finite number")
+    return number
 
 
 def parse_boolean(text: str, field: str) -> bool:

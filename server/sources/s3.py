@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -10,9 +11,20 @@ class S3Error(Exception):
     """An S3 call failed; the message says which object and why, for a StatusMessage."""
 
 
+@dataclass(frozen=True)
+class S3Limits:
+    """botocore's defaults (60 s to connect, 60 s per read, 5 attempts in legacy mode) let an endpoint
+    that accepts and never answers hold a dataset import for minutes; these fail it within ~30 s."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0  # per read, not per transfer: a large, flowing download is not cut off
+    max_attempts: int = 2  # the first try and one retry, with botocore's standard back-off
+
+
 class S3:
-    def __init__(self, endpoint_url: str | None = None) -> None:
+    def __init__(self, endpoint_url: str | None = None, limits: S3Limits | None = None) -> None:
         self.endpoint_url = endpoint_url
+        self.limits = limits or S3Limits()
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -20,9 +32,15 @@ class S3:
         with self._lock:
             if region not in self._clients:
                 import boto3
+                from botocore.config import Config
 
+                config = Config(
+                    connect_timeout=self.limits.connect_timeout,
+                    read_timeout=self.limits.read_timeout,
+                    retries={"total_max_attempts": self.limits.max_attempts, "mode": "standard"},
+                )
                 self._clients[region] = boto3.session.Session().client(
-                    "s3", region_name=region, endpoint_url=self.endpoint_url
+                    "s3", region_name=region, endpoint_url=self.endpoint_url, config=config
                 )
             return self._clients[region]
 

@@ -7,12 +7,16 @@ import os
 import uuid
 from pathlib import Path
 
+from server.store.paths import DIGEST, UnsafePath
+
 
 class Blobs:
     def __init__(self, root: Path) -> None:
         self.root = root / "blobs"
 
     def path(self, digest: str) -> Path:
+        if not DIGEST.fullmatch(digest):  # digests come from the database; still, never a path outside
+            raise UnsafePath(f"{digest!r} is not a SHA-256 digest")
         return self.root / digest[:2] / digest
 
     def put(self, content: bytes) -> str:
@@ -27,6 +31,11 @@ class Blobs:
                 os.fsync(handle.fileno())
             os.replace(staging, target)
         return digest
+
+    def remove_staging(self) -> None:
+        """Files whose writing a crash cut off (blobs/<xx>/.<digest>.<uuid>): never renamed into place."""
+        for staging in self.root.glob("*/.*"):
+            staging.unlink(missing_ok=True)
 
     def get(self, digest: str) -> bytes:
         return self.path(digest).read_bytes()

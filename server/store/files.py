@@ -12,6 +12,9 @@ from typing import Any
 
 from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE
 from server.store.models import ModelKey
+from server.store.paths import check_parts, inside
+
+STAGING_PREFIX = ".staging-"  # a bundle being written; one left at start-up was cut off by a crash
 
 
 class ModelFiles:
@@ -19,14 +22,15 @@ class ModelFiles:
         self.root = root / "models"
 
     def folder(self, key: ModelKey) -> Path:
-        # Every part was validated by the service model's patterns (or is our own number), so none
-        # can climb out of the root.
-        return self.root / key.account / key.region / key.project / str(key.version)
+        """Checked even though requests were validated: a key also comes from the emulator's own
+        endpoints, the CLI and the database, and a bad one must never reach rmtree."""
+        check_parts(key.account, key.region, key.project, key.version)
+        return inside(self.root, self.root / key.account / key.region / key.project / str(key.version))
 
     def write(self, key: ModelKey, model: Path, description: dict[str, Any]) -> Path:
         """Copy the graph and write the description, then move the folder into place in one rename."""
         target = self.folder(key)
-        staging = target.parent / f".staging-{uuid.uuid4().hex}"
+        staging = target.parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         try:
             shutil.copyfile(model, staging / MODEL_FILE)
@@ -43,10 +47,15 @@ class ModelFiles:
         return target
 
     def remove(self, key: ModelKey) -> None:
-        shutil.rmtree(self.folder(key), ignore_errors=True)
+        shutil.rmtree(self.folder(key), ignore_errors=True)  # folder() refused anything outside
 
     def wipe(self) -> None:
         discard_folder(self.root)
+
+    def remove_staging(self) -> None:
+        """Bundles whose writing a crash cut off (models/<account>/<region>/<project>/.staging-*)."""
+        for staging in self.root.glob(f"*/*/*/{STAGING_PREFIX}*"):
+            shutil.rmtree(staging, ignore_errors=True)
 
     def remove_leftovers(self) -> None:
         """Delete what a wipe interrupted by a crash left behind."""

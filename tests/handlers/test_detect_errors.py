@@ -32,8 +32,8 @@ def refused(lfv, body: bytes, content_type: str = "image/png", project="parts", 
 
 
 @pytest.mark.parametrize(
-    "content_type", ["image/gif", "application/octet-stream", "text/plain", "image/pngx"]
-)
+    "content_type", ["image/gif", "application/octet-stream", "image/tiff", "image/pngx"]
+)  # text/plain, a type a web page can send cross-site, is refused before: tests/protocol/test_browser_safety.py
 def test_unsupported_content_type_gets_the_service_message(lfv, hosted, content_type):
     assert refused(lfv, image_bytes(solid(96, 80, GREY)), content_type) == (
         "ValidationException",

@@ -119,6 +119,8 @@ def test_archive_paths_cannot_escape(http, lfv, graph, tmp_path):
     ("query", "fragment"),
     [
         ({"imageWidth": "x", "imageHeight": "10"}, "must both be integers"),
+        ({"imageWidth": "-5", "imageHeight": "64"}, "must be 64 to 4096"),
+        ({"imageWidth": "64", "imageHeight": str(10**30)}, "must be 64 to 4096"),
         ({"classColor": "red"}, "expected #RRGGBB"),
         ({"description": "has spaces"}, "description"),
         ({"account": "abc"}, "12 digits"),

@@ -136,7 +136,7 @@ def test_a_request_cut_off_mid_body_changes_nothing(http, emulator, path, body):
     logged = len(emulator.output())
     with socket.create_connection((url.hostname, url.port), timeout=5) as connection:
         connection.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
             + f"Content-Length: {len(body) + 50}\r\n\r\n".encode()
             + body
         )

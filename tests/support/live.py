@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -42,3 +43,16 @@ def host(lfv, project: str, version: str, units: int = 1, max_units: int | None 
     description = wait_for(lfv, project, version)
     assert description["Status"] == "HOSTED", description
     return description
+
+
+def quiet_s3_env() -> dict[str, str]:
+    """S3 at a loopback port where nothing listens: imports and outputs fail at once, never leave the machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "LOOKOUTVISION_EMULATOR_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }

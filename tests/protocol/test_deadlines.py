@@ -1,0 +1,62 @@
+"""Clients cannot hold the server's connections for ever: a stalled body is refused, an idle connection
+is closed (both deadlines are settings, small here)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from server.testing import EmulatorProcess
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    env = {"LOOKOUTVISION_EMULATOR_BODY_TIMEOUT": "0.5", "LOOKOUTVISION_EMULATOR_KEEP_ALIVE_TIMEOUT": "1"}
+    with EmulatorProcess(tmp_path_factory.mktemp("strict"), env=env) as emulator:
+        yield urlsplit(emulator.url)
+
+
+def connect(url) -> socket.socket:
+    return socket.create_connection((url.hostname, url.port), timeout=10)
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "path", ["/2020-11-20/projects", "/_emulator/delays", "/_emulator/projects/p/models"]
+)
+def test_a_stalled_body_is_refused(strict_server, path):
+    with connect(strict_server) as connection:
+        connection.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n".encode()
+            + b'{"Proj'  # then nothing more
+        )
+        started = time.monotonic()
+        answer = read_answer(connection)
+        waited = time.monotonic() - started
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 408"), answer
+    assert b"x-amzn-errortype: requesttimeoutexception" in head
+    assert waited < 5  # the 0.5 s deadline, not the default 60 s
+
+
+def test_an_idle_connection_is_closed(strict_server):
+    with connect(strict_server) as connection:
+        connection.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_answer(connection).startswith(b"HTTP/1.1 200")
+        connection.settimeout(5)
+        started = time.monotonic()
+        assert connection.recv(1024) == b""  # closed by the server after its keep-alive timeout
+        assert time.monotonic() - started < 4
