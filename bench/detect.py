@@ -100,7 +100,8 @@ def trained_bundle(folder: Path) -> Path:
     """The trainer's classification graph over a memory of patches from generated pictures."""
     import json
 
-    from server.training.graphs import feature_graph, scoring_graph
+    from server.training.decision import memory_only
+    from server.training.graphs import Decision, feature_graph, scoring_graph
     from server.training.trainer import (
         FORMAT,
         MEMORY_MAX,
@@ -120,7 +121,8 @@ def trained_bundle(folder: Path) -> Path:
         seed += 1
     memory = np.concatenate(patches)[:MEMORY_MAX]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.onnx").write_bytes(scoring_graph(size, memory, 1.0, 1.0).SerializeToString())
+    decision = Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0)
+    (folder / "model.onnx").write_bytes(scoring_graph(size, memory, decision).SerializeToString())
     description = {"format": FORMAT, "task": "classification", "input": input_description(size),
                    "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))

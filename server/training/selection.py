@@ -52,7 +52,8 @@ class Candidate:
 
 ALIGNMENT_COST = LOCAL_COST = 1  # no dearer to serve: they must only do better
 HIGH_SIDE_COST = 2  # four times the features: it must do clearly better
-MARGIN = {0: 0.0, LOCAL_COST: 0.0, HIGH_SIDE_COST: 0.01}
+TURNED_COST = 3  # robust to turned parts: it wins unless clearly worse
+MARGIN = {0: 0.0, LOCAL_COST: 0.0, HIGH_SIDE_COST: 0.01, TURNED_COST: -0.01}
 
 
 @dataclass
@@ -186,6 +187,8 @@ def judge(outcome: Outcome, images: Images, learn: bool) -> None:
 
 
 def better(auc: float, sep: float, best_auc: float, best_sep: float, margin: float) -> bool:
+    """Whether a held-out AUROC `auc` beats `best_auc` by `margin` (a negative margin: a preference that
+    wins unless it does worse by more); equal AUROCs with no margin go to the clearly larger separation."""
     if auc > best_auc + margin + 1e-9:
         return True
     return abs(auc - best_auc) <= 1e-9 and margin == 0.0 and sep > best_sep * 1.1

@@ -122,6 +122,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
         LOCAL_COST,
+        TURNED_COST,
         Candidate,
         Images,
         deal,
@@ -185,8 +186,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         consider(Candidate(base), "a global memory")
     aligned = best.candidate.aligned
     consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
-    if not aligned and best.auroc < SATURATED:
-        consider(Candidate(base, cost=LOCAL_COST, turned=True), "a memory with turned copies")
+    if not aligned:
+        # Parts may come turned on a busy background: prefer a memory that knows them turned unless it
+        # does clearly worse (a robustness bought at almost no cost).
+        consider(Candidate(base, cost=TURNED_COST, turned=True), "a memory with turned copies")
     high = high_side(job.image_size, len(samples))
     if high is not None and best.auroc < SATURATED:
         chosen = best.candidate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.training.selection import Candidate, Images, deal, evaluate, memory_for, wins
+from server.training.selection import Candidate, Images, Outcome, deal, evaluate, memory_for, wins
 
 GRID = (6, 8)
 
@@ -90,3 +90,14 @@ def test_few_labelled_anomalies_leave_the_decision_to_the_memory():
     view = images(textured(rng, 12), [p + 1.0 for p in textured(rng, 3)])
     outcome = evaluate(Candidate(320), view, 10_000)
     assert outcome.rule == "memory" and set(outcome.rules) == {"memory"}
+
+
+def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_near_ties():
+    high, turned = Candidate(640, cost=2), Candidate(320, cost=3, turned=True)
+    best = Outcome(Candidate(320), np.zeros((1, 4)), auroc=0.95, separation=2.0)
+    assert not wins(Outcome(high, np.zeros((1, 4)), auroc=0.955, separation=9.0), best)  # not by 0.01
+    assert wins(Outcome(high, np.zeros((1, 4)), auroc=0.97, separation=1.0), best)
+    assert wins(
+        Outcome(turned, np.zeros((1, 4)), auroc=0.945, separation=1.0), best
+    )  # robust, nearly as good
+    assert not wins(Outcome(turned, np.zeros((1, 4)), auroc=0.93, separation=9.0), best)

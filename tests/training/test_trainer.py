@@ -99,3 +99,28 @@ def test_large_images_get_their_own_size_tried_unless_the_working_size_already_s
     explored = train(job(tmp_path, normal, anomalous, (560, 400)))
     names = [candidate["Candidate"] for candidate in explored.selection["Candidates"]]
     assert any(name.startswith("576 px") for name in names), names  # 560 px, to a multiple of 32
+
+
+def test_turned_copies_have_no_painted_corners(tmp_path):
+    """A turned copy's corners are reflected from the picture, not painted one colour: on a busy picture
+    its corner patches look like the rest of it, where a painted corner would stand out."""
+    from server.training.graphs import feature_graph
+    from server.training.memory import Nearest
+    from server.training.trainer import TURNS, _features, _reflected_turns, cpu_session, see
+
+    path = tmp_path / "p.png"
+    grain(np.random.default_rng(0), (128, 128)).save(path)
+    session = cpu_session(feature_graph((128, 128)).SerializeToString())
+    copies = _reflected_turns(session, str(path), (128, 128), np.random.default_rng(1))
+    assert copies.shape == (len(TURNS) * 16 * 16, 152)
+    own = _features(session, see(Sample(str(path), "normal", "p"), (128, 128)))
+    corners = copies.reshape(len(TURNS), 16, 16, 152)[:, [0, 0, -1, -1], [0, -1, 0, -1]].reshape(-1, 152)
+    painted = Image.open(path).convert("RGB").rotate(45, fillcolor=(0, 0, 0))
+    painted.save(tmp_path / "painted.png")
+    painted_corners = _features(
+        session, see(Sample(str(tmp_path / "painted.png"), "normal", "q"), (128, 128))
+    )
+    painted_corners = painted_corners.reshape(16, 16, 152)[[0, 0, -1, -1], [0, -1, 0, -1]]
+    reflected_distance = np.sqrt(np.maximum(Nearest(own).squared(corners), 0)).mean()
+    painted_distance = np.sqrt(np.maximum(Nearest(own).squared(painted_corners), 0)).mean()
+    assert reflected_distance < 0.6 * painted_distance
