@@ -360,7 +360,7 @@ def _turned_features(
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
 
-TURNS = (120.0, 240.0)  # turned copies per normal image, about these angles (plus a random offset)
+TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about these angles, give or take 15
 
 
 def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -375,7 +375,7 @@ def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.G
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []
     for angle in TURNS:
-        turned = padded.rotate(angle + float(rng.uniform(-30, 30)), resample=Image.BILINEAR)
+        turned = padded.rotate(angle + float(rng.uniform(-15, 15)), resample=Image.BILINEAR)
         pixels = np.asarray(turned.crop((pad, pad, pad + width, pad + height)))
         (maps,) = session.run(["features"], {"image": network_input(pixels)})
         copies.append(maps[0].reshape(maps.shape[1], -1).T)
