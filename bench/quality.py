@@ -255,6 +255,10 @@ def run_row(lfv, s3, emulator, name: str, data: Data, turned: Row | None) -> Row
     if "PixelAnomalyClassMetrics" in evaluation:
         row.numbers["IoU"] = {m["ClassName"]: m["AIOU"] for m in evaluation["PixelAnomalyClassMetrics"]}
     row.numbers["Performance"] = model.get("Performance")
+    chosen = result.get("ModelSelection", {}).get("Chosen")
+    if chosen:  # how the trainer chose the model (by cross-validation on the training images)
+        row.numbers["ModelSelection"] = result["ModelSelection"]
+        row.note = f"{chosen['Candidate']}; {chosen['DecisionRule']} (held-out AUROC {chosen['CrossValidatedROCAUC']})"
 
     lfv.start_model(ProjectName=project, ModelVersion="1", MinInferenceUnits=1)
     hosted = wait(lfv, project, {"STARTING_HOSTING"}, 300)
@@ -292,21 +296,22 @@ def _cell(value, digits: int = 3) -> str:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| row | AUROC | F1 | precision | recall | TP confidence | mask IoU per class | train s | p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| row | AUROC | F1 | precision | recall | TP confidence | mask IoU per class | train s | p50 ms "
+        "| model chosen |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         n = row.numbers
         if row.status != "ok":
             lines.append(
-                f"| {row.name} | {row.status}: {row.note} | | | | | | {_cell(n.get('TrainSeconds'), 1)} | |"
+                f"| {row.name} | {row.status}: {row.note} | | | | | | {_cell(n.get('TrainSeconds'), 1)} | | |"
             )
             continue
         iou = ", ".join(f"{name} {value:.3f}" for name, value in n.get("IoU", {}).items()) or "-"
         lines.append(
             f"| {row.name} | {_cell(n.get('ROCAUC'))} | {_cell(n.get('F1Score'))} | {_cell(n.get('Precision'))} "
             f"| {_cell(n.get('Recall'))} | {_cell(n.get('TPConfidence'))} | {iou} "
-            f"| {_cell(n.get('TrainSeconds'), 1)} | {_cell(n.get('DetectP50ms'), 1)} |"
+            f"| {_cell(n.get('TrainSeconds'), 1)} | {_cell(n.get('DetectP50ms'), 1)} | {row.note or '-'} |"
         )
     return "\n".join(lines)
 

@@ -116,92 +116,20 @@ def high_side(image_size: tuple[int, int], images: int) -> int | None:
 
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
     from server.training.decision import best_threshold, calibration_slope
-    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.graphs import Decision, feature_graph, scoring_graph
     from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
-    from server.training.selection import (
-        ALIGNMENT_COST,
-        HIGH_SIDE_COST,
-        LOCAL_COST,
-        TURNED_COST,
-        Candidate,
-        Images,
-        deal,
-        evaluate,
-        final_combination,
-        fold_count,
-        memory_for,
-        radius,
-        summary,
-        wins,
-    )
+    from server.training.selection import deal, final_combination, fold_count, memory_for, radius
 
     progress("Extracting features from the training images.")
     normals = [s for s in job.train if s.label == "normal"]
-    anomalies = [s for s in job.train if s.label == "anomaly"]
-    samples = normals + anomalies
+    samples = normals + [s for s in job.train if s.label == "anomaly"]
     labels = np.array([sample.label == "anomaly" for sample in samples])
     folds = deal(labels, fold_count(len(normals)))
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
-    views: dict[tuple[int, bool, bool], Images] = {}
-
-    def view(candidate: Candidate) -> Images:
-        """The training images as a candidate sees them (kept while candidates share them)."""
-        key = (candidate.long_side, candidate.aligned, candidate.turned)
-        if key not in views:
-            size = input_size(job.image_size, candidate.long_side)
-            session = cpu_session(feature_graph(size).SerializeToString())
-            aligned = alignment if candidate.aligned else None
-            maps = [_features(session, see(sample, size, aligned)) for sample in samples]
-            rng = np.random.default_rng(0)
-            turned = []
-            if aligned is not None:
-                # Turned parts come back through a resampling; remember normal parts that went the same way.
-                turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
-            elif candidate.turned:
-                turned = [_reflected_turns(session, s.path, size, rng) for s in normals]
-            views[key] = Images(maps, turned, labels, folds, feature_grid(size))
-        return views[key]
-
-    outcomes: list = []
-    best = None
-
-    def consider(candidate: Candidate, message: str) -> None:
-        nonlocal best
-        step = f"Model choice ({len(outcomes) + 1}): cross-validating {message}"
-        progress(f"{step}.")
-        images = view(candidate)
-        cap = memory_cap(input_size(job.image_size, candidate.long_side)) * SELECTION_SHARE
-        outcome = evaluate(candidate, images, int(cap), lambda fold: progress(f"{step}, {fold}."))
-        outcomes.append(outcome)
-        if wins(outcome, best):
-            best = outcome
-
-    base = working_side(job.image_size, LONG_SIDE)
-    if alignment is not None:
-        progress("Parts lie on a plain background: trying them aligned (centred and turned upright).")
-        consider(Candidate(base, aligned=True), "aligned parts, a global memory")
-        consider(Candidate(base, cost=ALIGNMENT_COST), "the images as they are, a global memory")
-    else:
-        consider(Candidate(base), "a global memory")
-    aligned = best.candidate.aligned
-    consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
-    if not aligned:
-        # Parts may come turned on a busy background: prefer a memory that knows them turned unless it
-        # does clearly worse (a robustness bought at almost no cost).
-        consider(Candidate(base, cost=TURNED_COST, turned=True), "a memory with turned copies")
-    high = high_side(job.image_size, len(samples))
-    if high is not None and best.auroc < SATURATED:
-        chosen = best.candidate
-        for key in [key for key in views if key != (chosen.long_side, chosen.aligned, chosen.turned)]:
-            del views[key]  # only the best view stays: the larger one takes four times the room
-        consider(replace(chosen, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
-    best_images = view(best.candidate)
+    best, best_images, choice = choose_model(job, samples, labels, folds, alignment, progress)
     alignment = alignment if best.candidate.aligned else None
-    progress("Model choice: scoring the training images with the chosen candidate's full memory.")
     size = input_size(job.image_size, best.candidate.long_side)
-    best = evaluate(best.candidate, best_images, memory_cap(size))
-    choice = {**summary(outcomes, best), "Folds": int(folds.max()) + 1}
 
     progress("Choosing the decision threshold and calibrating Confidence.")
     memory = memory_for(best_images, None, memory_cap(size), best.candidate.local)
@@ -211,9 +139,9 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     peaks = best.stats[:, 0]
     decision = Decision(combination, threshold, slope, radius(best.candidate.long_side),
                         best_threshold(peaks[~labels], peaks[labels]), max(float(np.ptp(peaks)), 1e-6))  # fmt: skip
+    remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
-                             "MemoryPatches": len(memory)})  # fmt: skip
-    views.clear()
+                             "Memory": remembered})  # fmt: skip
     del best_images
 
     head = refine = None
@@ -272,6 +200,83 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         test_images=len(job.test),
         selection=choice,
     )
+
+
+def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.ndarray, alignment,
+                 progress: Callable[[str], None]):  # fmt: skip
+    """The candidate chosen by cross-validation (see server/training/selection.py), scored again with its
+    full memory; its view of the training images; and the summary of the choice. Cheap candidates come
+    first; dearer ones (turned copies, the images' own size) are tried only where they may help."""
+    from server.training.graphs import feature_graph, feature_grid
+    from server.training.selection import (
+        ALIGNMENT_COST,
+        HIGH_SIDE_COST,
+        LOCAL_COST,
+        TURNED_COST,
+        Candidate,
+        Images,
+        evaluate,
+        summary,
+        wins,
+    )
+
+    normals = samples[: int((~labels).sum())]
+    views: dict[tuple[int, bool, bool], Images] = {}
+
+    def view(candidate: Candidate) -> Images:
+        """The training images as a candidate sees them (kept while candidates share them)."""
+        key = (candidate.long_side, candidate.aligned, candidate.turned)
+        if key not in views:
+            size = input_size(job.image_size, candidate.long_side)
+            session = cpu_session(feature_graph(size).SerializeToString())
+            aligned = alignment if candidate.aligned else None
+            maps = [_features(session, see(sample, size, aligned)) for sample in samples]
+            rng = np.random.default_rng(0)
+            turned = []
+            if aligned is not None:
+                # Turned parts come back through a resampling; remember normal parts that went the same way.
+                turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
+            elif candidate.turned:
+                turned = [_reflected_turns(session, s.path, size, rng) for s in normals]
+            views[key] = Images(maps, turned, labels, folds, feature_grid(size))
+        return views[key]
+
+    outcomes: list = []
+    best = None
+
+    def consider(candidate: Candidate, message: str) -> None:
+        nonlocal best
+        step = f"Model choice ({len(outcomes) + 1}): cross-validating {message}"
+        progress(f"{step}.")
+        cap = memory_cap(input_size(job.image_size, candidate.long_side)) * SELECTION_SHARE
+        outcome = evaluate(candidate, view(candidate), int(cap), lambda fold: progress(f"{step}, {fold}."))
+        outcomes.append(outcome)
+        if wins(outcome, best):
+            best = outcome
+
+    base = working_side(job.image_size, LONG_SIDE)
+    if alignment is not None:
+        progress("Parts lie on a plain background: trying them aligned (centred and turned upright).")
+        consider(Candidate(base, aligned=True), "aligned parts, a global memory")
+        consider(Candidate(base, cost=ALIGNMENT_COST), "the images as they are, a global memory")
+    else:
+        consider(Candidate(base), "a global memory")
+    aligned = best.candidate.aligned
+    consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
+    if not aligned:
+        # Parts may come turned on a busy background: prefer a memory that knows them turned unless it
+        # does clearly worse (a robustness bought at almost no cost).
+        consider(Candidate(base, cost=TURNED_COST, turned=True), "a memory with turned copies")
+    high = high_side(job.image_size, len(samples))
+    if high is not None and best.auroc < SATURATED:
+        chosen = best.candidate
+        for key in [key for key in views if key != (chosen.long_side, chosen.aligned, chosen.turned)]:
+            del views[key]  # only the best view stays: the larger one takes four times the room
+        consider(replace(chosen, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
+    progress("Model choice: scoring the training images with the chosen candidate's full memory.")
+    images = view(best.candidate)
+    final = evaluate(best.candidate, images, memory_cap(input_size(job.image_size, best.candidate.long_side)))
+    return final, images, {**summary(outcomes, final), "Folds": int(folds.max()) + 1}
 
 
 def _open(path: str, alignment=None):
