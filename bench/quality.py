@@ -11,8 +11,9 @@ Rows:
 - cookies: ../shared/datasets/cookies/dataset-files, training images with odd N train, even N test,
   with the masks of its template.manifest (segmentation, class `cracked`).
 - aliens-turned, cookies-turned: the same model, scored by DetectAnomalies on its test images rotated by
-  a random angle and shifted by up to 5 % (seed 0, bench/train.py's `moved`, but what the turn uncovers
-  is the picture's surroundings reflected, not a flat colour; the same as white for aliens).
+  a random angle and shifted by up to 5 % (seed 0, bench/train.py's `moved`; what the turn uncovers is
+  the background's colour where the border is plain, as for aliens, and the picture's surroundings
+  reflected where it is busy, as for the cookies' tray, rather than a flat corner).
 - texture, rotated_parts, boards, thin_cracks, large_parts: bench/synthetic.py's sets (seed 0, 30 + 30),
   even index train, odd test per class (15 + 15 each); masks for texture, boards and thin_cracks.
 A row whose shared dataset folder is missing is skipped, with a note.
@@ -205,16 +206,23 @@ def _png(image) -> bytes:
 
 
 def turned_image(path: Path, rng: np.random.Generator) -> Image.Image:
-    """bench/train.py's `moved` (a random angle, a shift of up to 5 %, the same draws), but what the turn
-    uncovers is the picture's surroundings reflected, as a camera turned over a larger background would see
-    them, rather than a flat colour: a flat corner on a busy tray (cookies) is itself a new pattern, which
-    any patch model rightly flags. On a plain background (aliens) the two are the same."""
+    """bench/train.py's `moved` (a random angle, a shift of up to 5 %, the same draws), with what the turn
+    uncovers filled as a camera turned over a larger scene would see it: on a plain background (aliens)
+    that background's colour; on a busy one (the cookies' tray) the picture's surroundings reflected,
+    since a flat corner there would itself be a new pattern that any patch model rightly flags."""
     image = Image.open(path).convert("RGB")
     width, height = image.size
     angle = float(rng.uniform(0, 360))
     dx, dy = (rng.uniform(-0.05, 0.05, 2) * np.array(image.size)).round().astype(int)
+    pixels = np.asarray(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).astype(int)
+    fill = np.median(border, axis=0)
+    if (np.abs(border - fill).max(axis=1) <= 40).mean() >= 0.9:  # plain: alignment's own test
+        colour = tuple(int(v) for v in fill)
+        rotated = image.rotate(angle, resample=Image.BILINEAR, fillcolor=colour)
+        return rotated.transform(image.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy), fillcolor=colour)
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + max(abs(dx), abs(dy)) + 2
-    padded = Image.fromarray(np.pad(np.asarray(image), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
+    padded = Image.fromarray(np.pad(pixels, ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     rotated = padded.rotate(angle, resample=Image.BILINEAR)
     return rotated.crop((pad - dx, pad - dy, pad - dx + width, pad - dy + height))
 

@@ -53,8 +53,13 @@ def polar(mask: np.ndarray, center: tuple[float, float]) -> np.ndarray:
 def own_background(image: Image.Image, fallback: tuple[int, int, int]) -> tuple[int, int, int]:
     """The colour of this image's border, when the border is plain (lighting changes from one photo to the
     next); otherwise the model's background colour."""
+    return plain_border(image) or fallback
+
+
+def plain_border(image: Image.Image) -> tuple[int, int, int] | None:
+    """The colour of the image's border if the border is plain, else None."""
     colour, plain = _border(np.asarray(image, dtype=np.int16))
-    return colour if plain >= 0.9 else fallback
+    return colour if plain >= 0.9 else None
 
 
 def _border(pixels: np.ndarray) -> tuple[tuple[int, int, int], float]:

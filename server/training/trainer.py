@@ -369,19 +369,28 @@ TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about the
 
 
 def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Features of turned copies of an image, the corners filled by reflecting the image (so no artificial
-    border enters the memory): for parts at any angle on a background that is not plain."""
+    """Features of turned copies of an image, filled where the turn uncovers the frame as a camera turned
+    over a larger scene would see it: a plain background's own colour, or else the picture's surroundings
+    reflected (a flat corner on a busy background would put a border into the memory that never occurs)."""
     from PIL import Image
+
+    from server.inference.alignment import plain_border
 
     with Image.open(path) as image:
         rgb = image.convert("RGB").resize(size, Image.BILINEAR)
     width, height = size
+    plain = plain_border(rgb)
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []
     for angle in TURNS:
-        turned = padded.rotate(angle + float(rng.uniform(-15, 15)), resample=Image.BILINEAR)
-        pixels = np.asarray(turned.crop((pad, pad, pad + width, pad + height)))
+        angle += float(rng.uniform(-15, 15))
+        if plain is not None:
+            pixels = np.asarray(rgb.rotate(angle, resample=Image.BILINEAR, fillcolor=plain))
+        else:
+            pixels = np.asarray(
+                padded.rotate(angle, resample=Image.BILINEAR).crop((pad, pad, pad + width, pad + height))
+            )
         (maps,) = session.run(["features"], {"image": network_input(pixels)})
         copies.append(maps[0].reshape(maps.shape[1], -1).T)
     return np.concatenate(copies)
