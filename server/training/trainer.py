@@ -30,7 +30,7 @@ import numpy as np
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
 MEMORY_MAX = 16_000  # remembered patches at most
-NEAREST_BUDGET = 64_000_000  # input patches x remembered patches per image: bounds the serving cost
+NEAREST_BUDGET = 32_000_000  # input patches x remembered patches per image: bounds the serving cost
 SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
 # winner is then scored again with its full memory, for the threshold and the calibration
 SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
