@@ -35,11 +35,20 @@ def blur(grid: np.ndarray) -> np.ndarray:
     return sum(kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3))
 
 
+def distance_map(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """The blurred [rows, cols] map of nearest distances (given squared, per patch), as the graph makes it."""
+    return blur(np.sqrt(np.maximum(squared, 0.0)).reshape(grid))
+
+
 def statistics(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """[peak, top, mean, spread] of the blurred map of nearest distances (given squared, per patch)."""
-    blurred = blur(np.sqrt(np.maximum(squared, 0.0)).reshape(grid)).reshape(-1).astype(np.float64)
-    top = np.sort(blurred)[-top_count(len(blurred)) :]
-    return np.array([blurred.max(), top.mean(), blurred.mean(), blurred.std()])
+    return map_statistics(distance_map(squared, grid))
+
+
+def map_statistics(blurred: np.ndarray) -> np.ndarray:
+    cells = blurred.reshape(-1).astype(np.float64)
+    top = np.sort(cells)[-top_count(len(cells)) :]
+    return np.array([cells.max(), top.mean(), cells.mean(), cells.std()])
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,22 @@ def local_nearest_graph(memory: np.ndarray, radius: int) -> onnx.ModelProto:
     return model
 
 
+def level_graph(grid: tuple[int, int]) -> onnx.ModelProto:
+    """The anomaly level [1, 1, rows, cols] at stride 8 -> [1, 1, 2 rows, 2 cols] at stride 4, resized as
+    the served graph does, so the segmentation head is fitted on exactly what serving computes."""
+    rows, cols = grid
+    graph = helper.make_graph(
+        [helper.make_node("Resize", ["level", "", "to_fine"], ["level_up"], mode="linear")],
+        "lookoutvision_emulator_level",
+        [helper.make_tensor_value_info("level", TensorProto.FLOAT, [1, 1, rows, cols])],
+        [helper.make_tensor_value_info("level_up", TensorProto.FLOAT, [1, 1, rows * 2, cols * 2])],
+        initializer=[helper.make_tensor("to_fine", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    return model
+
+
 def upsample_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
     """class_logits [1, classes, rows, cols] -> [1, classes, 4 rows, 4 cols], resized as the served graph
     does, so the trainer fits the refinement on exactly what serving computes."""
@@ -328,8 +344,16 @@ def scoring_graph(
         ]
         # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
         upsampled = "class_scores" if refine is None else "coarse_up"
+        head_inputs = "fine_features"
+        if weights.shape[1] == FINE_CHANNELS + 1:  # the head also reads the anomaly level (see LEVEL)
+            initializers.append(helper.make_tensor("to_fine", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0]))
+            nodes += [
+                helper.make_node("Resize", ["shifted", "", "to_fine"], ["level_up"], mode="linear"),
+                helper.make_node("Concat", ["fine_features", "level_up"], ["fine_with_level"], axis=1),
+            ]
+            head_inputs = "fine_with_level"
         nodes += [
-            helper.make_node("Conv", ["fine_features", "head_w", "head_b"], ["class_logits"]),
+            helper.make_node("Conv", [head_inputs, "head_w", "head_b"], ["class_logits"]),
             helper.make_node("Resize", ["class_logits", "", "to_input"], [upsampled], mode="linear"),
         ]
         if refine is not None:

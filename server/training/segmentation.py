@@ -9,6 +9,7 @@ Two logistic regressions, both exported into the served graph:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,28 +85,57 @@ def cell_classes(truth: np.ndarray, count: int, cell: int = CELL) -> np.ndarray:
     return np.where(counts.max(1) >= cell * cell // 4, best, 0).astype(np.int64)
 
 
-def fit_segmentation(session, seen: list[Seen], classes: list[tuple[str, str]]) -> tuple[Head, Head]:
+def fit_segmentation(
+    session, seen: list[Seen], classes: list[tuple[str, str]], levels: list[np.ndarray] | None = None
+) -> tuple[Head, Head]:
     """The head and the refinement for the training images `seen`, through the feature graph `session`.
+    With `levels` (each image's held-out anomaly level, [rows, cols] at stride 8: how far its patches lie
+    from the normal memory), the head reads that level beside the features: where a defect is, the memory
+    already knows, and the head learns which class it is and how far it reaches.
     Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
     count = len(classes) + 1
     rng = np.random.default_rng(0)
     truths, cells, labels = [], [], []
+    fine_of = _fine_features(session, seen, levels)
     for item in seen:
         height, width = item.pixels.shape[:2]
         truth = mask_classes(item.sample, classes, (width, height), item.placement)
         truths.append(truth)
-        (fine,) = session.run(["fine_features"], {"image": item.tensor()})
-        fine = fine[0].reshape(fine.shape[1], -1).T
+        fine = fine_of(item)
+        fine = fine.reshape(fine.shape[0], -1).T
         targets = cell_classes(truth, count)
         keep = np.concatenate([_some(np.flatnonzero(targets != 0), ANOMALY_CELLS, rng),
                                _some(np.flatnonzero(targets == 0), BACKGROUND_CELLS, rng)])  # fmt: skip
         cells.append(fine[keep])
         labels.append(targets[keep])
     head = fit_logistic(np.concatenate(cells), np.concatenate(labels), count, balance=0.5)
-    return head, fit_refinement(session, head, seen, truths)
+    return head, fit_refinement(session, head, seen, truths, fine_of)
 
 
-def fit_refinement(session, head: Head, seen: list[Seen], truths: list[np.ndarray]) -> Head:
+def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
+    """A function giving an image's head inputs [channels, H/4, W/4]: its fine features, and its anomaly
+    level resized as the served graph resizes it when there are levels."""
+    from server.training.graphs import level_graph
+    from server.training.trainer import cpu_session
+
+    index = {id(item): position for position, item in enumerate(seen)}
+    upsample = cpu_session(level_graph(levels[0].shape).SerializeToString()) if levels else None
+
+    def fine_of(item: Seen, fine: np.ndarray | None = None) -> np.ndarray:
+        if fine is None:
+            (fine,) = session.run(["fine_features"], {"image": item.tensor()})
+        if upsample is None:
+            return fine[0]
+        level = levels[index[id(item)]][None, None].astype(np.float32)
+        (level_up,) = upsample.run(["level_up"], {"level": level})
+        return np.concatenate([fine[0], level_up[0]])
+
+    return fine_of
+
+
+def fit_refinement(
+    session, head: Head, seen: list[Seen], truths: list[np.ndarray], fine_of: Callable | None = None
+) -> Head:
     """A logistic regression from the head's upsampled scores and the pixel features to each pixel's class.
     It decides edges, so it learns from the pixels near anything the head or the mask marks, plus a few
     from elsewhere, without class weights (the pixels' own balance is what IoU counts)."""
@@ -123,7 +153,8 @@ def fit_refinement(session, head: Head, seen: list[Seen], truths: list[np.ndarra
     inputs, targets = [], []
     for item, truth in zip(seen, truths, strict=True):
         fine, pixel = session.run(["fine_features", "pixel_features"], {"image": item.tensor()})
-        logits = np.einsum("kc,chw->khw", weights, fine[0]) + bias[:, None, None]
+        fine = fine_of(item, fine) if fine_of is not None else fine[0]
+        logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
         (coarse,) = upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
         marked = ((coarse[0].argmax(0) != 0) | (truth != 0)).astype(np.uint8) * 255
         near = np.asarray(Image.fromarray(marked, "L").filter(ImageFilter.MaxFilter(NEAR))).reshape(-1) > 0

@@ -24,10 +24,11 @@ from server.training.decision import (
     COMPONENTS,
     Combination,
     auroc,
+    distance_map,
     fit_combination,
+    map_statistics,
     memory_only,
     separation,
-    statistics,
 )
 from server.training.memory import Nearest, coreset
 
@@ -77,6 +78,7 @@ class Outcome:
 
     candidate: Candidate
     stats: np.ndarray  # held-out [peak, top, mean, spread] per image
+    maps: list[np.ndarray] = field(default_factory=list)  # held-out blurred distance map per image
     rule: str = "memory"
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # held-out scores under `rule`
     auroc: float = 0.0
@@ -151,17 +153,18 @@ class Searcher:
         return found
 
 
-def held_out_statistics(
+def held_out_maps(
     images: Images, cap: int, candidate: Candidate, progress: Callable[[str], None] = lambda message: None
-) -> np.ndarray:
-    stats = np.zeros((len(images.maps), 4))
+) -> list[np.ndarray]:
+    """Each image's blurred distance map, from the memory of the folds it is not in."""
+    maps: list[np.ndarray] = [np.zeros(0)] * len(images.maps)
     folds = int(images.folds.max()) + 1
     for fold in range(folds):
         progress(f"fold {fold + 1} of {folds}")
         searcher = Searcher(memory_for(images, fold, cap, candidate.local), images.grid, candidate.long_side)
         for index in np.flatnonzero(images.folds == fold):
-            stats[index] = statistics(searcher.squared(images.maps[index]), images.grid)
-    return stats
+            maps[index] = distance_map(searcher.squared(images.maps[index]), images.grid)
+    return maps
 
 
 def judge(outcome: Outcome, images: Images, learn: bool) -> None:
@@ -222,7 +225,8 @@ def evaluate(
 ) -> Outcome:
     """One candidate's held-out outcome; `progress` hears of each fold."""
     begin = time.monotonic()
-    outcome = Outcome(candidate, held_out_statistics(images, cap, candidate, progress))
+    maps = held_out_maps(images, cap, candidate, progress)
+    outcome = Outcome(candidate, np.stack([map_statistics(blurred) for blurred in maps]), maps)
     judge(outcome, images, learn=int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN)
     outcome.seconds = time.monotonic() - begin
     return outcome

@@ -148,9 +148,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     if classes:
         progress("Learning the anomaly classes from the masks.")
         session = cpu_session(feature_graph(size, segmentation=True).SerializeToString())
-        head, refine = fit_segmentation(
-            session, [see(sample, size, alignment) for sample in job.train], classes
-        )
+        # each training image's held-out anomaly level, as the served graph computes it ("shifted")
+        levels = [(blurred - decision.map_threshold) / decision.map_spread + 0.5 for blurred in best.maps]
+        seen = [see(sample, size, alignment) for sample in samples]
+        head, refine = fit_segmentation(session, seen, classes, levels)
 
     progress("Exporting the model.")
     output = Path(job.output)
