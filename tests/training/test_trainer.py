@@ -56,7 +56,10 @@ def part_on_grain(rng: np.random.Generator, broken: bool) -> Image.Image:
 def test_training_chooses_a_model_by_cross_validation_and_calibrates_its_score(tmp_path):
     normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 24)
     anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 16, start=100)
-    result = train(job(tmp_path, normal, anomalous, (160, 160)))
+    phases: list[str] = []
+    result = train(job(tmp_path, normal, anomalous, (160, 160)), progress=phases.append)
+    # long phases say where they are (StatusMessage shows these): each candidate, fold by fold
+    assert "Model choice (2): cross-validating a local (position-aware) memory, fold 3 of 5." in phases
     choice = result.selection
     names = [candidate["Candidate"] for candidate in choice["Candidates"]]
     assert names[:2] == ["160 px, global memory", "160 px, local (position-aware) memory"]  # the images' size
