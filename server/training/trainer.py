@@ -255,6 +255,13 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         if wins(outcome, best):
             best = outcome
 
+    def choose_final(best):
+        progress("Model choice: scoring the training images with the chosen candidate's full memory.")
+        images = view(best.candidate)
+        cap = memory_cap(input_size(job.image_size, best.candidate.long_side))
+        final = evaluate(best.candidate, images, cap)
+        return final, images, {**summary(outcomes or [final], final), "Folds": int(folds.max()) + 1}
+
     base = working_side(job.image_size, LONG_SIDE)
     if alignment is not None:
         progress("Parts lie on a plain background: trying them aligned (centred and turned upright).")
@@ -262,6 +269,10 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(Candidate(base, cost=ALIGNMENT_COST), "the images as they are, a global memory")
     else:
         consider(Candidate(base), "a global memory")
+    if not labels.any():  # no labelled anomaly to judge candidates by: the first one stays
+        progress("No anomalous training image: the model choice keeps the first candidate.")
+        outcomes.clear()
+        return choose_final(best)
     aligned = best.candidate.aligned
     consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
     if not aligned:
@@ -274,10 +285,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         for key in [key for key in views if key != (chosen.long_side, chosen.aligned, chosen.turned)]:
             del views[key]  # only the best view stays: the larger one takes four times the room
         consider(replace(chosen, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
-    progress("Model choice: scoring the training images with the chosen candidate's full memory.")
-    images = view(best.candidate)
-    final = evaluate(best.candidate, images, memory_cap(input_size(job.image_size, best.candidate.long_side)))
-    return final, images, {**summary(outcomes, final), "Folds": int(folds.max()) + 1}
+    return choose_final(best)
 
 
 def _open(path: str, alignment=None):

@@ -127,3 +127,20 @@ def test_turned_copies_have_no_painted_corners(tmp_path):
     reflected_distance = np.sqrt(np.maximum(Nearest(own).squared(corners), 0)).mean()
     painted_distance = np.sqrt(np.maximum(Nearest(own).squared(painted_corners), 0)).mean()
     assert reflected_distance < 0.6 * painted_distance
+
+
+def test_a_project_without_labelled_anomalies_still_trains(tmp_path):
+    """L4V allows a train dataset of normal images only (with a separate test dataset): nothing to judge
+    candidates by, so the first one is kept, and the threshold sits just above the normal images."""
+    normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 24)
+    anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 8, start=100)
+    plain = job(tmp_path, normal, anomalous, (160, 160))
+    only_normal = Job(
+        [s for s in plain.train if s.label == "normal"], plain.test, plain.image_size, plain.output
+    )
+    phases: list[str] = []
+    result = train(only_normal, progress=phases.append)
+    assert "No anomalous training image: the model choice keeps the first candidate." in phases
+    assert len(result.selection["Candidates"]) == 1 and result.selection["Chosen"]["DecisionRule"] == "memory"
+    normal_scores = [p["score"] for p in result.predictions if p["label"] == "normal"]
+    assert np.mean(normal_scores) < 0.5 and result.metrics["ROCAUC"] > 0.7
