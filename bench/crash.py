@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data directories of failed rounds")
     args = parser.parse_args()
     started = time.monotonic()
-    acknowledged = checked = failed = 0
+    acknowledged = checked = failed = transitional = 0
     kinds: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(prefix="lfv-crash-") as scratch:
         work = Path(scratch)
@@ -47,11 +47,13 @@ def main() -> int:
             acknowledged += result.acknowledged
             checked += result.checked
             kinds += result.kinds
+            transitional += result.transitional_at_kill
             failed += bool(result.failures)
             print(
                 f"round {number + 1}/{args.rounds} seed {result.seed}: killed after {result.killed_after:.2f} s, "
                 f"{result.acknowledged} writes acknowledged, {result.rejected} refused, "
-                f"{result.checked} checks, in flight {result.in_flight}: "
+                f"{result.checked} checks, {result.transitional_at_kill} in a transitional state at the kill, "
+                f"in flight {result.in_flight}: "
                 f"{'FAILED' if result.failures else 'ok'}",
                 flush=True,
             )
@@ -62,6 +64,7 @@ def main() -> int:
     print("acknowledged by kind: " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
     print(
         f"{args.rounds} rounds, {acknowledged} acknowledged writes, {checked} checks, "
+        f"{transitional} resources in a transitional state at a kill, "
         f"{failed} rounds failed, {time.monotonic() - started:.0f} s"
     )
     return 1 if failed else 0

@@ -58,6 +58,17 @@ def leftovers(data_dir: Path) -> list[Path]:
     return found
 
 
+def transitional_on_disk(data_dir: Path) -> int:
+    """Models, datasets and packaging jobs the database holds in a transitional state (what a kill left)."""
+    busy = sorted(MODEL_TRANSITIONAL | DATASET_IN_PROGRESS | JOB_UNFINISHED)
+    marks = ",".join("?" * len(busy))
+    with sqlite3.connect(data_dir / DATABASE_FILE) as connection:
+        return sum(
+            connection.execute(f"SELECT COUNT(*) FROM {table} WHERE status IN ({marks})", busy).fetchone()[0]
+            for table in ("models", "datasets", "packaging_jobs")
+        )
+
+
 def dataset_root(folder: Path) -> Path:
     """Images and manifests that datasets read from disk (bucket `lookoutvision-local`): enough to train."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -287,6 +298,7 @@ class RoundResult:
     killed_after: float
     failures: list[str]
     kinds: Counter[str]
+    transitional_at_kill: int
 
 
 def crash_round(
@@ -306,13 +318,14 @@ def crash_round(
         workload.run()
         timer.join()
     failures = list(workload.server_errors)
+    transitional = transitional_on_disk(data)
     with EmulatorProcess(data, env=env) as second:
         checked = check_recovered(
             client(second.url, config=ONE_ATTEMPT), workload.ledger, failures, settle_timeout
         )
         failures += [f"left over after start-up: {path.relative_to(data)}" for path in leftovers(data)]
     return RoundResult(seed, workload.ledger.acknowledged, workload.rejected, checked, workload.in_flight,
-                       killed_after, failures, workload.ledger.kinds)  # fmt: skip
+                       killed_after, failures, workload.ledger.kinds, transitional)  # fmt: skip
 
 
 def check_recovered(lfv, ledger: Ledger, failures: list[str], settle_timeout: float) -> int:
