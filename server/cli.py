@@ -127,6 +127,11 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    keys = settings.signing_keys()
+    if keys:  # say so, so that an operator can see the port is not open to everyone
+        logging.getLogger("lookoutvision_emulator").info(
+            "SigV4 signatures required: %d access keys", len(keys)
+        )
     try:
         listener = _listen(settings.host, settings.port)
     except OSError as error:

@@ -65,6 +65,7 @@ def test_boto3_signed_calls_pass(signed_server):
 
 def test_every_key_source_signs_and_the_access_key_picks_the_account(signed_server):
     """As moto does: a 12-digit access key is the account id, any other key the default account."""
+    assert "SigV4 signatures required: 3 access keys" in signed_server.output()
     arns = {}
     for key, secret in KEYS.items():
         created = lfv_as(signed_server, key, secret).create_project(ProjectName=f"account-of-{key.lower()}")
