@@ -2,6 +2,12 @@
 #   docker build -t lookoutvision-emulator .
 #   docker run -p 5055:5055 -v lfv-data:/data lookoutvision-emulator
 #   (add `lookoutvision-emulator serve --host 0.0.0.0 --demo` to host the demo models)
+# It listens on 0.0.0.0 in the container, so anyone who reaches a published port can call it. Publish on
+# loopback only (-p 127.0.0.1:5055:5055), or, when the port is reachable beyond localhost, require SigV4
+# signatures from your clients' key:
+#   docker run -p 5055:5055 -v lfv-data:/data -e LOOKOUTVISION_EMULATOR_AUTH=sigv4 \
+#       -e AWS_ACCESS_KEY_ID=... -e AWS_SECRET_ACCESS_KEY=... lookoutvision-emulator
+#   (several keys: -e LOOKOUTVISION_EMULATOR_CREDENTIALS_FILE=/path/in/the/container, KEY:SECRET a line)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from server import __version__
-from server.settings import DEVICES, Settings
+from server.settings import AUTH_MODES, DEVICES, Settings
 from server.spec import data_path
 
 READY_LINE = "lookoutvision-emulator ready on {url}"
@@ -68,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
         "--s3-endpoint-url", help="S3-compatible endpoint (default: boto3's configuration)"
     )
     serve_parser.add_argument("--dataset-root", help="a folder whose manifests and images datasets may read")
+    serve_parser.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        help="sigv4: L4V calls must be signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of this "
+        "environment or a key of --credentials-file (default none)",
+    )
+    serve_parser.add_argument(
+        "--credentials-file", help="a file of ACCESS_KEY:SECRET lines whose keys may sign calls (# comments)"
+    )
     commands.add_parser("data-path", help="print the folder to put on AWS_DATA_PATH")
     _import_parser(commands)
     trainer = commands.add_parser("train", help="train a model from folders of normal and anomalous images")
@@ -109,6 +118,8 @@ def serve(args: argparse.Namespace) -> int:
             fixture_mode=args.fixture_mode,
             s3_endpoint_url=args.s3_endpoint_url,
             dataset_root=args.dataset_root,
+            auth=args.auth,
+            credentials_file=args.credentials_file,
         )
     except ValueError as error:
         print(f"lookoutvision-emulator: {error}", file=sys.stderr)
@@ -116,6 +127,11 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    keys = settings.signing_keys()
+    if keys:  # say so, so that an operator can see the port is not open to everyone
+        logging.getLogger("lookoutvision_emulator").info(
+            "SigV4 signatures required: %d access keys", len(keys)
+        )
     try:
         listener = _listen(settings.host, settings.port)
     except OSError as error:

@@ -89,7 +89,7 @@ class Emulator:
             local_bucket=settings.local_bucket,
             training_time_limit=settings.training_time_limit,
         )
-        secrets = signing.parse_credentials(settings.credentials)
+        secrets = settings.signing_keys()
         dispatcher = Dispatcher(
             service_model(),
             bind_handlers(backend),

@@ -14,6 +14,7 @@ from server.store.paths import check_scope
 
 ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
 DEVICES = ("cpu", "cuda", "auto")
+AUTH_MODES = ("none", "sigv4")
 
 
 def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -63,6 +64,8 @@ class Settings:
         "lookoutvision-local"  # an S3Object bucket of this name means a file below dataset_root
     )
     credentials: str = ""  # "KEY:SECRET,...": L4V calls must be SigV4-signed by one of them; empty: unchecked
+    credentials_file: str = ""  # a file of KEY:SECRET lines, added to `credentials`
+    auth: str = "none"  # sigv4: signatures required, also from this process's AWS_ACCESS_KEY_ID pair
     log_level: str = "info"
     access_log: bool = False
 
@@ -77,6 +80,7 @@ class Settings:
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = replace(cls(), **values)
         settings.check()
+        settings.signing_keys(environ)  # a missing file or no key at all must stop start-up, not a request
         return settings
 
     def check(self) -> None:
@@ -86,6 +90,8 @@ class Settings:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         check_scope(self.account, self.region)  # they name folders in the data directory
         parse_credentials(self.credentials)
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.s3_connect_timeout <= 0 or self.s3_read_timeout <= 0 or self.s3_max_attempts < 1:
             raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
         if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:
@@ -100,6 +106,32 @@ class Settings:
             if not 0 <= seconds <= 3600:
                 raise ValueError(f"delay_{name} must be 0 to 3600 seconds, not {seconds}")
 
+    def signing_keys(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """Access key id -> secret that L4V calls must be signed with; empty: signatures are not checked.
+
+        Named credentials (the setting or the file) turn checking on by themselves, as the setting always
+        has: keys that were given but not checked would leave the server open by mistake. `auth=sigv4`
+        adds the standard AWS variables of the server's own environment (what a container is given),
+        and refuses to start with no key at all.
+        """
+        keys = parse_credentials(self.credentials)
+        if self.credentials_file:
+            keys.update(read_credentials_file(Path(self.credentials_file).expanduser()))
+        if self.auth == "sigv4":
+            key, secret = environ.get("AWS_ACCESS_KEY_ID", ""), environ.get("AWS_SECRET_ACCESS_KEY", "")
+            if bool(key) != bool(secret):
+                raise ValueError(
+                    "auth sigv4: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together"
+                )
+            if key:
+                keys[key] = secret
+            if not keys:
+                raise ValueError(
+                    "auth sigv4 needs at least one key: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                    f"--credentials-file or {ENV_PREFIX}CREDENTIALS"
+                )
+        return keys
+
     @property
     def delays(self) -> dict[str, float]:
         return {
@@ -113,6 +145,23 @@ class Settings:
     @property
     def storage_dir(self) -> Path | None:
         return None if self.in_memory else Path(self.data_dir).expanduser()
+
+
+def read_credentials_file(path: Path) -> dict[str, str]:
+    """One KEY:SECRET a line; blank lines and lines starting with # are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read the credentials file {path}: {error}") from None
+    keys: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            try:
+                keys.update(parse_credentials(line))
+            except ValueError:
+                raise ValueError(f"{path}, line {number}: expected ACCESS_KEY:SECRET") from None
+    return keys
 
 
 def _convert(name: str, kind: Any, text: str) -> Any:

@@ -15,27 +15,13 @@ import pytest
 from server.spec import data_path
 from server.store.database import DATABASE_FILE
 from server.store.migrations import MIGRATIONS
+from tests.support.aws_cli import fake_aws_env
 
 
 def run(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess:
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def fake_aws_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A user with no AWS config of their own: fake keys, a region, an empty home."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        HOME=str(tmp_path),
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp_path / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
-    )
-    env.update(extra)
-    return env
 
 
 def test_data_path_prints_the_model_root():
@@ -111,6 +97,22 @@ def test_serve_rejects_bad_settings(tmp_path):
     result = run([sys.executable, "-m", "server", "serve", "--in-memory"], env=env, timeout=30)
     assert result.returncode == 2
     assert "LOOKOUTVISION_EMULATOR_PORT='not-a-port' is not a valid int" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "auth sigv4 needs at least one key: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        (["--credentials-file", "missing.txt"], "cannot read the credentials file missing.txt"),
+    ],
+)
+def test_serve_with_auth_and_no_keys_fails_at_start_up(tmp_path, args, message):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LOOKOUTVISION_"))}
+    result = run([sys.executable, "-m", "server", "serve", "--in-memory", "--port", "0", "--auth", "sigv4", *args],
+                 env={**env, "HOME": str(tmp_path)}, timeout=30)  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "ready on" not in result.stdout
 
 
 def test_serve_refuses_a_data_dir_from_a_newer_version(tmp_path):

@@ -43,3 +43,42 @@ def test_bad_values_are_named(environ, message):
 def test_xdg_data_home_is_respected(monkeypatch):
     monkeypatch.setattr("sys.platform", "linux")
     assert default_data_dir({"XDG_DATA_HOME": "/xdg"}) == Path("/xdg/lookoutvision-emulator")
+
+
+def test_signing_keys_come_from_every_source(tmp_path):
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text("# one a line\n\nFILEKEY:file:secret\n  OTHER:two  \n")
+    environ = {
+        "LOOKOUTVISION_EMULATOR_AUTH": "sigv4",
+        "LOOKOUTVISION_EMULATOR_CREDENTIALS_FILE": str(keys_file),
+        "LOOKOUTVISION_EMULATOR_CREDENTIALS": "SETKEY:set",
+        "AWS_ACCESS_KEY_ID": "ENVKEY",
+        "AWS_SECRET_ACCESS_KEY": "env",
+    }
+    assert Settings.load(environ=environ).signing_keys(environ) == {
+        "SETKEY": "set", "FILEKEY": "file:secret", "OTHER": "two", "ENVKEY": "env"
+    }  # fmt: skip
+    # Without auth=sigv4 the server's own AWS keys (used for S3) sign nothing; named keys still do.
+    plain = {key: value for key, value in environ.items() if key != "LOOKOUTVISION_EMULATOR_AUTH"}
+    assert sorted(Settings.load(environ=plain).signing_keys(plain)) == ["FILEKEY", "OTHER", "SETKEY"]
+    assert (
+        Settings.load(environ={"AWS_ACCESS_KEY_ID": "K", "AWS_SECRET_ACCESS_KEY": "S"}).signing_keys({}) == {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "lines", "message"),
+    [
+        ({}, None, "auth sigv4 needs at least one key"),
+        ({"AWS_ACCESS_KEY_ID": "K"}, None, "must be set together"),
+        ({}, "KEY-WITHOUT-SECRET\n", "line 1: expected ACCESS_KEY:SECRET"),
+        ({"LOOKOUTVISION_EMULATOR_AUTH": "basic"}, None, "auth must be one of none, sigv4"),
+    ],
+)
+def test_auth_without_usable_keys_is_refused(tmp_path, environ, lines, message):
+    environ = {"LOOKOUTVISION_EMULATOR_AUTH": "sigv4", **environ}
+    if lines is not None:
+        (tmp_path / "keys").write_text(lines)
+        environ["LOOKOUTVISION_EMULATOR_CREDENTIALS_FILE"] = str(tmp_path / "keys")
+    with pytest.raises(ValueError, match=message):
+        Settings.load(environ=environ)

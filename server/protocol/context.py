@@ -25,7 +25,8 @@ class RequestContext:
 def request_context(
     headers: Mapping[str, str], query_string: str, *, default_account: str, default_region: str
 ) -> RequestContext:
-    """Signatures are not checked; the credential scope only picks the account and region.
+    """The credential scope picks the account and region (signatures are checked, when auth is on, by
+    signing.verify before this is used).
 
     A 12-digit access key is taken as the account id (as moto does), so tests can simulate
     several accounts; any other key maps to the default account.

@@ -1,10 +1,10 @@
 """Optional SigV4 signature checking, for a server that other people's code can reach.
 
-Off unless the operator names credentials (setting `credentials`: "ACCESS_KEY:SECRET,..."): then every
+Off unless the operator names credentials (settings `auth`, `credentials`, `credentials_file`): then every
 L4V request must be signed (Authorization header, AWS4-HMAC-SHA256) by one of them, within 15 minutes
 of the server's clock, as AWS checks. The canonical request is rebuilt from the request as received,
-the way botocore built it before signing (botocore.auth.SigV4Auth), and the signature compared in
-constant time. Presigned URLs are not accepted: the SDKs never presign L4V calls.
+the way botocore built it before signing, signed again by botocore's SigV4Auth with the key's secret, and
+the signatures compared in constant time. Presigned URLs are not accepted: the SDKs never presign L4V calls.
 """
 
 from __future__ import annotations
@@ -71,11 +71,7 @@ def verify(request: HttpRequest, secrets: Mapping[str, str], now: float | None =
     string_to_sign = "\n".join(
         ["AWS4-HMAC-SHA256", stamp, found["scope"], _sha256(canonical_request(request, names).encode())]
     )
-    date, region, service, _ = found["scope"].split("/")
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    expected = _botocore_signature(found["key"], secret, found["scope"], stamp, string_to_sign)
     if not hmac.compare_digest(expected, found["signature"]):
         raise _forbidden(
             "InvalidSignatureException",
@@ -99,6 +95,18 @@ def canonical_request(request: HttpRequest, signed_headers: list[str]) -> str:
             payload,
         ]
     )
+
+
+def _botocore_signature(key: str, secret: str, scope: str, stamp: str, string_to_sign: str) -> str:
+    """The signature botocore's own signer gives this string: the key derivation is theirs, not ours."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    _, region, service, _ = scope.split("/")
+    request = AWSRequest()
+    request.context["timestamp"] = stamp  # the signing date comes from here, as when botocore signs
+    return SigV4Auth(Credentials(key, secret), service, region).signature(string_to_sign, request)
 
 
 def _sha256(data: bytes) -> str:

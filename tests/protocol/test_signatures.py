@@ -1,5 +1,6 @@
-"""With credentials configured, every L4V call must carry a valid SigV4 signature from one of them;
-boto3's own signing passes for every kind of request (query strings, ARNs in paths, binary bodies)."""
+"""With auth on, every L4V call must carry a valid SigV4 signature from one of the configured keys;
+boto3's and the AWS CLI's own signing pass for every kind of request (query strings, ARNs in paths,
+binary bodies), and anything else gets AWS's 403 error codes."""
 
 from __future__ import annotations
 
@@ -12,23 +13,40 @@ import botocore.credentials
 import httpx
 import pytest
 
+from server.protocol import signing
+from server.protocol.errors import ServiceError
+from server.protocol.http import HttpRequest
 from server.testing import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
+from tests.support.aws_cli import aws_cli, fake_aws_env
 from tests.support.errors import assert_aws_error
 from tests.support.onnx_models import image_bytes, solid
 
-KEYS = {"AKIDEXAMPLE": "secret-one", "210987654321": "secret-two"}
+# One key from each source: the server's own AWS_* variables, the credentials file, the setting.
+KEYS = {"AKIDEXAMPLE": "secret-one", "210987654321": "secret-two", "AKIDSETTING": "secret-three"}
 
 
 @pytest.fixture(scope="module")
 def signed_server(tmp_path_factory):
-    env = {"LOOKOUTVISION_EMULATOR_CREDENTIALS": ",".join(f"{k}:{v}" for k, v in KEYS.items())}
-    with EmulatorProcess(tmp_path_factory.mktemp("signed"), env=env) as emulator:
+    folder = tmp_path_factory.mktemp("signed")
+    keys_file = folder / "keys.txt"
+    keys_file.write_text("# team keys\n\n210987654321:secret-two\n")
+    env = {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": KEYS["AKIDEXAMPLE"],
+        "LOOKOUTVISION_EMULATOR_CREDENTIALS": "AKIDSETTING:secret-three",
+    }
+    args = ["--auth", "sigv4", "--credentials-file", str(keys_file)]
+    with EmulatorProcess(folder / "data", env=env, extra_args=args) as emulator:
         yield emulator
 
 
+def lfv_as_url(url: str, key: str, secret: str):
+    return client(url, config=NO_RETRIES, aws_access_key_id=key, aws_secret_access_key=secret)
+
+
 def lfv_as(emulator, key: str, secret: str):
-    return client(emulator.url, config=NO_RETRIES, aws_access_key_id=key, aws_secret_access_key=secret)
+    return lfv_as_url(emulator.url, key, secret)
 
 
 def test_boto3_signed_calls_pass(signed_server):
@@ -43,6 +61,20 @@ def test_boto3_signed_calls_pass(signed_server):
     # A 12-digit access key still picks the account: the project above is not there.
     other = lfv_as(signed_server, "210987654321", KEYS["210987654321"])
     assert other.list_projects()["Projects"] == []
+
+
+def test_every_key_source_signs_and_the_access_key_picks_the_account(signed_server):
+    """As moto does: a 12-digit access key is the account id, any other key the default account."""
+    assert "SigV4 signatures required: 3 access keys" in signed_server.output()
+    arns = {}
+    for key, secret in KEYS.items():
+        created = lfv_as(signed_server, key, secret).create_project(ProjectName=f"account-of-{key.lower()}")
+        arns[key] = created["ProjectMetadata"]["ProjectArn"]
+    assert arns == {
+        "AKIDEXAMPLE": "arn:aws:lookoutvision:us-east-1:123456789012:project/account-of-akidexample",
+        "210987654321": "arn:aws:lookoutvision:us-east-1:210987654321:project/account-of-210987654321",
+        "AKIDSETTING": "arn:aws:lookoutvision:us-east-1:123456789012:project/account-of-akidsetting",
+    }
 
 
 @pytest.mark.parametrize(
@@ -60,6 +92,65 @@ def test_bad_credentials_are_refused(signed_server, key, secret, code):
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     projects = lfv_as(signed_server, "AKIDEXAMPLE", KEYS["AKIDEXAMPLE"]).list_projects()["Projects"]
     assert "never" not in [p["ProjectName"] for p in projects]
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "code"),
+    [
+        ("AKIDEXAMPLE", KEYS["AKIDEXAMPLE"], None),
+        ("AKIDEXAMPLE", "wrong", "InvalidSignatureException"),
+        ("AKIDUNKNOWN", "secret-one", "UnrecognizedClientException"),
+    ],
+)
+def test_aws_cli_v1_signs_with_its_configured_key(signed_server, tmp_path, key, secret, code):
+    env = fake_aws_env(tmp_path, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret)
+    name = f"cli-{tmp_path.name[-12:]}".replace("_", "-")
+    endpoint = ["--endpoint-url", signed_server.url]
+    result = aws_cli(["lookoutvision", "create-project", "--project-name", name, *endpoint], env)
+    if code is None:
+        assert result.returncode == 0, result.stderr
+        listed = aws_cli(["lookoutvision", "list-projects", *endpoint], env)
+        assert name in listed.stdout
+    else:
+        assert result.returncode != 0
+        assert f"An error occurred ({code}) when calling the CreateProject operation" in result.stderr
+        projects = lfv_as(signed_server, "AKIDEXAMPLE", KEYS["AKIDEXAMPLE"]).list_projects()["Projects"]
+        assert name not in [p["ProjectName"] for p in projects]
+
+
+class Captured(Exception):
+    """Raised by the hook below to stop the request after botocore has signed it."""
+
+
+def captured_boto3_request() -> HttpRequest:
+    """A CreateProject exactly as boto3 signed it, stopped before it leaves the process."""
+    lfv = lfv_as_url("http://127.0.0.1:9", "AKIDEXAMPLE", KEYS["AKIDEXAMPLE"])
+    sent = []
+
+    def capture(request, **_):
+        sent.append(request)
+        raise Captured
+
+    lfv.meta.events.register_first("before-send.lookoutvision.CreateProject", capture)
+    with pytest.raises(Captured):
+        lfv.create_project(ProjectName="replayed")
+    prepared = sent[0]
+    path, _, query = prepared.url.partition("://")[2].partition("/")[2].partition("?")
+    headers = {name.lower(): value.decode() if isinstance(value, bytes) else value
+               for name, value in prepared.headers.items()}  # fmt: skip
+    headers["host"] = prepared.url.split("/")[2]
+    return HttpRequest(prepared.method, "/" + path, query, headers, prepared.body or b"")
+
+
+def test_a_replayed_request_fails_once_past_the_15_minute_skew():
+    request = captured_boto3_request()
+    signed_at = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    signed_at = signed_at.replace(tzinfo=timezone.utc).timestamp()
+    signing.verify(request, KEYS, now=signed_at + 14 * 60)  # a replay inside the window passes, as in AWS
+    for late in (signed_at + 15 * 60 + 1, signed_at - 15 * 60 - 1):  # the server's clock, or the client's
+        with pytest.raises(ServiceError) as caught:
+            signing.verify(request, KEYS, now=late)
+        assert (caught.value.code, caught.value.status) == ("InvalidSignatureException", 403)
 
 
 def signed(url: str, body: bytes, moment: datetime) -> dict[str, str]:

@@ -8,24 +8,18 @@ to write), and starts the server on it again.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import httpx
 import pytest
 
-from server.store.database import DATABASE_FILE
 from server.testing import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
+from tests.support.crash import Ledger, check_recovered, crash_round, dataset_root, leftovers, set_status
 from tests.support.live import import_model, quiet_s3_env, wait_for
 from tests.support.onnx_models import classifier_bundle
 
 MODELS = Path("models/123456789012/us-east-1/p")
-
-
-def set_status(data_dir: Path, table: str, status: str) -> None:
-    with sqlite3.connect(data_dir / DATABASE_FILE) as connection:
-        assert connection.execute(f"UPDATE {table} SET status = ?", (status,)).rowcount >= 1
 
 
 def killed_with_a_model(data_dir: Path, bundle: Path) -> None:
@@ -84,6 +78,7 @@ def test_half_written_files_are_removed_at_start_up(tmp_path):
         assert not staging.exists()
         assert not blob_staging.exists()
         assert not training.exists()
+        assert leftovers(data) == []
         assert kept_blob.read_bytes() == b"whole"
         assert sorted(path.name for path in (data / MODELS / "1").iterdir()) == bundle_files
 
@@ -135,3 +130,24 @@ def test_a_real_kill_in_every_transitional_state(tmp_path):
         # Nothing is stuck: every model can be stopped or deleted now.
         lfv.stop_model(ProjectName="p", ModelVersion="1")
         lfv.delete_model(ProjectName="p", ModelVersion="3")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_kills_over_mixed_writes(tmp_path, seed):
+    """Two rounds of bench/crash.py (which runs 50): every acknowledged write survives a kill -9."""
+    bundle = classifier_bundle(tmp_path / "bundle")
+    result = crash_round(tmp_path / "round", seed, bundle, dataset_root(tmp_path / "images"))
+    assert result.acknowledged > 0 and result.checked > 0
+    assert result.failures == []
+
+
+def test_the_crash_check_sees_a_lost_write(tmp_path):
+    """The check above would notice: promises the server does not keep are reported, one by one."""
+    with EmulatorProcess() as emulator:
+        lfv = client(emulator.url, config=NO_RETRIES)
+        lfv.create_project(ProjectName="kept")
+        ledger = Ledger(projects={"kept", "lost"}, deleted_projects={"gone"})
+        ledger.models[("kept", "1")] = {"hosted": True, "tags": {}}
+        failures: list[str] = []
+        assert check_recovered(lfv, ledger, failures, settle_timeout=5) == 4
+    assert failures == ["acknowledged project lost is missing", "acknowledged model kept/1 is missing"]
