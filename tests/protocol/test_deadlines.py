@@ -24,13 +24,23 @@ def connect(url) -> socket.socket:
 
 
 def read_answer(connection: socket.socket) -> bytes:
+    """One whole answer: its head, then as many body bytes as its Content-Length says (the body may come
+    in a later packet than the head)."""
     answer = b""
     while b"\r\n\r\n" not in answer:
         chunk = connection.recv(65536)
         if not chunk:
-            break
+            return answer
         answer += chunk
-    return answer
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 @pytest.mark.parametrize(
