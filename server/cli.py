@@ -145,6 +145,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.slow_clients import head_deadline_protocol
 
     try:
         app = create_app(settings)
@@ -164,6 +165,7 @@ def serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        http=head_deadline_protocol(settings.header_timeout),  # slow request heads are cut off
     )
     _announcing_server(config, READY_LINE.format(url=url)).run(sockets=[listener])
     return 0

@@ -57,6 +57,7 @@ class Settings:
     s3_max_attempts: int = 2  # S3 attempts per call, retries included (botocore's standard mode)
     keep_alive_timeout: int = 5  # seconds an idle client connection is kept open
     body_timeout: float = 60.0  # seconds a request body may stall before the request is refused (408)
+    header_timeout: float = 30.0  # seconds a request line and headers may take; slower: disconnected
     max_header_bytes: int = 64 * 1024  # all request headers; checked before routing (h11 also while parsing)
     training_time_limit: float = 3600.0  # seconds before a training process is stopped and the model fails
     dataset_root: str = ""  # a folder whose files datasets may use (manifests, images, masks); empty: none
@@ -96,6 +97,8 @@ class Settings:
             raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
         if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:
             raise ValueError("keep_alive_timeout must be >= 1 s, body_timeout > 0, max_header_bytes >= 1024")
+        if self.header_timeout <= 0:
+            raise ValueError("header_timeout must be positive")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         if self.inference_threads < 0 or self.queue_per_unit < 0:

@@ -1,5 +1,5 @@
 """Clients cannot hold the server's connections for ever: a stalled body is refused, an idle connection
-is closed (both deadlines are settings, small here)."""
+is closed, a request head sent a byte at a time is cut off (the deadlines are settings, small here)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from server.testing import EmulatorProcess
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory):
-    env = {"LOOKOUTVISION_EMULATOR_BODY_TIMEOUT": "0.5", "LOOKOUTVISION_EMULATOR_KEEP_ALIVE_TIMEOUT": "1"}
+    env = {"LOOKOUTVISION_EMULATOR_BODY_TIMEOUT": "0.5", "LOOKOUTVISION_EMULATOR_KEEP_ALIVE_TIMEOUT": "1",
+           "LOOKOUTVISION_EMULATOR_HEADER_TIMEOUT": "1.5"}  # fmt: skip
     with EmulatorProcess(tmp_path_factory.mktemp("strict"), env=env) as emulator:
         yield urlsplit(emulator.url)
 
@@ -70,3 +71,32 @@ def test_an_idle_connection_is_closed(strict_server):
         started = time.monotonic()
         assert connection.recv(1024) == b""  # closed by the server after its keep-alive timeout
         assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize("after_a_request", [False, True])
+def test_a_slowly_sent_request_head_is_cut_off(strict_server, after_a_request):
+    """A "slowloris": a header line every 0.3 s, which keeps the connection busy but never finishes the
+    head. The server hangs up once the head has taken the header deadline (1.5 s here), also on a
+    connection that already served a request."""
+    with connect(strict_server) as connection:
+        if after_a_request:
+            connection.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert read_answer(connection).startswith(b"HTTP/1.1 200")
+        connection.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        closed = False
+        for index in range(40):  # 12 s of trickling at most
+            try:
+                connection.sendall(b"X-Slow-%d: a\r\n" % index)
+            except OSError:  # reset by the server: cut off
+                closed = True
+                break
+            connection.settimeout(0.3)
+            try:
+                if connection.recv(1024) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                pass
+        assert closed
+        assert time.monotonic() - started < 5  # well before the 12 s the client would have gone on for
