@@ -35,6 +35,7 @@ from server.training.memory import Nearest, coreset
 FOLDS = 5
 RULES = ("memory", "supervised", "supervised+pooled")
 MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
+SELECTION_IMAGES = 20  # images of each label the candidates are compared on, at most
 
 
 @dataclass(frozen=True)
@@ -154,17 +155,37 @@ class Searcher:
 
 
 def held_out_maps(
-    images: Images, cap: int, candidate: Candidate, progress: Callable[[str], None] = lambda message: None
+    images: Images,
+    cap: int,
+    candidate: Candidate,
+    progress: Callable[[str], None] = lambda message: None,
+    scored: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Each image's blurred distance map, from the memory of the folds it is not in."""
+    """The blurred distance map of each image in `scored` (indices; all by default), from the memory of
+    the folds it is not in."""
+    wanted = np.zeros(len(images.maps), bool)
+    wanted[np.arange(len(images.maps)) if scored is None else scored] = True
     maps: list[np.ndarray] = [np.zeros(0)] * len(images.maps)
     folds = int(images.folds.max()) + 1
     for fold in range(folds):
         progress(f"fold {fold + 1} of {folds}")
         searcher = Searcher(memory_for(images, fold, cap, candidate.local), images.grid, candidate.long_side)
-        for index in np.flatnonzero(images.folds == fold):
+        for index in np.flatnonzero((images.folds == fold) & wanted):
             maps[index] = distance_map(searcher.squared(images.maps[index]), images.grid)
-    return maps
+    return [maps[index] for index in np.flatnonzero(wanted)]
+
+
+def sample(labels: np.ndarray, per_label: int = SELECTION_IMAGES) -> np.ndarray | None:
+    """Which images the candidates are compared on: at most `per_label` of each label, evenly spread
+    (None: all of them). A large project's comparison then costs what a usual one does; the chosen
+    candidate is scored again on every image."""
+    if max((~labels).sum(), labels.sum()) <= per_label:
+        return None
+    chosen = []
+    for value in (False, True):
+        where = np.flatnonzero(labels == value)
+        chosen.append(where[np.linspace(0, len(where) - 1, min(per_label, len(where))).round().astype(int)])
+    return np.sort(np.concatenate(chosen))
 
 
 def judge(outcome: Outcome, images: Images, learn: bool) -> None:
@@ -221,12 +242,20 @@ def final_combination(outcome: Outcome, images: Images) -> Combination:
 
 
 def evaluate(
-    candidate: Candidate, images: Images, cap: int, progress: Callable[[str], None] = lambda message: None
+    candidate: Candidate,
+    images: Images,
+    cap: int,
+    progress: Callable[[str], None] = lambda message: None,
+    scored: np.ndarray | None = None,
 ) -> Outcome:
-    """One candidate's held-out outcome; `progress` hears of each fold."""
+    """One candidate's held-out outcome over the images `scored` (all by default); `progress` hears of
+    each fold."""
     begin = time.monotonic()
-    maps = held_out_maps(images, cap, candidate, progress)
+    maps = held_out_maps(images, cap, candidate, progress, scored)
     outcome = Outcome(candidate, np.stack([map_statistics(blurred) for blurred in maps]), maps)
+    if scored is not None:  # judged on the scored images alone
+        images = Images([images.maps[i] for i in scored], [], images.labels[scored], images.folds[scored],
+                        images.grid)  # fmt: skip
     judge(outcome, images, learn=int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN)
     outcome.seconds = time.monotonic() - begin
     return outcome

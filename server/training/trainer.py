@@ -34,6 +34,7 @@ NEAREST_BUDGET = 32_000_000  # input patches x remembered patches per image: bou
 SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
 # winner is then scored again with its full memory, for the threshold and the calibration
 SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
+SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
 FORMAT = "lookoutvision-emulator-bundle/1"
 
@@ -150,8 +151,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         session = cpu_session(feature_graph(size, segmentation=True).SerializeToString())
         # each training image's held-out anomaly level, as the served graph computes it ("shifted")
         levels = [(blurred - decision.map_threshold) / decision.map_spread + 0.5 for blurred in best.maps]
-        seen = [see(sample, size, alignment) for sample in samples]
-        head, refine = fit_segmentation(session, seen, classes, levels)
+        # every anomalous image and SEGMENTATION_NORMALS normal ones: anomalous images are mostly background
+        keep = [i for i, anomalous in enumerate(labels) if anomalous or i < SEGMENTATION_NORMALS]
+        seen = [see(samples[i], size, alignment) for i in keep]
+        head, refine = fit_segmentation(session, seen, classes, [levels[i] for i in keep])
 
     progress("Exporting the model.")
     output = Path(job.output)
@@ -217,6 +220,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         Candidate,
         Images,
         evaluate,
+        sample,
         summary,
         wins,
     )
@@ -238,19 +242,23 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 # Turned parts come back through a resampling; remember normal parts that went the same way.
                 turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
             elif candidate.turned:
-                turned = [_reflected_turns(session, s.path, size, rng) for s in normals]
+                # at a larger size, half the turns: each costs a feature map four times the size
+                turns = TURNS if candidate.long_side <= base else TURNS[::2]
+                turned = [_reflected_turns(session, s.path, size, rng, turns) for s in normals]
             views[key] = Images(maps, turned, labels, folds, feature_grid(size))
         return views[key]
 
     outcomes: list = []
     best = None
+    compared = sample(labels)  # large projects: candidates are compared on a sample of the images
 
     def consider(candidate: Candidate, message: str) -> None:
         nonlocal best
         step = f"Model choice ({len(outcomes) + 1}): cross-validating {message}"
         progress(f"{step}.")
         cap = memory_cap(input_size(job.image_size, candidate.long_side)) * SELECTION_SHARE
-        outcome = evaluate(candidate, view(candidate), int(cap), lambda fold: progress(f"{step}, {fold}."))
+        outcome = evaluate(candidate, view(candidate), int(cap), lambda fold: progress(f"{step}, {fold}."),
+                           compared)  # fmt: skip
         outcomes.append(outcome)
         if wins(outcome, best):
             best = outcome
@@ -377,7 +385,9 @@ def _turned_features(
 TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about these angles, give or take 15
 
 
-def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def _reflected_turns(
+    session, path: str, size: tuple[int, int], rng: np.random.Generator, turns: tuple[float, ...] = TURNS
+) -> np.ndarray:
     """Features of turned copies of an image, filled where the turn uncovers the frame as a camera turned
     over a larger scene would see it: a plain background's own colour, or else the picture's surroundings
     reflected (a flat corner on a busy background would put a border into the memory that never occurs)."""
@@ -392,7 +402,7 @@ def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.G
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []
-    for angle in TURNS:
+    for angle in turns:
         angle += float(rng.uniform(-15, 15))
         if plain is not None:
             pixels = np.asarray(rgb.rotate(angle, resample=Image.BILINEAR, fillcolor=plain))
