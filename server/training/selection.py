@@ -35,7 +35,7 @@ from server.training.memory import Nearest, coreset
 FOLDS = 5
 RULES = ("memory", "supervised", "supervised+pooled")
 MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
-SELECTION_IMAGES = 20  # images of each label the candidates are compared on, at most
+SELECTION_IMAGES = 30  # images of each label the candidates are compared on, at most
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,11 @@ class Candidate:
                 + (" with turned copies" if self.turned else ""))  # fmt: skip
 
 
-ALIGNMENT_COST = LOCAL_COST = 1  # no dearer to serve: they must only do better
+LOCAL_COST = 1  # no dearer to serve: it must only do better
+ALIGNMENT_COST = 4  # unaligned parts must do clearly better: alignment also copes with turned parts
 HIGH_SIDE_COST = 2  # four times the features: it must do clearly better
 TURNED_COST = 3  # robust to turned parts: it wins unless clearly worse
-MARGIN = {0: 0.0, LOCAL_COST: 0.0, HIGH_SIDE_COST: 0.01, TURNED_COST: -0.01}
+MARGIN = {0: 0.0, LOCAL_COST: 0.0, HIGH_SIDE_COST: 0.01, TURNED_COST: -0.01, ALIGNMENT_COST: 0.01}
 
 
 @dataclass

@@ -242,9 +242,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 # Turned parts come back through a resampling; remember normal parts that went the same way.
                 turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
             elif candidate.turned:
-                # at a larger size, half the turns: each costs a feature map four times the size
-                turns = TURNS if candidate.long_side <= base else TURNS[::2]
-                turned = [_reflected_turns(session, s.path, size, rng, turns) for s in normals]
+                turned = [_reflected_turns(session, s.path, size, rng) for s in normals]
             views[key] = Images(maps, turned, labels, folds, feature_grid(size))
         return views[key]
 
@@ -385,9 +383,7 @@ def _turned_features(
 TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about these angles, give or take 15
 
 
-def _reflected_turns(
-    session, path: str, size: tuple[int, int], rng: np.random.Generator, turns: tuple[float, ...] = TURNS
-) -> np.ndarray:
+def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Features of turned copies of an image, filled where the turn uncovers the frame as a camera turned
     over a larger scene would see it: a plain background's own colour, or else the picture's surroundings
     reflected (a flat corner on a busy background would put a border into the memory that never occurs)."""
@@ -402,7 +398,7 @@ def _reflected_turns(
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []
-    for angle in turns:
+    for angle in TURNS:
         angle += float(rng.uniform(-15, 15))
         if plain is not None:
             pixels = np.asarray(rgb.rotate(angle, resample=Image.BILINEAR, fillcolor=plain))
