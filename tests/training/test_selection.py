@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.training.selection import Candidate, Images, Outcome, deal, evaluate, memory_for, wins
+from server.training.selection import (
+    ALIGNMENT_COST,
+    HIGH_SIDE_COST,
+    TURNED_COST,
+    Candidate,
+    Images,
+    Outcome,
+    deal,
+    evaluate,
+    memory_for,
+    wins,
+)
 
 GRID = (6, 8)
 
@@ -93,7 +104,7 @@ def test_few_labelled_anomalies_leave_the_decision_to_the_memory():
 
 
 def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_near_ties():
-    high, turned = Candidate(640, cost=2), Candidate(320, cost=3, turned=True)
+    high, turned = Candidate(640, cost=HIGH_SIDE_COST), Candidate(320, cost=TURNED_COST, turned=True)
     best = Outcome(Candidate(320), np.zeros((1, 4)), auroc=0.95, separation=2.0)
     assert not wins(Outcome(high, np.zeros((1, 4)), auroc=0.955, separation=9.0), best)  # not by 0.01
     assert wins(Outcome(high, np.zeros((1, 4)), auroc=0.97, separation=1.0), best)
@@ -101,3 +112,6 @@ def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_nea
         Outcome(turned, np.zeros((1, 4)), auroc=0.945, separation=1.0), best
     )  # robust, nearly as good
     assert not wins(Outcome(turned, np.zeros((1, 4)), auroc=0.93, separation=9.0), best)
+    aligned = Outcome(Candidate(320, aligned=True), np.zeros((1, 4)), auroc=1.0, separation=2.0)
+    as_they_are = Candidate(320, cost=ALIGNMENT_COST)  # alignment also copes with turned parts: it stays
+    assert not wins(Outcome(as_they_are, np.zeros((1, 4)), auroc=1.0, separation=9.0), aligned)
