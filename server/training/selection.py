@@ -8,8 +8,9 @@ normal patches, and each anomalous image by the memory of the fold it was dealt 
 scored once by a memory that has never seen it. From those held-out statistics, three decision rules
 compete: the memory's peak alone, and logistic regressions learnt from the labelled anomalies (on the
 map's statistics, or on those and the pooled features), themselves cross-validated over the same folds.
-The winner has the best held-out AUROC; a dearer candidate (a higher resolution, more inputs) must beat a
-cheaper one clearly, and ties go to the larger separation between the classes.
+The winner has the best held-out AUROC, with margins: a larger working size (dearer to serve) and
+unaligned parts (which lose the robustness alignment gives) must do clearly better, turned copies (which
+add it) win unless clearly worse; equal AUROCs go to the larger separation between the classes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from server.training.decision import (
 from server.training.memory import Nearest, coreset
 
 FOLDS = 5
-RULES = ("memory", "supervised", "supervised+pooled")
 MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
 SELECTION_IMAGES = 30  # images of each label the candidates are compared on, at most
 
@@ -42,7 +42,7 @@ SELECTION_IMAGES = 30  # images of each label the candidates are compared on, at
 class Candidate:
     long_side: int  # the working size's longer side, in pixels
     local: bool = False  # a local memory (matches near the same place) rather than a global one
-    cost: int = 0  # 0 cheapest; a dearer candidate must beat a cheaper one by MARGIN[cost]
+    cost: int = 0  # its margin class: it must beat the best so far by MARGIN[cost] (negative: preferred)
     turned: bool = False  # the memory also holds turned copies of the normal images
     aligned: bool = False  # parts are centred and turned upright first (plain backgrounds only)
 
