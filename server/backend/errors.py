@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+# The backend raises these; scope and new code take them from here rather than from the protocol layer.
 from server.protocol.errors import ServiceError
+from server.protocol.errors import validation_error as validation_error
 
 PROJECT = "PROJECT"
 DATASET = "DATASET"
