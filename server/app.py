@@ -23,9 +23,9 @@ from server.internal.controls import routes as control_routes
 from server.internal.routes import routes as internal_routes
 from server.protocol.asgi import ApiApp, ClientGone, Receive, Scope, Send
 from server.protocol.browsers import refusal
-from server.protocol.errors import ServiceError
 from server.protocol.http import HttpRequest
 from server.settings import Settings
+from server.spec.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

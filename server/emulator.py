@@ -11,7 +11,6 @@ from pathlib import Path
 
 from botocore.model import OperationModel
 
-from server.backend import errors
 from server.backend.hosting import HostingSettings
 from server.backend.replays import effect_holds
 from server.backend.scope import Scope
@@ -20,11 +19,11 @@ from server.backend.timing import Timing
 from server.handlers import bind_handlers
 from server.protocol import signing
 from server.protocol.dispatcher import Dispatcher
-from server.protocol.errors import ServiceError
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
 from server.settings import Settings
 from server.sources.s3 import S3Limits
-from server.spec import service_model
+from server.spec import errors, service_model
+from server.spec.errors import ServiceError
 from server.store.client_tokens import ClientTokenTable
 from server.store.database import Database
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from server.backend.imports import ImportOptions, find_bundle_files, import_model
 from server.backend.scope import Scope
 from server.inference.bundle import BundleError, make_class
-from server.protocol.errors import ServiceError
 from server.settings import Settings
+from server.spec.errors import ServiceError
 
 
 def import_model_command(args: argparse.Namespace) -> int:

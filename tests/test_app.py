@@ -34,7 +34,7 @@ def test_throttling_error_carries_retry_after_header():
     emulator = Emulator.open(Settings(in_memory=True))
 
     def throttled(context, params):
-        from server.protocol.errors import ServiceError
+        from server.spec.errors import ServiceError
 
         raise ServiceError(
             "ThrottlingException", "slow down", RetryAfterSeconds=3, QuotaCode="L-1", ServiceCode="lv"

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from server.backend.errors import DATASET, conflict, not_found
 from server.backend.projects import Projects
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
 from server.datasets.checks import check_image, check_mask
 from server.datasets.manifest import ManifestError, ManifestLine, parse_manifest
 from server.datasets.sources import SourceError, Sources
+from server.spec.errors import DATASET, conflict, not_found
 from server.store.blobs import Blobs
 from server.store.datasets import DatasetRecord, DatasetTable, Entry, EntryFilter
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from server.backend import statuses
-from server.backend.errors import MODEL, conflict
 from server.backend.models import Models
 from server.backend.scope import Scope
 from server.backend.scripted import ScriptedResults
@@ -22,7 +21,15 @@ from server.backend.timing import Settle, Timing
 from server.inference.bundle import ModelDescription, read_bundle
 from server.inference.memory import keep_freed_memory
 from server.inference.slots import QueueFull, Slots, SlotsClosed
-from server.protocol.errors import ServiceError, validation_error
+from server.spec.errors import (
+    MODEL,
+    ServiceError,
+    conflict,
+    internal_error,
+    quota_exceeded,
+    throttled,
+    validation_error,
+)
 from server.store.models import ModelKey, ModelTable
 
 if TYPE_CHECKING:
@@ -79,13 +86,11 @@ class Hosting:
         limit = self.settings.max_units
         if max(minimum, maximum or 0) > limit:
             # Each unit is an onnxruntime session: an unbounded count would exhaust the machine.
-            raise ServiceError(
-                "ServiceQuotaExceededException",
+            raise quota_exceeded(
+                "inference-units-per-model",
                 f"A model can have at most {limit} inference units here (setting max_inference_units)",
-                QuotaCode="inference-units-per-model",
-                ServiceCode="lookoutvision",
-                ResourceId=version,
-                ResourceType=MODEL,
+                MODEL,
+                version,
             )
         record = self.models.get(scope, project, version)
         _, after = self.table.transition(
@@ -262,10 +267,8 @@ class Hosting:
         try:
             prediction = hosted.slots.run(lambda runner: runner.predict(image))
         except QueueFull as error:
-            raise ServiceError(
-                "ThrottlingException",
-                f"Too many requests for model version {record.key.version}: {error}",
-                RetryAfterSeconds=1,
+            raise throttled(
+                f"Too many requests for model version {record.key.version}: {error}", retry_after_seconds=1
             ) from None
         except SlotsClosed:
             raise conflict(MODEL, version, f"Model version {record.key.version} is stopping") from None
@@ -284,8 +287,6 @@ def result(prediction: Prediction, description: ModelDescription) -> dict[str, A
         answer["Anomalies"] = anomalies(prediction.class_map, description.classes)
         mask = mask_png(prediction.class_map, description.classes)
         if len(mask) > MAX_MASK_BYTES:
-            raise ServiceError(
-                "InternalServerException", "The anomaly mask is larger than the service allows"
-            )
+            raise internal_error("The anomaly mask is larger than the service allows")
         answer["AnomalyMask"] = mask
     return answer

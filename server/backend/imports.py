@@ -6,7 +6,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.backend.errors import PROJECT
 from server.backend.scope import Scope
 from server.backend.service import Backend
 from server.inference.bundle import (
@@ -20,7 +19,7 @@ from server.inference.bundle import (
 )
 from server.inference.graph import read_signature
 from server.inference.importers import DEFAULT_CLASS, describe_onnx, read_metadata
-from server.protocol.errors import ServiceError
+from server.spec.errors import PROJECT, ServiceError
 from server.store.models import ModelRecord
 
 METADATA_FILE = "metadata.json"  # anomalib 1.x

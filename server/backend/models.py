@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from server.backend import statuses
-from server.backend.errors import MODEL, PROJECT, conflict, not_found
 from server.backend.projects import Projects
 from server.backend.scope import Scope
-from server.inference.bundle import ModelDescription
-from server.protocol.errors import ServiceError, validation_error
+from server.inference.bundle import ModelDescription, bundle_contents
+from server.spec.errors import MODEL, PROJECT, conflict, not_found, quota_exceeded, validation_error
 from server.store.files import ModelFiles
 from server.store.models import ModelKey, ModelRecord, ModelTable
 
@@ -93,7 +92,7 @@ class Models:
         if record is None:
             raise not_found(PROJECT, project, f"Project {project} does not exist")
         try:
-            self.files.write(record.key, model, description.to_json())
+            self.files.write(record.key, bundle_contents(model, description.to_json()))
         except BaseException:
             self.table.delete(record.key)
             raise
@@ -126,11 +125,6 @@ class Models:
         if changed is None:
             raise not_found(MODEL, arn, f"Model {arn} does not exist")
         if changed is False:
-            raise ServiceError(
-                "ServiceQuotaExceededException",
-                f"A model can have at most {MAX_TAGS_PER_MODEL} tags",
-                QuotaCode="tags-per-model",
-                ServiceCode="lookoutvision",
-                ResourceId=arn,
-                ResourceType=MODEL,
+            raise quota_exceeded(
+                "tags-per-model", f"A model can have at most {MAX_TAGS_PER_MODEL} tags", MODEL, arn
             )

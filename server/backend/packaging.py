@@ -16,14 +16,13 @@ from typing import Any
 
 from server.backend import statuses
 from server.backend.arns import model_arn
-from server.backend.errors import MODEL, MODEL_PACKAGE_JOB, conflict, not_found
 from server.backend.models import Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
 from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE
-from server.protocol import jsontext
-from server.protocol.errors import validation_error
 from server.sources.s3 import S3
+from server.spec import jsontext
+from server.spec.errors import MODEL, MODEL_PACKAGE_JOB, conflict, not_found, validation_error
 from server.store.packaging import JobRecord, JobTable
 
 CREATED, RUNNING, SUCCEEDED, FAILED = "CREATED", "RUNNING", "SUCCEEDED", "FAILED"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from server.backend.errors import PROJECT, conflict, not_found
 from server.backend.scope import Scope
+from server.spec.errors import PROJECT, conflict, not_found
 from server.store.projects import ProjectRecord, ProjectTable
 
 

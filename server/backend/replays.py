@@ -14,7 +14,7 @@ from typing import Any
 from server.backend import statuses
 from server.backend.scope import Scope
 from server.backend.service import Backend
-from server.protocol.errors import ServiceError
+from server.spec.errors import ServiceError
 
 _HOSTING = (statuses.STARTING_HOSTING, statuses.HOSTED)
 

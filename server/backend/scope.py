@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from server.backend.errors import validation_error
+from server.spec.errors import validation_error
 from server.store.paths import UnsafePath, check_scope
 
 

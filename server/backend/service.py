@@ -14,7 +14,6 @@ from server.backend.scripted import ScriptedResults
 from server.backend.timing import Timing
 from server.backend.training import Training
 from server.datasets.sources import Sources
-from server.protocol.pagination import PageTokens
 from server.sources.s3 import S3, S3Limits
 from server.store.blobs import Blobs
 from server.store.database import Database
@@ -40,7 +39,7 @@ class Backend:
         training_time_limit: float = 3600.0,
     ) -> None:
         self.database = database
-        self.page_tokens = PageTokens(page_token_secret(database))
+        self.page_token_secret = page_token_secret(database)  # signs List* tokens (handlers/paging.py)
         self.projects = Projects(ProjectTable(database))
         self.files = ModelFiles(files_root)
         self.files.remove_leftovers()

@@ -17,13 +17,20 @@ from typing import Any
 
 from server.backend import statuses
 from server.backend.datasets import BUSY, USABLE
-from server.backend.errors import PROJECT, not_found
 from server.backend.models import MAX_TAGS_PER_MODEL, Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
 from server.datasets.manifest import parse_line
-from server.protocol.errors import ServiceError, validation_error
+from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE, bundle_contents
 from server.sources.s3 import S3
+from server.spec.errors import (
+    DATASET,
+    PROJECT,
+    conflict,
+    not_found,
+    quota_exceeded,
+    validation_error,
+)
 from server.store.blobs import Blobs
 from server.store.datasets import DatasetTable, EntryFilter
 from server.store.models import ModelKey, ModelRecord
@@ -65,8 +72,7 @@ class Training:
         self.models.projects.get(scope, project)
         tags = {tag["Key"]: tag["Value"] for tag in params.get("Tags", [])}
         if len(tags) > MAX_TAGS_PER_MODEL:
-            raise ServiceError("ServiceQuotaExceededException", f"A model can have at most {MAX_TAGS_PER_MODEL} tags",
-                               QuotaCode="tags-per-model", ServiceCode="lookoutvision")  # fmt: skip
+            raise quota_exceeded("tags-per-model", f"A model can have at most {MAX_TAGS_PER_MODEL} tags")
         train, test = self._split(scope, project)
         details = {"output_config": params["OutputConfig"], "kms_key_id": params.get("KmsKeyId")}
 
@@ -99,8 +105,9 @@ class Training:
             if record is None:
                 return None
             if record.status in BUSY:
-                raise ServiceError("ConflictException", f"The {dataset_type} dataset is {record.status}; wait for it",
-                                   ResourceId=dataset_type, ResourceType="DATASET")  # fmt: skip
+                raise conflict(
+                    DATASET, dataset_type, f"The {dataset_type} dataset is {record.status}; wait for it"
+                )
             if record.status not in USABLE:
                 raise validation_error(f"The {dataset_type} dataset is {record.status}; create it again")
             entries = self.datasets.entries_after(record.key, None, 100_000, EntryFilter(labeled=True))
@@ -131,8 +138,8 @@ class Training:
             with tempfile.TemporaryDirectory(prefix="lfv-training-", dir=self.work_dir) as scratch:
                 result = self._run_worker(key, train, test, size, scratch)
                 self._progress(key, "Writing the model and its evaluation.")
-                description = json.loads((Path(scratch) / "model.json").read_text())
-                self.models.files.write(key, Path(scratch) / "model.onnx", description)
+                description = json.loads((Path(scratch) / DESCRIPTION_FILE).read_text())
+                self.models.files.write(key, bundle_contents(Path(scratch) / MODEL_FILE, description))
                 details = self._write_evaluation(record, result, test)
                 if result.get("selection"):
                     log.info("model %s/%s chosen by cross-validation: %s", key.project, key.version,

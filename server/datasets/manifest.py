@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from server.protocol import jsontext
+from server.spec import jsontext
 
 CLASSIFICATION_TYPE = "groundtruth/image-classification"
 LABELS = ("normal", "anomaly")

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from server.backend.service import Backend
 from server.protocol.context import RequestContext
-from server.protocol.pagination import paginate
+from server.protocol.pagination import PageTokens, paginate
 
 Item = TypeVar("Item")
 
@@ -25,7 +25,7 @@ def page(
     """`listing` names what is listed and under which filters; tokens from other listings are refused."""
     scope = f"{context.account}|{context.region}|{listing}"
     return paginate(
-        backend.page_tokens,
+        PageTokens(backend.page_token_secret),
         scope,
         fetch,
         key,

@@ -86,6 +86,11 @@ class ModelDescription:
         return {"format": FORMAT, **document}
 
 
+def bundle_contents(model: Path, description: dict[str, Any]) -> dict[str, Path | bytes]:
+    """A bundle's files by name, as the store writes them: the graph, and its description."""
+    return {MODEL_FILE: model, DESCRIPTION_FILE: json.dumps(description, indent=2).encode()}
+
+
 def parse_description(document: Any) -> ModelDescription:
     if not isinstance(document, dict):
         raise BundleError("model.json must hold a JSON object")

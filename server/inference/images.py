@@ -8,7 +8,7 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
-from server.protocol.errors import validation_error
+from server.spec.errors import validation_error
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # the service's image file limit
 MIN_SIDE = 64

@@ -10,11 +10,11 @@ from starlette.routing import Route
 
 from server.backend.scope import Scope
 from server.emulator import Emulator
-from server.protocol import jsontext
 from server.protocol.asgi import read_request
-from server.protocol.errors import ServiceError, validation_error
 from server.protocol.parsing import from_json
 from server.protocol.validation import validate_input
+from server.spec import jsontext
+from server.spec.errors import ServiceError, validation_error
 
 
 def _emulator(request: Request) -> Emulator:

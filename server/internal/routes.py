@@ -18,8 +18,8 @@ from server.datasets.checks import MAX_SIDE, MIN_SIDE
 from server.emulator import Emulator
 from server.inference.bundle import MODEL_FILE, BundleError, make_class
 from server.inference.devices import execution_providers
-from server.protocol.errors import ServiceError, validation_error
 from server.protocol.validation import validate_input
+from server.spec.errors import ServiceError, validation_error
 
 MAX_MODEL_BYTES = 2 * 1024**3
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from server.protocol.errors import ServiceError, validation_error
 from server.protocol.http import HttpRequest, HttpResponse
+from server.spec.errors import ServiceError, validation_error
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

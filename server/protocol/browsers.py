@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.protocol.errors import ServiceError
+from server.spec.errors import ServiceError
 
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The content types a page can send without a CORS preflight (the Fetch standard's "CORS-safelisted").

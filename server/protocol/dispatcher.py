@@ -15,13 +15,13 @@ from typing import Any
 from botocore.model import OperationModel, ServiceModel
 
 from server.protocol.context import RequestContext, request_context
-from server.protocol.errors import ServiceError
 from server.protocol.http import HttpRequest, HttpResponse
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS, KeyLocks, TokenKey, TokenStore, fingerprint
 from server.protocol.parsing import parse_input
 from server.protocol.routing import Router
 from server.protocol.serializing import serialize_error, serialize_output
 from server.protocol.validation import validate_input
+from server.spec.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,11 @@ class Dispatcher:
                     raise self.token_reuse_error(operation, token)
                 # A later call may have undone the first one's effect (a stop after a start): then the
                 # repeat is a new request, and its answer replaces the remembered one.
-                if self.replay_holds is None or self.replay_holds(
-                    context, operation.name, params, seen.response.body
-                ):
-                    return HttpResponse(seen.response.status, dict(seen.response.headers), seen.response.body)
+                if self.replay_holds is None or self.replay_holds(context, operation.name, params, seen.body):
+                    return HttpResponse(seen.status, dict(seen.headers), seen.body)
             response = serialize_output(operation, handler(context, params))
             if 200 <= response.status < 300:
-                self.tokens.remember(key, digest, response)
+                self.tokens.remember(key, digest, response.status, response.headers, response.body)
             return response
 
 

@@ -6,32 +6,42 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-from server.protocol.http import HttpResponse
+from typing import Any, NamedTuple, Protocol
 
 TOKEN_LIFETIME_SECONDS = 8 * 3600
 
 
-@dataclass(frozen=True)
-class TokenKey:
+class TokenKey(NamedTuple):
     account: str
     region: str
     operation: str
     token: str
 
 
-@dataclass(frozen=True)
-class Remembered:
-    fingerprint: str
-    response: HttpResponse
+class Remembered(Protocol):
+    """The first answer to a token: kept by the store as plain data."""
+
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
 
 
 class TokenStore(Protocol):
-    def recall(self, key: TokenKey, newer_than: float) -> Remembered | None: ...
+    def recall(self, key: tuple[str, str, str, str], newer_than: float) -> Remembered | None: ...
 
-    def remember(self, key: TokenKey, fingerprint: str, response: HttpResponse) -> None: ...
+    def remember(
+        self,
+        key: tuple[str, str, str, str],
+        fingerprint: str,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None: ...
 
 
 def fingerprint(params: dict[str, Any], token_member: str) -> str:

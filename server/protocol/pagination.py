@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from server.protocol.errors import validation_error
+from server.spec.errors import validation_error
 
 Item = TypeVar("Item")
 _MAC_BYTES = 16

@@ -14,9 +14,10 @@ from urllib.parse import parse_qs
 
 from botocore.model import OperationModel, Shape
 
-from server.protocol import jsontext, values
-from server.protocol.errors import serialization_error, validation_error
+from server.protocol import values
 from server.protocol.http import HttpRequest
+from server.spec import jsontext
+from server.spec.errors import serialization_error, validation_error
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 

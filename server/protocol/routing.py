@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, ServiceModel
 
-from server.protocol.errors import ServiceError
+from server.spec.errors import ServiceError
 
 _LABEL = re.compile(r"\{([^}]+)\}")
 

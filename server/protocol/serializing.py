@@ -9,9 +9,9 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from server.protocol.errors import ServiceError
 from server.protocol.http import HttpResponse
 from server.protocol.values import epoch_seconds
+from server.spec.errors import ServiceError
 
 JSON = "application/json"
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from server.protocol.errors import ServiceError
 from server.protocol.http import HttpRequest
+from server.spec.errors import ServiceError
 
 MAX_SKEW_SECONDS = 15 * 60
 _AUTHORIZATION = re.compile(

@@ -12,8 +12,8 @@ from typing import Any
 import regex
 from botocore.model import Shape
 
-from server.protocol.errors import validation_error
 from server.protocol.parsing import field_name
+from server.spec.errors import validation_error
 
 _SHOWN_CHARS = 100
 

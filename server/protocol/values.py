@@ -6,7 +6,7 @@ import math
 import re
 from datetime import datetime, timezone
 
-from server.protocol.errors import validation_error
+from server.spec.errors import validation_error
 
 _INTEGER = re.compile(r"[+-]?\d{1,19}")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 
-from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE
 from server.store.models import ModelKey
 from server.store.paths import check_parts, inside
 
@@ -27,15 +24,19 @@ class ModelFiles:
         check_parts(key.account, key.region, key.project, key.version)
         return inside(self.root, self.root / key.account / key.region / key.project / str(key.version))
 
-    def write(self, key: ModelKey, model: Path, description: dict[str, Any]) -> Path:
-        """Copy the graph and write the description, then move the folder into place in one rename."""
+    def write(self, key: ModelKey, contents: dict[str, Path | bytes]) -> Path:
+        """Write the bundle's files (a file copied, or bytes), then move the folder into place in one rename.
+        What the files are is the bundle format's business (server/inference/bundle.py), not the store's."""
         target = self.folder(key)
         staging = target.parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         try:
-            shutil.copyfile(model, staging / MODEL_FILE)
-            (staging / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2), encoding="utf-8")
-            for name in (MODEL_FILE, DESCRIPTION_FILE):
+            for name, content in contents.items():
+                check_parts(name)
+                if isinstance(content, Path):
+                    shutil.copyfile(content, staging / name)
+                else:
+                    (staging / name).write_bytes(content)
                 with open(staging / name, "rb") as handle:
                     os.fsync(handle.fileno())
             if target.exists():  # left behind by a crash between rename and commit

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
+
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
 MEMORY_MAX = 16_000  # remembered patches at most
@@ -36,7 +38,6 @@ SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller
 SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
 SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
-FORMAT = "lookoutvision-emulator-bundle/1"
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
     graph = scoring_graph(size, memory, decision, head, refine)
-    (output / "model.onnx").write_bytes(graph.SerializeToString())
+    (output / MODEL_FILE).write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",
         "outputs": {"score": "score", "class_map": "class_scores"},
@@ -178,10 +179,10 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         **(segmentation if classes else {}),
         **({"align": alignment_json(alignment)} if alignment is not None else {}),
     }  # fmt: skip
-    (output / "model.json").write_text(json.dumps(description, indent=2))
+    (output / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2))
 
     progress("Evaluating the model on the test images.")
-    served = cpu_session(str(output / "model.onnx"))
+    served = cpu_session(str(output / MODEL_FILE))
     predictions = []
     pixels = PixelCounts(classes)
     wanted = ["score", "class_scores"] if classes else ["score"]

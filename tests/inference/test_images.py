@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from server.inference.images import decode_image
-from server.protocol.errors import ServiceError
+from server.spec.errors import ServiceError
 
 
 def encode(image: Image.Image, kind: str = "PNG") -> bytes:

@@ -7,10 +7,9 @@ from urllib.parse import quote
 
 import pytest
 
-from server.protocol import jsontext
-from server.protocol.errors import validation_error
 from server.protocol.serializing import serialize_error
-from server.spec import service_model
+from server.spec import jsontext, service_model
+from server.spec.errors import validation_error
 from tests.support.errors import assert_aws_error
 
 JSON_HEADERS = {"Content-Type": "application/json"}

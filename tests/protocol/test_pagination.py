@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from server.protocol.errors import ServiceError
 from server.protocol.pagination import PageTokens, paginate
+from server.spec.errors import ServiceError
 
 TOKENS = PageTokens(b"k" * 32)
 ITEMS = [f"item-{i:03d}" for i in range(25)]

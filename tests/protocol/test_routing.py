@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.protocol.errors import ServiceError
 from server.protocol.routing import Router
 from server.spec import service_model
+from server.spec.errors import ServiceError
 
 ROUTER = Router(service_model())
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from server.protocol import signing
-from server.protocol.errors import ServiceError
 from server.protocol.http import HttpRequest
+from server.spec.errors import ServiceError
 from server.testing import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.support.aws_cli import aws_cli, fake_aws_env

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.protocol.errors import ServiceError
 from server.protocol.validation import validate_input
 from server.spec import service_model
+from server.spec.errors import ServiceError
 
 MODEL = service_model()
 
