@@ -32,7 +32,8 @@ class ModelFiles:
         staging.mkdir(parents=True)
         try:
             for name, content in contents.items():
-                check_parts(name)
+                if Path(name).name != name or name in ("", ".", ".."):
+                    raise ValueError(f"{name!r} is not a file name")
                 if isinstance(content, Path):
                     shutil.copyfile(content, staging / name)
                 else:
