@@ -9,7 +9,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server.backend import statuses
 from server.backend.scope import Scope
 from server.settings import Settings
 
@@ -21,8 +20,9 @@ def train_command(args: argparse.Namespace) -> int:
     from server.backend.training import SINGLE_DATASET_MINIMUM, enough, split_single
     from server.datasets.checks import check_image
     from server.datasets.manifest import ManifestError
-    from server.inference.bundle import parse_description
+    from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE, parse_description
     from server.store.database import Database
+    from server.store.models import Performance
     from server.training.trainer import Job, train
 
     try:
@@ -56,13 +56,11 @@ def train_command(args: argparse.Namespace) -> int:
                 scope = Scope(settings.account, settings.region)
                 if backend.projects.table.get(scope.account, scope.region, args.project) is None:
                     backend.projects.create(scope, args.project)
-                description = parse_description(json.loads((Path(scratch) / "model.json").read_text()))
-                record = backend.models.add(scope, args.project, Path(scratch) / "model.onnx", description,
-                                            args.description)  # fmt: skip
-                performance = {name: result.metrics[name] for name in ("F1Score", "Recall", "Precision")}
-                backend.models.table.transition(record.key, None, status=statuses.TRAINED,
-                                                status_message=statuses.MESSAGES[statuses.TRAINED],
-                                                details={**record.details, "performance": performance})  # fmt: skip
+                description = parse_description(json.loads((Path(scratch) / DESCRIPTION_FILE).read_text()))
+                metrics = result.metrics
+                performance = Performance(metrics["F1Score"], metrics["Recall"], metrics["Precision"])
+                record = backend.models.add(scope, args.project, Path(scratch) / MODEL_FILE, description,
+                                            args.description, performance)  # fmt: skip
             finally:
                 database.close()
     except (ValueError, OSError, ManifestError) as error:
@@ -127,6 +125,6 @@ def add_masks(items: list[dict], folder: Path, names: dict[str, str]) -> None:
 
 
 def _sample(item: dict):
-    from server.training.trainer import Sample
+    from server.training.samples import Sample
 
     return Sample(item["path"], item["label"], item["source_ref"], item.get("mask"), item.get("colors", {}))

@@ -21,7 +21,7 @@ from server.datasets.manifest import ManifestError, ManifestLine, parse_manifest
 from server.datasets.sources import SourceError, Sources
 from server.spec.errors import DATASET, conflict, not_found
 from server.store.blobs import Blobs
-from server.store.datasets import DatasetRecord, DatasetTable, Entry, EntryFilter
+from server.store.datasets import DatasetRecord, DatasetTable, Entry, EntryFilter, ImageCounts
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Datasets:
             raise not_found(DATASET, dataset_type, f"Project {project} has no {dataset_type} dataset")
         return record
 
-    def stats(self, record: DatasetRecord) -> dict[str, int]:
+    def stats(self, record: DatasetRecord) -> ImageCounts:
         return self.table.stats(record.key)
 
     def for_project(self, scope: Scope, project: str) -> list[DatasetRecord]:

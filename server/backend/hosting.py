@@ -30,9 +30,10 @@ from server.spec.errors import (
     throttled,
     validation_error,
 )
-from server.store.models import ModelKey, ModelTable
+from server.store.models import ModelKey, ModelRecord
 
 if TYPE_CHECKING:
+    from server.inference.masks import AnomalyArea
     from server.inference.runtime import ModelRunner, Prediction
 
 # numpy, Pillow and onnxruntime are imported when a model is first hosted, not at start-up.
@@ -63,13 +64,12 @@ class Hosting:
     def __init__(
         self,
         models: Models,
-        table: ModelTable,
         settings: HostingSettings,
         timing: Timing,
         scripts: ScriptedResults,
     ) -> None:
         self.models = models
-        self.table = table
+        self.lifecycle = models.lifecycle
         self.settings = settings
         self.timing = timing
         self.scripts = scripts
@@ -93,14 +93,7 @@ class Hosting:
                 version,
             )
         record = self.models.get(scope, project, version)
-        _, after = self.table.transition(
-            record.key,
-            statuses.STARTABLE,
-            status=statuses.STARTING_HOSTING,
-            status_message=statuses.MESSAGES[statuses.STARTING_HOSTING],
-            min_units=minimum,
-            max_units=maximum,
-        )
+        _, after = self.lifecycle.start_hosting(record.key, minimum, maximum)
         if after is None:
             raise self._wrong_state(record.key, version, "it cannot be started")
         self.timing.launch("hosting", lambda settle: self._load(record.key, minimum, maximum, settle))
@@ -108,19 +101,14 @@ class Hosting:
 
     def stop(self, scope: Scope, project: str, version: str) -> str:
         record = self.models.get(scope, project, version)
-        _, after = self.table.transition(
-            record.key,
-            (statuses.HOSTED,),
-            status=statuses.STOPPING_HOSTING,
-            status_message=statuses.MESSAGES[statuses.STOPPING_HOSTING],
-        )
+        _, after = self.lifecycle.stop_hosting(record.key)
         if after is None:
             raise self._wrong_state(record.key, version, "only a HOSTED model can be stopped")
         self.timing.launch("stopping", lambda settle: self._unload(record.key, settle))
         return statuses.STOPPING_HOSTING
 
     def _wrong_state(self, key: ModelKey, version: str, reason: str) -> ServiceError:
-        current = self.table.get(key)
+        current = self.models.table.get(key)
         state = current.status if current else "deleted"
         return conflict(MODEL, version, f"Model version {key.version} is {state}; {reason}")
 
@@ -149,24 +137,13 @@ class Hosting:
         except Exception as error:
             log.warning("model %s/%s could not be hosted: %s", key.project, key.version, error)
             settle()
-            self.table.transition(
-                key,
-                (statuses.STARTING_HOSTING,),
-                status=statuses.HOSTING_FAILED,
-                status_message=f"The model could not be hosted: {error}"[:1000],
-            )
+            self.lifecycle.hosting_failed(key, f"The model could not be hosted: {error}")
             return
         providers = slots.run(lambda runner: runner.providers)
         with self._lock:
             self._hosted[key] = HostedModel(description, slots, providers)
         settle()
-        _, after = self.table.transition(
-            key,
-            (statuses.STARTING_HOSTING,),
-            status=statuses.HOSTED,
-            status_message=statuses.MESSAGES[statuses.HOSTED],
-        )
-        if after is None:  # deleted or reset while loading
+        if self.lifecycle.hosting_started(key) is None:  # deleted or reset while loading
             self._discard(key)
         else:
             log.info("model %s/%s hosted on %s with %d unit(s)", key.project, key.version, providers, minimum)
@@ -174,12 +151,7 @@ class Hosting:
     def _unload(self, key: ModelKey, settle: Settle) -> None:
         settle()
         self._discard(key)
-        self.table.transition(
-            key,
-            (statuses.STOPPING_HOSTING,),
-            status=statuses.TRAINED,
-            status_message=statuses.STOPPED_MESSAGE,
-        )
+        self.lifecycle.hosting_stopped(key)
 
     def _discard(self, key: ModelKey) -> None:
         with self._lock:
@@ -187,22 +159,12 @@ class Hosting:
         if hosted is not None:
             hosted.slots.close()
 
-    def recover(self) -> None:
-        """After a restart: host again what was hosted (or starting); finish what was stopping."""
-        for record in self.table.with_status((statuses.HOSTED, statuses.STARTING_HOSTING)):
-            self.table.transition(
-                record.key,
-                None,
-                status=statuses.STARTING_HOSTING,
-                status_message=statuses.MESSAGES[statuses.STARTING_HOSTING],
-            )
+    def host_again(self, records: list[ModelRecord]) -> None:
+        """After a restart: load what was hosted (or starting), now STARTING_HOSTING again."""
+        for record in records:
             key, minimum, maximum = record.key, record.min_units or 1, record.max_units
             self.timing.launch(
                 "hosting", lambda settle, k=key, a=minimum, b=maximum: self._load(k, a, b, settle)
-            )
-        for record in self.table.with_status((statuses.STOPPING_HOSTING,)):
-            self.table.transition(
-                record.key, None, status=statuses.TRAINED, status_message=statuses.STOPPED_MESSAGE
             )
 
     def close(self) -> None:
@@ -236,7 +198,7 @@ class Hosting:
 
     def detect(
         self, scope: Scope, project: str, version: str, content_type: str, body: bytes
-    ) -> dict[str, Any]:
+    ) -> Detection | ScriptedAnswer:
         from server.inference.images import check_content_type, decode_image
 
         check_content_type(content_type)
@@ -246,7 +208,7 @@ class Hosting:
             if "Error" in scripted:
                 error = dict(scripted["Error"])
                 raise ServiceError(error.pop("Code"), error.pop("Message"), **error)
-            return {"DetectAnomalyResult": scripted}
+            return ScriptedAnswer(scripted)
         record = self.models.get(scope, project, version)
         with self._lock:
             hosted = self._hosted.get(record.key)
@@ -272,21 +234,31 @@ class Hosting:
             ) from None
         except SlotsClosed:
             raise conflict(MODEL, version, f"Model version {record.key.version} is stopping") from None
-        return {"DetectAnomalyResult": result(prediction, description)}
+        return detection(prediction, description)
 
 
-def result(prediction: Prediction, description: ModelDescription) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Detection:
+    is_anomalous: bool
+    confidence: float
+    anomalies: list[AnomalyArea] | None = None  # segmentation models: background first
+    mask_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ScriptedAnswer:
+    """A DetectAnomalyResult set through /_emulator/results: the caller wrote it in the API's shape."""
+
+    document: dict[str, Any]
+
+
+def detection(prediction: Prediction, description: ModelDescription) -> Detection:
     from server.inference.masks import anomalies, mask_png
 
-    answer: dict[str, Any] = {
-        "Source": {"Type": "direct"},
-        "IsAnomalous": prediction.is_anomalous,
-        "Confidence": prediction.confidence,
-    }
-    if prediction.class_map is not None:
-        answer["Anomalies"] = anomalies(prediction.class_map, description.classes)
-        mask = mask_png(prediction.class_map, description.classes)
-        if len(mask) > MAX_MASK_BYTES:
-            raise internal_error("The anomaly mask is larger than the service allows")
-        answer["AnomalyMask"] = mask
-    return answer
+    if prediction.class_map is None:
+        return Detection(prediction.is_anomalous, prediction.confidence)
+    mask = mask_png(prediction.class_map, description.classes)
+    if len(mask) > MAX_MASK_BYTES:
+        raise internal_error("The anomaly mask is larger than the service allows")
+    areas = anomalies(prediction.class_map, description.classes)
+    return Detection(prediction.is_anomalous, prediction.confidence, areas, mask)

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from server.backend import statuses
+from server.backend.arns import MODEL_ARN, PROJECT_ARN
+from server.backend.lifecycle import ModelLifecycle
 from server.backend.projects import Projects
 from server.backend.scope import Scope
 from server.inference.bundle import ModelDescription, bundle_contents
 from server.spec.errors import MODEL, PROJECT, conflict, not_found, quota_exceeded, validation_error
 from server.store.files import ModelFiles
-from server.store.models import ModelKey, ModelRecord, ModelTable
+from server.store.models import ModelKey, ModelRecord, ModelTable, Performance
 
 MAX_TAGS_PER_MODEL = 50  # undocumented for L4V; AWS's usual per-resource limit
 MAX_VERSION_DIGITS = 10  # ModelVersion's length limit in the service model
-_MODEL_ARN = re.compile(r"arn:aws:lookoutvision:([^:]+):([^:]+):model/([^/]+)/([1-9][0-9]*)")
-_PROJECT_ARN = re.compile(r"arn:aws:lookoutvision:[^:]+:[^:]+:project/[^/]+")
 
 
 class Models:
     def __init__(
-        self, table: ModelTable, projects: Projects, files: ModelFiles, clock: Callable[[], float] = time.time
+        self, table: ModelTable, projects: Projects, files: ModelFiles, lifecycle: ModelLifecycle
     ) -> None:
-        self.table = table
+        self.table = table  # read here; written only by the lifecycle
         self.projects = projects
         self.files = files
-        self.clock = clock
+        self.lifecycle = lifecycle
 
     def get(self, scope: Scope, project: str, version: str) -> ModelRecord:
         """`version` is a number or `latest` (the highest version the project has)."""
@@ -47,7 +43,7 @@ class Models:
 
     def delete(self, scope: Scope, project: str, version: str) -> ModelRecord:
         record = self.get(scope, project, version)
-        before, after = self.table.transition(record.key, statuses.DELETABLE, status=statuses.DELETING)
+        before, after = self.lifecycle.begin_deletion(record.key)
         if before is None:
             raise not_found(MODEL, version, f"Model version {version} of project {project} does not exist")
         if after is None:
@@ -57,14 +53,14 @@ class Models:
                 f"Model version {version} is {before.status}; stop it or let training end first",
             )
         self.files.remove(record.key)
-        self.table.delete(record.key)
+        self.lifecycle.remove(record.key)
         return record
 
-    def recover(self) -> None:
+    def finish_deletions(self, records: list[ModelRecord]) -> None:
         """A DeleteModel cut off by a crash left its model DELETING: finish the deletion."""
-        for record in self.table.with_status((statuses.DELETING,)):
+        for record in records:
             self.files.remove(record.key)
-            self.table.delete(record.key)
+            self.lifecycle.remove(record.key)
 
     def add(
         self,
@@ -73,37 +69,29 @@ class Models:
         model: Path,
         description: ModelDescription,
         model_description: str | None,
+        performance: Performance | None = None,
     ) -> ModelRecord:
-        """A new version in TRAINED from a checked bundle (no Performance: it was not evaluated here)."""
-
-        def make(key: ModelKey) -> ModelRecord:
-            return ModelRecord(
-                key=key,
-                created=round(self.clock(), 3),
-                status=statuses.TRAINED,
-                status_message=statuses.IMPORTED_MESSAGE,
-                description=model_description,
-                details={"task": description.task, "source": description.source},
-            )
-
+        """A new version in TRAINED from a checked bundle: an import (no Performance: it was not evaluated
+        here), or the `train` command's model with the scores it measured."""
         self.projects.get(scope, project)
-        # The row comes first so the version number is taken; its files are written before it can start.
-        record = self.table.create_next(scope.account, scope.region, project, make)
+        record = self.lifecycle.add_trained(
+            scope, project, model_description, description.task, description.source, performance
+        )
         if record is None:
             raise not_found(PROJECT, project, f"Project {project} does not exist")
-        try:
+        try:  # written before the version can start
             self.files.write(record.key, bundle_contents(model, description.to_json()))
         except BaseException:
-            self.table.delete(record.key)
+            self.lifecycle.remove(record.key)
             raise
         return record
 
     # Tags
 
     def key_from_arn(self, scope: Scope, arn: str) -> ModelKey:
-        found = _MODEL_ARN.fullmatch(arn)
+        found = MODEL_ARN.fullmatch(arn)
         if found is None:
-            if _PROJECT_ARN.fullmatch(arn):
+            if PROJECT_ARN.fullmatch(arn):
                 raise validation_error(f"Only models can be tagged; {arn} is a project")
             raise validation_error(f"{arn} is not a Lookout for Vision model ARN")
         region, account, project, version = found.groups()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.backend import statuses
-from server.backend.arns import model_arn
+from server.backend.arns import component_arn, model_arn
 from server.backend.models import Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
@@ -115,7 +115,7 @@ class Packaging:
             self.table.update(record, FAILED, round(self.clock(), 3), f"Packaging failed: {error}"[:1000])
             return
         settle()
-        arn = f"arn:aws:greengrass:{record.region}:{record.account}:components:{name}:versions:{version}"
+        arn = component_arn(Scope(record.account, record.region), name, version)
         output = {
             "Greengrass": {"ComponentVersionArn": arn, "ComponentName": name, "ComponentVersion": version}
         }

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from server.backend.datasets import Datasets
 from server.backend.hosting import Hosting, HostingSettings
+from server.backend.lifecycle import ModelLifecycle
 from server.backend.models import Models
 from server.backend.packaging import Packaging
 from server.backend.projects import Projects
@@ -37,21 +40,22 @@ class Backend:
         dataset_root: Path | None = None,
         local_bucket: str = "lookoutvision-local",
         training_time_limit: float = 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` gives every timestamp the backend records (tests pass a fake one)."""
         self.database = database
         self.page_token_secret = page_token_secret(database)  # signs List* tokens (handlers/paging.py)
-        self.projects = Projects(ProjectTable(database))
+        self.projects = Projects(ProjectTable(database), clock)
         self.files = ModelFiles(files_root)
         self.files.remove_leftovers()
         model_table = ModelTable(database)
-        self.models = Models(model_table, self.projects, self.files)
+        self.lifecycle = ModelLifecycle(model_table, clock)
+        self.models = Models(model_table, self.projects, self.files, self.lifecycle)
         self.timing = timing or Timing(immediate=False, delays={})
         self.scripts = ScriptedResults()
-        self.hosting = Hosting(
-            self.models, model_table, hosting or HostingSettings(), self.timing, self.scripts
-        )
+        self.hosting = Hosting(self.models, hosting or HostingSettings(), self.timing, self.scripts)
         s3 = S3(s3_endpoint_url, s3_limits)
-        self.packaging = Packaging(JobTable(database), self.models, self.timing, s3)
+        self.packaging = Packaging(JobTable(database), self.models, self.timing, s3, clock)
         self.blobs = Blobs(files_root)
         dataset_table = DatasetTable(database)
         self.datasets = Datasets(
@@ -60,21 +64,24 @@ class Backend:
             self.blobs,
             lambda region: Sources(s3, region, dataset_root, local_bucket),
             self.timing,
+            clock,
         )
         self.work_dir = files_root / "work"
         self.training = Training(
-            self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit, self.work_dir
+            self.models, dataset_table, self.blobs, self.timing, s3, training_time_limit, self.work_dir, clock
         )
 
     def recover(self) -> None:
         """At server start-up, after a stop or a crash (kill -9): nothing stays in a transitional state,
         and no half-written file is left. Only the server calls this: the CLI's import and train commands
         open the same data directory while a server may be running, and must not touch its work."""
-        self.models.recover()  # DELETING: finish the deletion
-        self.hosting.recover()  # STARTING_HOSTING, HOSTED: host again; STOPPING_HOSTING: TRAINED
+        # TRAINING: TRAINING_FAILED; STOPPING_HOSTING: TRAINED; HOSTED, STARTING_HOSTING: host again;
+        # DELETING: finish the deletion
+        to_host, to_delete = self.lifecycle.recover()
+        self.models.finish_deletions(to_delete)
+        self.hosting.host_again(to_host)
         self.packaging.recover()  # CREATED, RUNNING: FAILED
         self.datasets.recover()  # CREATE_IN_PROGRESS: CREATE_FAILED; updates: rolled back
-        self.training.recover()  # TRAINING: TRAINING_FAILED
         self.files.remove_staging()
         self.blobs.remove_staging()
         shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -13,10 +13,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from server.backend import statuses
+from server.backend.arns import model_arn
 from server.backend.datasets import BUSY, USABLE
+from server.backend.lifecycle import Evaluation, OutputLocation
 from server.backend.models import MAX_TAGS_PER_MODEL, Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
@@ -33,11 +33,10 @@ from server.spec.errors import (
 )
 from server.store.blobs import Blobs
 from server.store.datasets import DatasetTable, EntryFilter
-from server.store.models import ModelKey, ModelRecord
+from server.store.models import ModelKey, ModelRecord, Performance
 
 log = logging.getLogger(__name__)
 
-TRAINING_MESSAGE = "The model is being trained."
 # L4V's minimum labelled images: (normal, anomalous) in train, and in test when there is one.
 SINGLE_DATASET_MINIMUM = (20, 10)
 SEPARATE_TRAIN_MINIMUM = (10, 0)
@@ -68,20 +67,21 @@ class Training:
         self.work_dir = work_dir
         self.clock = clock
 
-    def create(self, scope: Scope, project: str, params: dict[str, Any]) -> ModelRecord:
+    def create(
+        self,
+        scope: Scope,
+        project: str,
+        output: OutputLocation,
+        description: str | None = None,
+        kms_key_id: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> ModelRecord:
         self.models.projects.get(scope, project)
-        tags = {tag["Key"]: tag["Value"] for tag in params.get("Tags", [])}
+        tags = tags or {}
         if len(tags) > MAX_TAGS_PER_MODEL:
             raise quota_exceeded("tags-per-model", f"A model can have at most {MAX_TAGS_PER_MODEL} tags")
         train, test = self._split(scope, project)
-        details = {"output_config": params["OutputConfig"], "kms_key_id": params.get("KmsKeyId")}
-
-        def make(key: ModelKey) -> ModelRecord:
-            return ModelRecord(key=key, created=round(self.clock(), 3), status=statuses.TRAINING,
-                               status_message=TRAINING_MESSAGE, description=params.get("Description"),
-                               details=details)  # fmt: skip
-
-        record = self.models.table.create_next(scope.account, scope.region, project, make)
+        record = self.models.lifecycle.begin_training(scope, project, description, output, kms_key_id)
         if record is None:
             raise not_found(PROJECT, project, f"Project {project} does not exist")
         if tags:
@@ -89,13 +89,6 @@ class Training:
         size = (train[0]["width"], train[0]["height"])
         self.timing.launch("training", lambda settle: self._train(record, train, test, size, settle))
         return record
-
-    def recover(self) -> None:
-        message = "The server restarted during training; train again."
-        for record in self.models.table.with_status((statuses.TRAINING,)):
-            self.models.table.transition(
-                record.key, (statuses.TRAINING,), status=statuses.TRAINING_FAILED, status_message=message
-            )
 
     # Which images train and which test
 
@@ -140,24 +133,20 @@ class Training:
                 self._progress(key, "Writing the model and its evaluation.")
                 description = json.loads((Path(scratch) / DESCRIPTION_FILE).read_text())
                 self.models.files.write(key, bundle_contents(Path(scratch) / MODEL_FILE, description))
-                details = self._write_evaluation(record, result, test)
+                evaluation = self._write_evaluation(record, result, test)
                 if result.get("selection"):
                     log.info("model %s/%s chosen by cross-validation: %s", key.project, key.version,
                              json.dumps(result["selection"]["Chosen"]))  # fmt: skip
         except Exception as error:  # every failure ends the training, with its reason
             log.warning("training %s/%s failed: %s", key.project, key.version, error)
             settle()
-            self.models.table.transition(key, (statuses.TRAINING,), status=statuses.TRAINING_FAILED,
-                                         status_message=f"Training failed: {error}"[:1000])  # fmt: skip
+            self.models.lifecycle.training_failed(key, f"Training failed: {error}")
             return
         settle()
-        _, after = self.models.table.transition(key, (statuses.TRAINING,), status=statuses.TRAINED,
-                                                status_message=statuses.MESSAGES[statuses.TRAINED],
-                                                details={**record.details, **details})  # fmt: skip
-        if after is None:
+        if self.models.lifecycle.training_succeeded(key, "trainer", evaluation) is None:
             self.models.files.remove(key)
         log.info("model %s/%s trained: %s; peak memory of the training process %.0f MB", key.project, key.version,
-                 details["performance"], details.get("peak_memory_mb", 0))  # fmt: skip
+                 evaluation.performance, result.get("peak_memory_mb", 0.0))  # fmt: skip
 
     def _run_worker(self, key: ModelKey, train: list[dict], test: list[dict], size: tuple[int, int],
                     output: str) -> dict:  # fmt: skip
@@ -199,18 +188,18 @@ class Training:
 
     def _progress(self, key: ModelKey, phase: str) -> None:
         log.info("training %s/%s: %s", key.project, key.version, phase)
-        self.models.table.transition(key, (statuses.TRAINING,), status_message=f"Training: {phase}")
+        self.models.lifecycle.training_progress(key, phase)
 
-    def _write_evaluation(self, record: ModelRecord, result: dict, test: list[dict]) -> dict[str, Any]:
+    def _write_evaluation(self, record: ModelRecord, result: dict, test: list[dict]) -> Evaluation:
         key = record.key
         project, version = key.project, str(key.version)
-        location = record.details["output_config"]["S3Location"]
-        bucket, prefix = location["Bucket"], location.get("Prefix") or ""
+        assert record.output_bucket is not None  # begin_training always records one
+        bucket, prefix = record.output_bucket, record.output_prefix or ""
         manifest_key = f"{prefix}EvaluationManifest-{project}-{version}.json"
         result_key = f"{prefix}EvaluationResult-{project}-{version}.json"
         now = self.clock()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        arn = f"arn:aws:lookoutvision:{key.region}:{key.account}:model/{project}/{version}"
+        arn = model_arn(Scope(key.account, key.region), project, version)
         lines = {item["source_ref"]: item["line"] for item in test}
         manifest = []
         for prediction in result["predictions"]:
@@ -241,16 +230,13 @@ class Training:
         self.s3.put(
             key.region, bucket, result_key, json.dumps(document, indent=2).encode(), "application/json"
         )
-        return {
-            "task": "segmentation" if "PixelAnomalyClassMetrics" in metrics else "classification",
-            "source": "trainer",
-            "performance": {"F1Score": metrics["F1Score"], "Recall": metrics["Recall"],
-                            "Precision": metrics["Precision"]},
-            "evaluation_manifest": {"Bucket": bucket, "Key": manifest_key},
-            "evaluation_result": {"Bucket": bucket, "Key": result_key},
-            "evaluation_end": round(now, 3),
-            "peak_memory_mb": round(result.get("peak_memory_mb", 0.0)),
-        }  # fmt: skip
+        return Evaluation(
+            task="segmentation" if "PixelAnomalyClassMetrics" in metrics else "classification",
+            performance=Performance(metrics["F1Score"], metrics["Recall"], metrics["Precision"]),
+            manifest_key=manifest_key,
+            result_key=result_key,
+            ended=round(now, 3),
+        )
 
 
 def split_single(items: list[dict]) -> tuple[list[dict], list[dict]]:

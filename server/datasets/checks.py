@@ -6,8 +6,9 @@ import io
 import warnings
 
 from server.datasets.manifest import ManifestError
+from server.spec.limits import IMAGE_MAX_SIDE as MAX_SIDE
+from server.spec.limits import IMAGE_MIN_SIDE as MIN_SIDE
 
-MIN_SIDE, MAX_SIDE = 64, 4096
 _BACKGROUNDS = {"#FFFFFF", "#000000"}  # Ground Truth uses white; AWS's own template used black (and alpha 0)
 
 

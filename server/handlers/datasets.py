@@ -9,7 +9,7 @@ from server.backend.service import Backend
 from server.handlers.paging import page
 from server.handlers.registry import operation
 from server.protocol.context import RequestContext
-from server.store.datasets import DatasetRecord, EntryFilter
+from server.store.datasets import DatasetRecord, EntryFilter, ImageCounts
 
 
 def dataset_metadata(record: DatasetRecord) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def describe_dataset(backend: Backend, context: RequestContext, params: dict[str
             "LastUpdatedTimestamp": record.updated,
             "Status": record.status,
             "StatusMessage": record.status_message,
-            "ImageStats": backend.datasets.stats(record),
+            "ImageStats": _image_stats(backend.datasets.stats(record)),
         }
     }
 
@@ -81,3 +81,12 @@ def update_dataset_entries(
         Scope.of(context), params["ProjectName"], params["DatasetType"], params["Changes"]
     )
     return {"Status": status}
+
+
+def _image_stats(counts: ImageCounts) -> dict[str, int]:
+    return {
+        "Total": counts.total,
+        "Labeled": counts.normal + counts.anomaly,
+        "Normal": counts.normal,
+        "Anomaly": counts.anomaly,
+    }

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from server.backend.arns import model_arn
+from server.backend.lifecycle import OutputLocation
 from server.backend.scope import Scope
 from server.backend.service import Backend
 from server.handlers.paging import page
 from server.handlers.registry import operation
 from server.protocol.context import RequestContext
-from server.store.models import ModelRecord
+from server.store.models import ModelRecord, Performance
 
 
 def model_metadata(scope: Scope, record: ModelRecord) -> dict[str, Any]:
@@ -21,28 +22,52 @@ def model_metadata(scope: Scope, record: ModelRecord) -> dict[str, Any]:
         "Description": record.description,
         "Status": record.status,
         "StatusMessage": record.status_message,
-        "Performance": record.details.get("performance"),
+        "Performance": _performance(record.performance),
     }
 
 
 def model_description(scope: Scope, record: ModelRecord) -> dict[str, Any]:
-    details = record.details
+    bucket = record.output_bucket
     return {
         **model_metadata(scope, record),
-        "OutputConfig": details.get("output_config"),
-        "EvaluationManifest": details.get("evaluation_manifest"),
-        "EvaluationResult": details.get("evaluation_result"),
-        "EvaluationEndTimestamp": details.get("evaluation_end"),
-        "KmsKeyId": details.get("kms_key_id"),
+        "OutputConfig": _output_config(bucket, record.output_prefix),
+        "EvaluationManifest": _object(bucket, record.evaluation_manifest_key),
+        "EvaluationResult": _object(bucket, record.evaluation_result_key),
+        "EvaluationEndTimestamp": record.evaluation_end,
+        "KmsKeyId": record.kms_key_id,
         "MinInferenceUnits": record.min_units,
         "MaxInferenceUnits": record.max_units,
     }
 
 
+def _performance(performance: Performance | None) -> dict[str, float] | None:
+    if performance is None:
+        return None
+    return {"F1Score": performance.f1_score, "Recall": performance.recall, "Precision": performance.precision}
+
+
+def _output_config(bucket: str | None, prefix: str | None) -> dict[str, Any] | None:
+    if bucket is None:
+        return None
+    return {"S3Location": {"Bucket": bucket, **({"Prefix": prefix} if prefix is not None else {})}}
+
+
+def _object(bucket: str | None, key: str | None) -> dict[str, str] | None:
+    return {"Bucket": bucket, "Key": key} if bucket is not None and key is not None else None
+
+
 @operation("CreateModel")
 def create_model(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     scope = Scope.of(context)
-    record = backend.training.create(scope, params["ProjectName"], params)
+    location = params["OutputConfig"]["S3Location"]
+    record = backend.training.create(
+        scope,
+        params["ProjectName"],
+        OutputLocation(location["Bucket"], location.get("Prefix")),
+        description=params.get("Description"),
+        kms_key_id=params.get("KmsKeyId"),
+        tags={tag["Key"]: tag["Value"] for tag in params.get("Tags", [])},
+    )
     return {"ModelMetadata": model_metadata(scope, record)}
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.inference.bundle import BundleError
+from server.inference.devices import CPU
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ def read_signature(model_path: Path) -> Signature:
     import onnxruntime
 
     try:
-        session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(model_path), providers=[CPU])  # reading its signature only
     except Exception as error:  # onnxruntime raises several private exception types
         raise BundleError(f"{model_path.name} is not a loadable ONNX model: {error}") from None
     outputs = session.get_outputs()

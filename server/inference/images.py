@@ -9,11 +9,11 @@ import warnings
 from PIL import Image, UnidentifiedImageError
 
 from server.spec.errors import validation_error
+from server.spec.limits import CONTENT_TYPES
+from server.spec.limits import IMAGE_MAX_BYTES as MAX_IMAGE_BYTES
+from server.spec.limits import IMAGE_MAX_SIDE as MAX_SIDE
+from server.spec.limits import IMAGE_MIN_SIDE as MIN_SIDE
 
-MAX_IMAGE_BYTES = 8 * 1024 * 1024  # the service's image file limit
-MIN_SIDE = 64
-MAX_SIDE = 4096
-CONTENT_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 CONTENT_TYPE_MESSAGE = (
     "content-type must be one of the following. image/jpeg, image/png"  # the service's words
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -21,22 +21,21 @@ def palette(classes: Sequence[AnomalyClass]) -> np.ndarray:
     return np.array([_rgb(BACKGROUND), *(_rgb(item.color) for item in classes)], dtype=np.uint8)
 
 
-def anomalies(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> list[dict[str, Any]]:
-    """background first, then each class present, with its share of the image (0..1; they sum to 1)."""
+@dataclass(frozen=True)
+class AnomalyArea:
+    name: str
+    share: float  # of the image's pixels, 0..1
+    color: str
+
+
+def anomalies(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> list[AnomalyArea]:
+    """background first, then each class present, with its share of the image (they sum to 1)."""
     counts = np.bincount(class_map.ravel(), minlength=len(classes) + 1)
     total = float(class_map.size)
-    entries = [
-        {
-            "Name": "background",
-            "PixelAnomaly": {"TotalPercentageArea": counts[0] / total, "Color": BACKGROUND},
-        }
-    ]
+    entries = [AnomalyArea("background", float(counts[0] / total), BACKGROUND)]
     for index, item in enumerate(classes, start=1):
         if counts[index]:
-            area = counts[index] / total
-            entries.append(
-                {"Name": item.name, "PixelAnomaly": {"TotalPercentageArea": area, "Color": item.color}}
-            )
+            entries.append(AnomalyArea(item.name, float(counts[index] / total), item.color))
     return entries
 
 

@@ -47,6 +47,13 @@ class EntryFilter:
     source_ref_contains: str | None = None
 
 
+@dataclass(frozen=True)
+class ImageCounts:
+    total: int
+    normal: int
+    anomaly: int  # unlabelled images are total - normal - anomaly
+
+
 _KEY = "account = ? AND region = ? AND project = ? AND dataset_type = ?"
 
 
@@ -108,18 +115,12 @@ class DatasetTable:
 
     # Entries
 
-    def stats(self, key: tuple[str, str, str, str]) -> dict[str, int]:
+    def stats(self, key: tuple[str, str, str, str]) -> ImageCounts:
         rows = self.database.query(
             f"SELECT label, COUNT(*) AS n FROM dataset_entries WHERE {_KEY} GROUP BY label", key
         )
         counts = {row["label"]: row["n"] for row in rows}
-        normal, anomaly = counts.get("normal", 0), counts.get("anomaly", 0)
-        return {
-            "Total": sum(counts.values()),
-            "Labeled": normal + anomaly,
-            "Normal": normal,
-            "Anomaly": anomaly,
-        }
+        return ImageCounts(sum(counts.values()), counts.get("normal", 0), counts.get("anomaly", 0))
 
     def entries_after(
         self,

@@ -110,6 +110,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dataset_entries_by_seq ON dataset_entries (account, region, project, dataset_type, seq);
     """,
+    # 5: a model version's facts in their own columns, moved out of the `details` JSON
+    """
+    ALTER TABLE models ADD COLUMN task TEXT;
+    ALTER TABLE models ADD COLUMN source TEXT;
+    ALTER TABLE models ADD COLUMN output_bucket TEXT;
+    ALTER TABLE models ADD COLUMN output_prefix TEXT;
+    ALTER TABLE models ADD COLUMN kms_key_id TEXT;
+    ALTER TABLE models ADD COLUMN f1_score REAL;
+    ALTER TABLE models ADD COLUMN recall REAL;
+    ALTER TABLE models ADD COLUMN precision_score REAL;
+    ALTER TABLE models ADD COLUMN evaluation_manifest_key TEXT;
+    ALTER TABLE models ADD COLUMN evaluation_result_key TEXT;
+    ALTER TABLE models ADD COLUMN evaluation_end REAL;
+    UPDATE models SET
+        task = json_extract(details, '$.task'),
+        source = json_extract(details, '$.source'),
+        output_bucket = json_extract(details, '$.output_config.S3Location.Bucket'),
+        output_prefix = json_extract(details, '$.output_config.S3Location.Prefix'),
+        kms_key_id = json_extract(details, '$.kms_key_id'),
+        f1_score = json_extract(details, '$.performance.F1Score'),
+        recall = json_extract(details, '$.performance.Recall'),
+        precision_score = json_extract(details, '$.performance.Precision'),
+        evaluation_manifest_key = json_extract(details, '$.evaluation_manifest.Key'),
+        evaluation_result_key = json_extract(details, '$.evaluation_result.Key'),
+        evaluation_end = json_extract(details, '$.evaluation_end');
+    ALTER TABLE models DROP COLUMN details;
+    """,
 ]
 
 # Tables that hold emulated resources; a reset empties them (meta keeps the token-signing secret).

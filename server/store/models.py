@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from server.store.database import Database
@@ -23,15 +22,37 @@ class ModelKey:
 
 
 @dataclass(frozen=True)
+class Performance:
+    f1_score: float
+    recall: float
+    precision: float
+
+
+@dataclass(frozen=True)
 class ModelRecord:
+    """One model version. Only server/backend/lifecycle.py writes it (tests/backend/test_lifecycle.py)."""
+
     key: ModelKey
     created: float
     status: str
     status_message: str | None = None
     description: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)  # bundle, task, performance, output config, ...
+    task: str | None = None  # classification or segmentation
+    source: str | None = None  # what made the bundle: the trainer, an import, ...
+    output_bucket: str | None = None  # CreateModel's OutputConfig; None for imported versions
+    output_prefix: str | None = None
+    kms_key_id: str | None = None
+    performance: Performance | None = None
+    evaluation_manifest_key: str | None = None  # both in output_bucket
+    evaluation_result_key: str | None = None
+    evaluation_end: float | None = None
     min_units: int | None = None
     max_units: int | None = None
+
+
+# The record's fields, in the table's column names (performance spreads over three columns).
+_PLAIN = tuple(f.name for f in fields(ModelRecord) if f.name not in ("key", "performance"))
+_COLUMNS = (*_PLAIN, "f1_score", "recall", "precision_score")
 
 
 _KEY = "account = ? AND region = ? AND project = ? AND version = ?"
@@ -41,7 +62,7 @@ class ModelTable:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def create_next(
+    def insert_next(
         self, account: str, region: str, project: str, make: Callable[[ModelKey], ModelRecord]
     ) -> ModelRecord | None:
         """Insert the project's next version (numbers are never reused); None if the project is gone."""
@@ -86,7 +107,7 @@ class ModelTable:
     def with_status(self, statuses: Iterable[str]) -> list[ModelRecord]:
         return [_record(row) for row in self.database.with_status("models", statuses)]
 
-    def transition(
+    def write_transition(
         self, key: ModelKey, allowed: Iterable[str] | None, **changes: Any
     ) -> tuple[ModelRecord | None, ModelRecord | None]:
         """Apply `changes` only if the model's status is in `allowed` (None: any), atomically.
@@ -102,22 +123,13 @@ class ModelTable:
             if allowed is not None and before.status not in set(allowed):
                 return before, None
             after = replace(before, **changes)
+            assignments = ", ".join(f"{column} = ?" for column in _COLUMNS)
             connection.execute(
-                "UPDATE models SET status = ?, status_message = ?, description = ?, details = ?, "
-                f"min_units = ?, max_units = ? WHERE {_KEY}",
-                (
-                    after.status,
-                    after.status_message,
-                    after.description,
-                    json.dumps(after.details),
-                    after.min_units,
-                    after.max_units,
-                    *key.as_tuple(),
-                ),
+                f"UPDATE models SET {assignments} WHERE {_KEY}", (*_values(after), *key.as_tuple())
             )
             return before, after
 
-    def delete(self, key: ModelKey) -> bool:
+    def remove_row(self, key: ModelKey) -> bool:
         with self.database.transaction() as connection:
             return connection.execute(f"DELETE FROM models WHERE {_KEY}", key.as_tuple()).rowcount == 1
 
@@ -156,30 +168,25 @@ class ModelTable:
 
 
 def _insert(connection: sqlite3.Connection, record: ModelRecord) -> None:
+    columns = ("account", "region", "project", "version", *_COLUMNS)
     connection.execute(
-        "INSERT INTO models (account, region, project, version, created, status, status_message, description, "
-        "details, min_units, max_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            *record.key.as_tuple(),
-            record.created,
-            record.status,
-            record.status_message,
-            record.description,
-            json.dumps(record.details),
-            record.min_units,
-            record.max_units,
-        ),
+        f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        (*record.key.as_tuple(), *_values(record)),
     )
 
 
+def _values(record: ModelRecord) -> tuple[Any, ...]:
+    performance = record.performance
+    scores = (performance.f1_score, performance.recall, performance.precision) if performance else (None,) * 3
+    return (*(getattr(record, name) for name in _PLAIN), *scores)
+
+
 def _record(row: sqlite3.Row) -> ModelRecord:
+    performance = None
+    if row["f1_score"] is not None:
+        performance = Performance(row["f1_score"], row["recall"], row["precision_score"])
     return ModelRecord(
         key=ModelKey(row["account"], row["region"], row["project"], row["version"]),
-        created=row["created"],
-        status=row["status"],
-        status_message=row["status_message"],
-        description=row["description"],
-        details=json.loads(row["details"]),
-        min_units=row["min_units"],
-        max_units=row["max_units"],
+        performance=performance,
+        **{name: row[name] for name in _PLAIN},
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from server.training.trainer import Sample, Seen
+    from server.training.samples import Sample, Seen
 
 CELL = 4  # input pixels per side of the head's cells (the stride-4 features)
 # Samples taken from each training image, bounded so that memory stays flat for large datasets.
@@ -116,7 +116,7 @@ def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
     """A function giving an image's head inputs [channels, H/4, W/4]: its fine features, and its anomaly
     level resized as the served graph resizes it when there are levels."""
     from server.training.graphs import level_graph
-    from server.training.trainer import cpu_session
+    from server.training.samples import cpu_session
 
     index = {id(item): position for position, item in enumerate(seen)}
     upsample = cpu_session(level_graph(levels[0].shape).SerializeToString()) if levels else None
@@ -142,7 +142,7 @@ def fit_refinement(
     from PIL import Image, ImageFilter
 
     from server.training.graphs import upsample_graph
-    from server.training.trainer import cpu_session
+    from server.training.samples import cpu_session
 
     weights, bias = head
     count = len(bias)

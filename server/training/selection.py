@@ -140,7 +140,7 @@ class Searcher:
         self.grid = grid
         if memory.ndim == 4:
             from server.training.graphs import local_nearest_graph
-            from server.training.trainer import cpu_session
+            from server.training.samples import cpu_session
 
             self.session = cpu_session(local_nearest_graph(memory, radius(long_side)).SerializeToString())
         else:

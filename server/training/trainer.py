@@ -19,7 +19,6 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
+from server.training.samples import Sample, Seen, cpu_session, network_input
 
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
@@ -38,15 +38,6 @@ SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller
 SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
 SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str  # an image file
-    label: str  # normal or anomaly
-    source_ref: str
-    mask: str | None = None  # a mask file (segmentation projects)
-    colors: dict[str, str] = field(default_factory=dict)  # mask colour #RRGGBB -> anomaly class name
 
 
 @dataclass(frozen=True)
@@ -80,18 +71,6 @@ def input_description(size: tuple[int, int]) -> dict:
     """The bundle's `input` for the trainer's graphs: what network_input does, for the runtime."""
     return {"name": "image", "width": size[0], "height": size[1], "scale": 1.0,
             "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]}  # fmt: skip
-
-
-def cpu_session(model: bytes | str):
-    """An onnxruntime session on the CPU with the server's options (its threads stop spinning between
-    runs, so the numpy and Pillow work between them keeps its cores)."""
-    import onnxruntime
-
-    from server.inference.runtime import session_options
-
-    return onnxruntime.InferenceSession(
-        model, session_options(os.cpu_count() or 1), providers=["CPUExecutionProvider"]
-    )
 
 
 def memory_cap(size: tuple[int, int]) -> int:
@@ -335,32 +314,11 @@ def alignment_json(alignment) -> dict:
     return to_json(alignment)
 
 
-@dataclass(frozen=True)
-class Seen:
-    """A sample as the network sees it: its image (aligned when the model aligns) resized to the input,
-    and the placement alignment applied (None without alignment), which its mask must follow too."""
-
-    sample: Sample
-    pixels: np.ndarray  # uint8 [H, W, 3]
-    size: tuple[int, int]  # the image's own (width, height)
-    placement: Any = None
-
-    def tensor(self) -> np.ndarray:
-        return network_input(self.pixels)
-
-
 def see(sample: Sample, size: tuple[int, int], alignment=None) -> Seen:
     from PIL import Image
 
     image, placement = _open(sample.path, alignment)
     return Seen(sample, np.asarray(image.resize(size, Image.BILINEAR)), image.size, placement)
-
-
-def network_input(pixels: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 3] pixels at the input's size -> [1, 3, H, W] float32, normalised as the trunk expects
-    (the bundle's `input_description` says the same to the runtime)."""
-    array = (pixels.astype(np.float32) - 127.0) / 128.0
-    return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
 
 
 def _turned_features(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from server.training.samples import Sample
 from server.training.segmentation import cell_classes, fit_logistic, mask_classes
-from server.training.trainer import Sample
 
 
 def test_mask_colours_become_class_indices_and_unknown_colours_background(tmp_path):

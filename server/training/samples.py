@@ -1,0 +1,51 @@
+"""What the trainer's parts share: a labelled image, the image as the network sees it, and a CPU session.
+(Its own module so that the trainer and the segmentation head can both use them without importing each other.)"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # an image file
+    label: str  # normal or anomaly
+    source_ref: str
+    mask: str | None = None  # a mask file (segmentation projects)
+    colors: dict[str, str] = field(default_factory=dict)  # mask colour #RRGGBB -> anomaly class name
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A sample as the network sees it: its image (aligned when the model aligns) resized to the input,
+    and the placement alignment applied (None without alignment), which its mask must follow too."""
+
+    sample: Sample
+    pixels: np.ndarray  # uint8 [H, W, 3]
+    size: tuple[int, int]  # the image's own (width, height)
+    placement: Any = None
+
+    def tensor(self) -> np.ndarray:
+        return network_input(self.pixels)
+
+
+def network_input(pixels: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] pixels at the input's size -> [1, 3, H, W] float32, normalised as the trunk expects
+    (the bundle's `input_description` says the same to the runtime)."""
+    array = (pixels.astype(np.float32) - 127.0) / 128.0
+    return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
+
+
+def cpu_session(model: bytes | str):
+    """An onnxruntime session on the CPU with the server's options (its threads stop spinning between
+    runs, so the numpy and Pillow work between them keeps its cores)."""
+    import onnxruntime
+
+    from server.inference.devices import CPU
+    from server.inference.runtime import session_options
+
+    return onnxruntime.InferenceSession(model, session_options(os.cpu_count() or 1), providers=[CPU])
