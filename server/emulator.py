@@ -66,6 +66,7 @@ class Emulator:
             tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
         )
         files_root = Path(scratch.name) if scratch else settings.storage_dir
+        assert files_root is not None  # a data directory, or the scratch folder of an in-memory run
         hosting = HostingSettings(
             device=settings.device,
             threads=settings.inference_threads,

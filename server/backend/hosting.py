@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from server.backend import statuses
@@ -163,9 +164,7 @@ class Hosting:
         """After a restart: load what was hosted (or starting), now STARTING_HOSTING again."""
         for record in records:
             key, minimum, maximum = record.key, record.min_units or 1, record.max_units
-            self.timing.launch(
-                "hosting", lambda settle, k=key, a=minimum, b=maximum: self._load(k, a, b, settle)
-            )
+            self.timing.launch("hosting", partial(self._load, key, minimum, maximum))
 
     def close(self) -> None:
         with self._lock:

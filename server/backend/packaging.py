@@ -164,7 +164,7 @@ def _check_target(greengrass: dict[str, Any]) -> None:
             raise validation_error(f"CompilerOptions must be a JSON object, not {options!r}") from None
         if not isinstance(parsed, dict):
             raise validation_error(f"CompilerOptions must be a JSON object, not {options!r}")
-    if platform.get("Accelerator") == "NVIDIA":
+    if platform is not None and platform.get("Accelerator") == "NVIDIA":
         missing = [key for key in _NVIDIA_OPTIONS if key not in parsed]
         if missing:
             raise validation_error(

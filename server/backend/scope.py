@@ -8,8 +8,10 @@ from server.store.paths import UnsafePath, check_scope
 
 
 class HasAccountAndRegion(Protocol):
-    account: str
-    region: str
+    @property
+    def account(self) -> str: ...
+    @property
+    def region(self) -> str: ...
 
 
 @dataclass(frozen=True)

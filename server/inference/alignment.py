@@ -67,7 +67,8 @@ def _border(pixels: np.ndarray) -> tuple[tuple[int, int, int], float]:
     border = np.concatenate([pixels[:3].reshape(-1, 3), pixels[-3:].reshape(-1, 3),
                              pixels[:, :3].reshape(-1, 3), pixels[:, -3:].reshape(-1, 3)])  # fmt: skip
     colour = np.median(border, axis=0)
-    return tuple(int(c) for c in colour), float((np.abs(border - colour).max(axis=1) <= TOLERANCE).mean())
+    red, green, blue = (int(c) for c in colour)
+    return (red, green, blue), float((np.abs(border - colour).max(axis=1) <= TOLERANCE).mean())
 
 
 def locate(
@@ -90,7 +91,7 @@ def align(image: Image.Image, alignment: Alignment) -> tuple[Image.Image, Placem
     """The image with the part centred and upright, and where the part was."""
     background = own_background(image, alignment.background)
     placement = locate(image, alignment, background)
-    return transform(image, placement, background, Image.BILINEAR), placement
+    return transform(image, placement, background, Image.Resampling.BILINEAR), placement
 
 
 def transform(
@@ -110,7 +111,9 @@ def transform(
     else:
         a, b, d, e = cos, -sin, sin, cos
         coefficients = (a, b, middle[0] - a * cx - b * cy, d, e, middle[1] - d * cx - e * cy)
-    return image.transform(image.size, Image.AFFINE, coefficients, resample=resample, fillcolor=fill)
+    return image.transform(
+        image.size, Image.Transform.AFFINE, coefficients, resample=resample, fillcolor=fill
+    )
 
 
 def reference_for(image: Image.Image, background: tuple[int, int, int], tolerance: float) -> np.ndarray:
@@ -134,7 +137,8 @@ def plain_background(images: list[Image.Image], tolerance: float = TOLERANCE) ->
         if not 0.02 <= share <= MAX_SHARE:
             return None
         colours.append(colour)
-    return tuple(int(c) for c in np.median(np.array(colours), axis=0))
+    red, green, blue = (int(c) for c in np.median(np.array(colours), axis=0))
+    return red, green, blue
 
 
 def to_json(alignment: Alignment) -> dict:

@@ -39,7 +39,7 @@ def decode_image(body: bytes, content_type: str) -> Image.Image:
         # Pillow warns about (and beyond twice the limit refuses) huge images; both are refused here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(body), formats=[expected])
+            image: Image.Image = Image.open(io.BytesIO(body), formats=[expected])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise validation_error(
                 f"The image is too large: at most {MAX_SIDE}x{MAX_SIDE} pixels are accepted"

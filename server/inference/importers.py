@@ -148,7 +148,8 @@ def _anomalib_1(
 
 def _stats(metadata: dict[str, Any], threshold_key: str, range_key: str) -> Normalization | None:
     threshold = metadata.get(threshold_key)
-    nested = metadata.get(range_key) if isinstance(metadata.get(range_key), dict) else {}
+    found = metadata.get(range_key)
+    nested: dict[str, Any] = found if isinstance(found, dict) else {}
     low = metadata.get(f"{range_key}.min", nested.get("min"))
     high = metadata.get(f"{range_key}.max", nested.get("max"))
     values = (threshold, low, high)
@@ -158,6 +159,11 @@ def _stats(metadata: dict[str, Any], threshold_key: str, range_key: str) -> Norm
         raise BundleError(
             f"metadata.json: {threshold_key}, {range_key}.min and {range_key}.max must be numbers"
         )
+    assert (
+        isinstance(threshold, (int, float))
+        and isinstance(low, (int, float))
+        and isinstance(high, (int, float))
+    )
     if high <= low:
         raise BundleError(f"metadata.json: {range_key}.max must be greater than {range_key}.min")
     return Normalization(threshold=float(threshold), minimum=float(low), maximum=float(high))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -29,7 +30,8 @@ class Prediction:
     class_map: np.ndarray | None  # uint8 [H, W] at the image's size: 0 background, i = classes[i-1]
 
 
-def normalise(values: np.ndarray | float, stats: Normalization | None) -> np.ndarray | float:
+def normalise(values: Any, stats: Normalization | None) -> Any:
+    """A score (float) or a map (array) on the 0..1 scale, threshold at 0.5; as it came without stats."""
     if stats is None:
         return values
     return np.clip((values - stats.threshold) / (stats.maximum - stats.minimum) + 0.5, 0.0, 1.0)
@@ -125,6 +127,7 @@ class ModelRunner:
         if outputs.score:
             score = float(normalise(_scalar(results[outputs.score]), description.score_normalization))
         else:
+            assert raw_map is not None  # a bundle without a score output has a map (checked when loaded)
             score = float(normalise(float(raw_map.max()), description.score_normalization))
         anomalous = (
             bool(_scalar(results[outputs.decision])) if outputs.decision else score >= description.threshold
@@ -135,17 +138,20 @@ class ModelRunner:
         if class_map is not None and placement is not None:
             from server.inference.alignment import transform
 
-            back = transform(Image.fromarray(class_map, "L"), placement, 0, Image.NEAREST, inverse=True)
+            back = transform(
+                Image.fromarray(class_map, "L"), placement, 0, Image.Resampling.NEAREST, inverse=True
+            )
             class_map = np.asarray(back)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
 
     def _tensor(self, image: Image.Image) -> np.ndarray:
         spec = self.description.input
-        if spec.width and (image.width, image.height) != (spec.width, spec.height):
-            image = image.resize((spec.width, spec.height), Image.BILINEAR)
+        if spec.width and spec.height and (image.width, image.height) != (spec.width, spec.height):
+            image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
         pixels = np.asarray(image, dtype=np.uint8)
         if spec.color_order == "BGR":
             pixels = pixels[:, :, ::-1]
+        tensor: np.ndarray
         if spec.dtype == "float32":
             tensor = pixels.astype(np.float32) / np.float32(spec.scale)
             if spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0):
@@ -168,14 +174,17 @@ class ModelRunner:
             labels = np.where((labels >= 0) & (labels <= len(description.classes)), labels, 0).astype(
                 np.uint8
             )
-            return _resize(labels, size, Image.NEAREST)
+            return _resize(labels, size, Image.Resampling.NEAREST)
         if outputs.mask:
             mask = _plane(results[outputs.mask]).astype(bool).astype(np.uint8)
-            return _resize(mask, size, Image.NEAREST)
+            return _resize(mask, size, Image.Resampling.NEAREST)
         # An anomaly map is smooth: resize the scores, then threshold at full size for clean edges.
+        assert raw_map is not None
         scores = normalise(raw_map.astype(np.float32), description.map_normalization)
         if scores.shape != (size[1], size[0]):
-            scores = np.asarray(Image.fromarray(scores.astype(np.float32), "F").resize(size, Image.BILINEAR))
+            scores = np.asarray(
+                Image.fromarray(scores.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR)
+            )
         return (scores >= description.pixel_threshold).astype(np.uint8)
 
 

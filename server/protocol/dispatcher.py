@@ -81,12 +81,12 @@ class Dispatcher:
             response = serialize_error(self.service, error)
         except Exception:
             log.exception("request %s (%s %s) failed", context.request_id, request.method, request.raw_path)
-            error = ServiceError(
+            internal = ServiceError(
                 "InternalServerException",
                 f"An internal error occurred; request id {context.request_id}",
                 RequestId=context.request_id,
             )
-            response = serialize_error(self.service, error)
+            response = serialize_error(self.service, internal)
         response.headers["x-amzn-RequestId"] = context.request_id
         return response
 
@@ -106,7 +106,7 @@ class Dispatcher:
             )
         token_member = self._token_members[operation.name]
         token = params.get(token_member) if token_member else None
-        if token is None or self.tokens is None:
+        if token is None or token_member is None or self.tokens is None:
             return serialize_output(operation, handler(context, params))
         key = TokenKey(context.account, context.region, operation.name, token)
         digest = fingerprint(params, token_member)

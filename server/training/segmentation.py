@@ -60,8 +60,8 @@ def mask_classes(
     if placement is not None:
         from server.inference.alignment import transform
 
-        rgba_image = transform(rgba_image, placement, (0, 0, 0, 0), Image.NEAREST)
-    rgba = np.asarray(rgba_image.resize(size, Image.NEAREST))
+        rgba_image = transform(rgba_image, placement, (0, 0, 0, 0), Image.Resampling.NEAREST)
+    rgba = np.asarray(rgba_image.resize(size, Image.Resampling.NEAREST))
     index_of = {name: i for i, (name, _) in enumerate(classes, start=1)}
     opaque = rgba[:, :, 3] > 0
     for color, name in sample.colors.items():
@@ -77,8 +77,8 @@ def cell_classes(truth: np.ndarray, count: int, cell: int = CELL) -> np.ndarray:
     """One class per `cell` x `cell` block of a per-pixel class map: the anomaly class covering most of
     it if it covers a quarter of it, else background. Returns [cells] in row-major order."""
     rows, cols = truth.shape[0] // cell, truth.shape[1] // cell
-    blocks = truth[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(rows * cols, cell * cell)
+    grid = truth[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
+    blocks = grid.transpose(0, 2, 1, 3).reshape(rows * cols, cell * cell)
     counts = np.stack([(blocks == index).sum(1) for index in range(count)], axis=1)
     counts[:, 0] = 0
     best = counts.argmax(1)
@@ -124,7 +124,7 @@ def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
     def fine_of(item: Seen, fine: np.ndarray | None = None) -> np.ndarray:
         if fine is None:
             (fine,) = session.run(["fine_features"], {"image": item.tensor()})
-        if upsample is None:
+        if upsample is None or levels is None:
             return fine[0]
         level = levels[index[id(item)]][None, None].astype(np.float32)
         (level_up,) = upsample.run(["level_up"], {"level": level})
@@ -223,7 +223,7 @@ class PixelCounts:
 
         size = item.size
         predicted_small = scores[0].argmax(0).astype(np.uint8)
-        predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.NEAREST))
+        predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.Resampling.NEAREST))
         truth = mask_classes(item.sample, self.classes, size, item.placement)
         for index, counts in self.counts.items():
             mine, real = predicted == index, truth == index

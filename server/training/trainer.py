@@ -22,12 +22,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
 from server.training.samples import Sample, Seen, cpu_session, network_input
+
+if TYPE_CHECKING:
+    from server.training.selection import Outcome
 
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
@@ -173,7 +176,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
                             "anomalous": score >= 0.5})  # fmt: skip
         if classes:
             pixels.add(answers[1], item)
-    results = metrics(predictions)
+    results: dict[str, Any] = dict(metrics(predictions))
     if classes:
         results["PixelAnomalyClassMetrics"] = pixels.metrics()
     return Result(
@@ -227,7 +230,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         return views[key]
 
     outcomes: list = []
-    best = None
+    best: Outcome | None = None
     compared = sample(labels)  # large projects: candidates are compared on a sample of the images
 
     def consider(candidate: Candidate, message: str) -> None:
@@ -259,6 +262,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         progress("No anomalous training image: the model choice keeps the first candidate.")
         outcomes.clear()
         return choose_final(best)
+    assert best is not None  # the first candidate was considered above
     aligned = best.candidate.aligned
     consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
     if not aligned:
@@ -318,7 +322,7 @@ def see(sample: Sample, size: tuple[int, int], alignment=None) -> Seen:
     from PIL import Image
 
     image, placement = _open(sample.path, alignment)
-    return Seen(sample, np.asarray(image.resize(size, Image.BILINEAR)), image.size, placement)
+    return Seen(sample, np.asarray(image.resize(size, Image.Resampling.BILINEAR)), image.size, placement)
 
 
 def _turned_features(
@@ -330,11 +334,11 @@ def _turned_features(
 
     with Image.open(path) as image:
         rgb = image.convert("RGB")
-    turned = rgb.rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR,
+    turned = rgb.rotate(float(rng.uniform(0, 360)), resample=Image.Resampling.BILINEAR,
                         fillcolor=own_background(rgb, alignment.background))  # fmt: skip
     aligned, _ = align(turned, alignment)
     (maps,) = session.run(
-        ["features"], {"image": network_input(np.asarray(aligned.resize(size, Image.BILINEAR)))}
+        ["features"], {"image": network_input(np.asarray(aligned.resize(size, Image.Resampling.BILINEAR)))}
     )
     return maps[0].reshape(maps.shape[1], -1).T.copy()
 
@@ -351,7 +355,7 @@ def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.G
     from server.inference.alignment import plain_border
 
     with Image.open(path) as image:
-        rgb = image.convert("RGB").resize(size, Image.BILINEAR)
+        rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
     width, height = size
     plain = plain_border(rgb)
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
@@ -360,10 +364,12 @@ def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.G
     for angle in TURNS:
         angle += float(rng.uniform(-15, 15))
         if plain is not None:
-            pixels = np.asarray(rgb.rotate(angle, resample=Image.BILINEAR, fillcolor=plain))
+            pixels = np.asarray(rgb.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=plain))
         else:
             pixels = np.asarray(
-                padded.rotate(angle, resample=Image.BILINEAR).crop((pad, pad, pad + width, pad + height))
+                padded.rotate(angle, resample=Image.Resampling.BILINEAR).crop(
+                    (pad, pad, pad + width, pad + height)
+                )
             )
         (maps,) = session.run(["features"], {"image": network_input(pixels)})
         copies.append(maps[0].reshape(maps.shape[1], -1).T)

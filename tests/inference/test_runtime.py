@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from server.inference.bundle import Normalization, parse_description
-from server.inference.masks import anomalies, mask_png
+from server.inference.masks import AnomalyArea, anomalies, mask_png
 from server.inference.runtime import ModelRunner, confidence, normalise
 from tests.support.onnx_models import red_classifier
 
@@ -69,10 +69,7 @@ def test_masks_and_areas():
     labels = np.zeros((4, 5), np.uint8)
     labels[0, :] = 2
     entries = anomalies(labels, classes)
-    assert entries == [
-        {"Name": "background", "PixelAnomaly": {"TotalPercentageArea": 0.75, "Color": "#FFFFFF"}},
-        {"Name": "b", "PixelAnomaly": {"TotalPercentageArea": 0.25, "Color": "#0A0B0C"}},
-    ]
+    assert entries == [AnomalyArea("background", 0.75, "#FFFFFF"), AnomalyArea("b", 0.25, "#0A0B0C")]
     import io
 
     image = np.asarray(Image.open(io.BytesIO(mask_png(labels, classes))))
