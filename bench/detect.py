@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.backend.hosting import result  # noqa: E402
-from server.backend.imports import find_bundle_files  # noqa: E402
+from server.backend.model_imports import find_bundle_files  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402
 from server.inference.images import decode_image  # noqa: E402
 from server.inference.runtime import ModelRunner  # noqa: E402

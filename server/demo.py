@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from server.backend import statuses
-from server.backend.imports import ImportOptions, find_bundle_files, import_model
+from server.backend.assembly import Backend
+from server.backend.model_imports import ImportOptions, find_bundle_files, import_model
 from server.backend.scope import Scope
-from server.backend.service import Backend
 
 PROJECT = "demo"
 BUNDLES = ("classification", "segmentation")

@@ -11,17 +11,17 @@ from pathlib import Path
 
 from botocore.model import OperationModel
 
+from server.backend.assembly import Backend
 from server.backend.hosting import HostingSettings
 from server.backend.replays import effect_holds
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.backend.timing import Timing
 from server.handlers import bind_handlers
 from server.protocol import signing
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
+from server.s3.client import S3Limits
 from server.settings import Settings
-from server.sources.s3 import S3Limits
 from server.spec import errors, service_model
 from server.spec.errors import ServiceError
 from server.store.client_tokens import ClientTokenTable

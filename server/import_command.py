@@ -12,7 +12,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from server.backend.imports import ImportOptions, find_bundle_files, import_model
+from server.backend.model_imports import ImportOptions, find_bundle_files, import_model
 from server.backend.scope import Scope
 from server.inference.bundle import BundleError, make_class
 from server.settings import Settings
@@ -62,7 +62,7 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
 
 def _write(args: argparse.Namespace, files: tuple, size: tuple[int, int] | None) -> dict[str, str]:
     from server.backend.arns import model_arn
-    from server.backend.service import Backend
+    from server.backend.assembly import Backend
     from server.store.database import Database
 
     settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)

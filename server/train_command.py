@@ -16,7 +16,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from server.backend.service import Backend
+    from server.backend.assembly import Backend
     from server.backend.training import SINGLE_DATASET_MINIMUM, enough, split_single
     from server.datasets.checks import check_image
     from server.datasets.manifest import ManifestError

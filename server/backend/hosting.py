@@ -21,7 +21,7 @@ from server.backend.scripted import ScriptedResults
 from server.backend.timing import Settle, Timing
 from server.inference.bundle import ModelDescription, read_bundle
 from server.inference.memory import keep_freed_memory
-from server.inference.slots import QueueFull, Slots, SlotsClosed
+from server.inference.units import InferenceUnits, QueueFull, UnitsClosed
 from server.spec.errors import (
     MODEL,
     ServiceError,
@@ -57,7 +57,7 @@ class HostingSettings:
 @dataclass
 class HostedModel:
     description: ModelDescription
-    slots: Slots[ModelRunner]
+    units: InferenceUnits[ModelRunner]
     providers: list[str]
 
 
@@ -127,7 +127,7 @@ class Hosting:
                 runner.warm_up()
                 return runner
 
-            slots = Slots(
+            units = InferenceUnits(
                 make_runner,
                 minimum,
                 maximum,
@@ -140,9 +140,9 @@ class Hosting:
             settle()
             self.lifecycle.hosting_failed(key, f"The model could not be hosted: {error}")
             return
-        providers = slots.run(lambda runner: runner.providers)
+        providers = units.run(lambda runner: runner.providers)
         with self._lock:
-            self._hosted[key] = HostedModel(description, slots, providers)
+            self._hosted[key] = HostedModel(description, units, providers)
         settle()
         if self.lifecycle.hosting_started(key) is None:  # deleted or reset while loading
             self._discard(key)
@@ -158,7 +158,7 @@ class Hosting:
         with self._lock:
             hosted = self._hosted.pop(key, None)
         if hosted is not None:
-            hosted.slots.close()
+            hosted.units.close()
 
     def host_again(self, records: list[ModelRecord]) -> None:
         """After a restart: load what was hosted (or starting), now STARTING_HOSTING again."""
@@ -181,9 +181,9 @@ class Hosting:
                 "region": key.region,
                 "project": key.project,
                 "version": str(key.version),
-                "units": model.slots.units,
-                "min_units": model.slots.minimum,
-                "max_units": model.slots.maximum,
+                "units": model.units.units,
+                "min_units": model.units.minimum,
+                "max_units": model.units.maximum,
                 "providers": model.providers,
             }
             for key, model in hosted
@@ -226,12 +226,12 @@ class Hosting:
                 f"{expected[0]}x{expected[1]} pixels, the size of its training images"
             )
         try:
-            prediction = hosted.slots.run(lambda runner: runner.predict(image))
+            prediction = hosted.units.run(lambda runner: runner.predict(image))
         except QueueFull as error:
             raise throttled(
                 f"Too many requests for model version {record.key.version}: {error}", retry_after_seconds=1
             ) from None
-        except SlotsClosed:
+        except UnitsClosed:
             raise conflict(MODEL, version, f"Model version {record.key.version} is stopping") from None
         return detection(prediction, description)
 

@@ -20,7 +20,7 @@ from server.backend.models import Models
 from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
 from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE
-from server.sources.s3 import S3
+from server.s3.client import S3
 from server.spec import jsontext
 from server.spec.errors import MODEL, MODEL_PACKAGE_JOB, conflict, not_found, validation_error
 from server.store.packaging import JobRecord, JobTable

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from server.backend import statuses
+from server.backend.assembly import Backend
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.spec.errors import ServiceError
 
 _HOSTING = (statuses.STARTING_HOSTING, statuses.HOSTED)

@@ -22,7 +22,7 @@ from server.backend.scope import Scope
 from server.backend.timing import Settle, Timing
 from server.datasets.manifest import parse_line
 from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE, bundle_contents
-from server.sources.s3 import S3
+from server.s3.client import S3
 from server.spec.errors import (
     DATASET,
     PROJECT,

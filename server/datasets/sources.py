@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from server.sources.s3 import S3, S3Error
+from server.s3.client import S3, S3Error
 
 MAX_OBJECT_BYTES = 8 * 1024 * 1024  # the image limit; manifests have their own
 MAX_MANIFEST_BYTES = 1024**3

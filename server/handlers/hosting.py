@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.backend.assembly import Backend
 from server.backend.hosting import ScriptedAnswer
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.handlers.registry import operation
 from server.protocol.context import RequestContext
 

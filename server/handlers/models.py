@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.backend.arns import model_arn
+from server.backend.assembly import Backend
 from server.backend.lifecycle import OutputLocation
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.handlers.paging import page
 from server.handlers.registry import operation
 from server.protocol.context import RequestContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from server.backend.service import Backend
+from server.backend.assembly import Backend
 from server.protocol.context import RequestContext
 from server.protocol.pagination import PageTokens, paginate
 

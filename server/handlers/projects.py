@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from server.backend.arns import project_arn
+from server.backend.assembly import Backend
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.handlers.datasets import dataset_metadata
 from server.handlers.paging import page
 from server.handlers.registry import operation

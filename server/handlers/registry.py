@@ -4,7 +4,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from server.backend.service import Backend
+from server.backend.assembly import Backend
 from server.protocol.context import RequestContext
 from server.protocol.dispatcher import Handler
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.backend.assembly import Backend
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.handlers.registry import operation
 from server.protocol.context import RequestContext
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from server import __version__
 from server.backend.arns import model_arn
-from server.backend.imports import ImportOptions, find_bundle_files, import_model, unpack_upload
+from server.backend.model_imports import ImportOptions, find_bundle_files, import_model, unpack_upload
 from server.backend.scope import Scope
 from server.datasets.checks import MAX_SIDE, MIN_SIDE
 from server.emulator import Emulator

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from server.backend.assembly import Backend
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.backend.timing import Timing
 from server.store.database import Database
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from server.backend import statuses
+from server.backend.assembly import Backend
 from server.backend.lifecycle import Evaluation, OutputLocation
 from server.backend.scope import Scope
-from server.backend.service import Backend
 from server.inference.bundle import read_bundle
 from server.spec.errors import ServiceError
 from server.store.database import DATABASE_FILE, Database

@@ -17,7 +17,7 @@ from server.backend.scripted import ScriptedResults
 from server.backend.timing import Timing
 from server.backend.training import Training
 from server.datasets.sources import Sources
-from server.sources.s3 import S3, S3Limits
+from server.s3.client import S3, S3Limits
 from server.store.blobs import Blobs
 from server.store.database import Database
 from server.store.datasets import DatasetTable

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server.inference.slots import QueueFull, Slots, SlotsClosed
+from server.inference.units import InferenceUnits, QueueFull, UnitsClosed
 
 
 class Runners:
@@ -19,7 +19,7 @@ class Runners:
         return self.made
 
 
-def run_blocked(slots: Slots, gate: threading.Event, results: list) -> threading.Thread:
+def run_blocked(slots: InferenceUnits, gate: threading.Event, results: list) -> threading.Thread:
     def work() -> None:
         try:
             results.append(slots.run(lambda runner: (gate.wait(10), runner)[1]))
@@ -39,7 +39,7 @@ def wait_until(condition, timeout: float = 5.0) -> None:
 
 
 def test_n_units_run_n_at_once_and_the_queue_is_bounded():
-    slots = Slots(Runners(), minimum=2, queue_per_unit=1)
+    slots = InferenceUnits(Runners(), minimum=2, queue_per_unit=1)
     gate, results = threading.Event(), []
     threads = [run_blocked(slots, gate, results) for _ in range(4)]  # 2 run, 2 wait (queue 1 x 2 units)
     wait_until(lambda: slots._waiting == 2)
@@ -53,7 +53,9 @@ def test_n_units_run_n_at_once_and_the_queue_is_bounded():
 
 def test_units_grow_while_requests_wait_and_shrink_when_quiet():
     now = [0.0]
-    slots = Slots(Runners(), minimum=1, maximum=3, grow_after=0.0, shrink_after=5.0, clock=lambda: now[0])
+    slots = InferenceUnits(
+        Runners(), minimum=1, maximum=3, grow_after=0.0, shrink_after=5.0, clock=lambda: now[0]
+    )
     gate, results = threading.Event(), []
     threads = [run_blocked(slots, gate, results) for _ in range(3)]
     wait_until(lambda: slots.units == 3)
@@ -71,7 +73,7 @@ def test_units_grow_while_requests_wait_and_shrink_when_quiet():
 
 
 def test_close_waits_for_running_work_and_refuses_new():
-    slots = Slots(Runners(), minimum=1)
+    slots = InferenceUnits(Runners(), minimum=1)
     gate, results = threading.Event(), []
     thread = run_blocked(slots, gate, results)
     wait_until(lambda: slots._busy == 1)
@@ -83,5 +85,5 @@ def test_close_waits_for_running_work_and_refuses_new():
     thread.join()
     closer.join()
     assert results == [1]
-    with pytest.raises(SlotsClosed):
+    with pytest.raises(UnitsClosed):
         slots.run(lambda runner: runner)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
-from server.sources.s3 import S3, S3Limits
+from server.s3.client import S3, S3Limits
 from server.testing import EmulatorProcess, client
 from tests.conftest import FAKE_CREDENTIALS, NO_RETRIES
 

@@ -1,7 +1,5 @@
-"""Inference units as parallel slots.
-
-N units run N predictions at once; more requests wait in a bounded queue, and beyond it the caller is
-throttled. With a maximum above the minimum, a request that has waited `grow_after` seconds adds a unit
+"""Inference units: N units run N predictions at once; more requests wait in a bounded queue, and beyond
+it the caller is throttled. With a maximum above the minimum, a request that has waited `grow_after` seconds adds a unit
 (up to the maximum); once no request has waited for `shrink_after` seconds, units are taken away again
 one at a time, down to the minimum.
 """
@@ -21,11 +19,11 @@ class QueueFull(Exception):
     """Every unit is busy and the queue is full."""
 
 
-class SlotsClosed(Exception):
+class UnitsClosed(Exception):
     """The model stopped while the request waited."""
 
 
-class Slots(Generic[Runner]):
+class InferenceUnits(Generic[Runner]):
     def __init__(
         self,
         make_runner: Callable[[], Runner],
@@ -71,7 +69,7 @@ class Slots(Generic[Runner]):
     def _acquire(self) -> Runner:
         with self._condition:
             if self._closed:
-                raise SlotsClosed("the model is stopping")
+                raise UnitsClosed("the model is stopping")
             if not self._idle:
                 if self._waiting >= self.queue_per_unit * self._units:
                     raise QueueFull(
@@ -91,7 +89,7 @@ class Slots(Generic[Runner]):
                 finally:
                     self._waiting -= 1
                 if self._closed:
-                    raise SlotsClosed("the model is stopping")
+                    raise UnitsClosed("the model is stopping")
             self._busy += 1
             return self._idle.pop()
 

@@ -6,8 +6,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.backend.assembly import Backend
 from server.backend.scope import Scope
-from server.backend.service import Backend
+from server.inference.anomalib_exports import DEFAULT_CLASS, describe_onnx, read_metadata
 from server.inference.bundle import (
     DESCRIPTION_FILE,
     MODEL_FILE,
@@ -18,7 +19,6 @@ from server.inference.bundle import (
     read_bundle,
 )
 from server.inference.graph import read_signature
-from server.inference.importers import DEFAULT_CLASS, describe_onnx, read_metadata
 from server.spec.errors import PROJECT, ServiceError
 from server.store.models import ModelRecord
 
