@@ -13,10 +13,10 @@ from botocore.model import OperationModel
 
 from server.backend.assembly import Backend
 from server.backend.hosting import HostingSettings
-from server.backend.replays import effect_holds
 from server.backend.scope import Scope
 from server.backend.timing import Timing
 from server.handlers import bind_handlers
+from server.handlers.replays import effect_holds
 from server.protocol import signing
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS

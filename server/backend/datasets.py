@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from server.backend.projects import Projects
 from server.backend.scope import Scope
@@ -37,6 +37,15 @@ CREATED_MESSAGE = "The dataset was created successfully."
 Key = tuple[str, str, str, str]
 
 
+@dataclass(frozen=True)
+class ManifestObject:
+    """Where a dataset's Ground Truth manifest lies in S3 (CreateDataset's DatasetSource)."""
+
+    bucket: str
+    key: str
+    version: str | None = None
+
+
 class Datasets:
     def __init__(
         self,
@@ -55,11 +64,10 @@ class Datasets:
         self.clock = clock
 
     def create(
-        self, scope: Scope, project: str, dataset_type: str, source: dict[str, Any] | None
+        self, scope: Scope, project: str, dataset_type: str, manifest: ManifestObject | None = None
     ) -> DatasetRecord:
         self.projects.get(scope, project)
         now = self._now()
-        manifest = ((source or {}).get("GroundTruthManifest") or {}).get("S3Object")
         # Without a manifest the dataset is created empty, at once.
         status, message = CREATE_COMPLETE, CREATED_MESSAGE
         if manifest:
@@ -126,10 +134,10 @@ class Datasets:
 
     # Background work
 
-    def _create(self, key: Key, manifest: dict[str, Any], settle: Settle) -> None:
+    def _create(self, key: Key, manifest: ManifestObject, settle: Settle) -> None:
         try:
             sources = self.sources(key[1])
-            content = sources.manifest(manifest["Bucket"], manifest["Key"], manifest.get("VersionId"))
+            content = sources.manifest(manifest.bucket, manifest.key, manifest.version)
             entries = self._entries(key, parse_manifest(content), sources, replacing=False)
         except (ManifestError, SourceError) as error:
             settle()

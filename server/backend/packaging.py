@@ -43,20 +43,28 @@ class Packaging:
         self.s3 = s3
         self.clock = clock
 
-    def start(self, scope: Scope, project: str, params: dict[str, Any]) -> str:
-        configuration = params["Configuration"]
-        greengrass = configuration.get("Greengrass")
+    def start(
+        self,
+        scope: Scope,
+        project: str,
+        model_version: str,
+        greengrass: dict[str, Any] | None,
+        job_name: str | None = None,
+        description: str | None = None,
+    ) -> str:
+        """`greengrass` is the API's GreengrassConfiguration document: kept as given, and echoed back by
+        DescribeModelPackagingJob with the component version it defaulted to."""
         if greengrass is None:
             raise validation_error("Configuration must name a Greengrass configuration")
         _check_target(greengrass)
-        model = self.models.get(scope, project, params["ModelVersion"])
+        model = self.models.get(scope, project, model_version)
         if model.status in _NOT_PACKAGEABLE:
             raise conflict(
-                MODEL, params["ModelVersion"], f"Model version {model.key.version} is {model.status}: only a "
+                MODEL, model_version, f"Model version {model.key.version} is {model.status}: only a "
                 "successfully trained model can be packaged",
             )  # fmt: skip
         version = str(model.key.version)
-        job_name = params.get("JobName") or str(uuid.uuid4())
+        job_name = job_name or str(uuid.uuid4())
         used = {**greengrass, "ComponentVersion": greengrass.get("ComponentVersion") or f"{version}.0.0"}
         now = round(self.clock(), 3)
         record = JobRecord(
@@ -70,7 +78,7 @@ class Packaging:
             created=now,
             updated=now,
             configuration={"Greengrass": used},
-            description=params.get("Description"),
+            description=description,
             status_message="The packaging job was created.",
         )
         if not self.table.insert(record):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.backend.assembly import Backend
+from server.backend.datasets import ManifestObject
 from server.backend.scope import Scope
 from server.handlers.paging import page
 from server.handlers.registry import operation
@@ -23,8 +24,10 @@ def dataset_metadata(record: DatasetRecord) -> dict[str, Any]:
 
 @operation("CreateDataset")
 def create_dataset(backend: Backend, context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    found = ((params.get("DatasetSource") or {}).get("GroundTruthManifest") or {}).get("S3Object")
+    manifest = ManifestObject(found["Bucket"], found["Key"], found.get("VersionId")) if found else None
     record = backend.datasets.create(
-        Scope.of(context), params["ProjectName"], params["DatasetType"], params.get("DatasetSource")
+        Scope.of(context), params["ProjectName"], params["DatasetType"], manifest
     )
     return {"DatasetMetadata": dataset_metadata(record)}
 

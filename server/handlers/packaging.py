@@ -30,7 +30,15 @@ def job_metadata(record: JobRecord) -> dict[str, Any]:
 def start_model_packaging_job(
     backend: Backend, context: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    return {"JobName": backend.packaging.start(Scope.of(context), params["ProjectName"], params)}
+    job_name = backend.packaging.start(
+        Scope.of(context),
+        params["ProjectName"],
+        params["ModelVersion"],
+        params["Configuration"].get("Greengrass"),
+        job_name=params.get("JobName"),
+        description=params.get("Description"),
+    )
+    return {"JobName": job_name}
 
 
 @operation("DescribeModelPackagingJob")
