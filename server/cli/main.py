@@ -24,11 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "train":
-        from server.train_command import train_command
+        from server.cli.train import train_command
 
         return train_command(args)
     if args.command == "import-model":
-        from server.import_command import import_model_command
+        from server.cli.import_model import import_model_command
 
         return import_model_command(args)
     parser.print_help()
