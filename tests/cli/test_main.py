@@ -134,7 +134,7 @@ def test_help_and_version(flag):
 def test_aws_cli_v1_detect_anomalies_on_the_demo(tmp_path):
     from PIL import Image, ImageDraw
 
-    from server.testing import EmulatorProcess
+    from lookoutvision_emulator import EmulatorProcess
 
     part = Image.new("RGB", (300, 200), (128, 128, 128))
     ImageDraw.Draw(part).line((30, 40, 250, 60), fill=(220, 30, 30), width=8)
