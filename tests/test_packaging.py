@@ -86,3 +86,24 @@ def test_pyproject_installs_both_packages_and_the_dockerfile_installs_them():
     assert all((ROOT / source).exists() for source in sources)
     assert re.search(r"^RUN pip install \.(\s|$)", dockerfile, flags=re.MULTILINE)  # not editable
     assert "DEMO_DIR" not in dockerfile  # the bundles come with the package
+
+
+def test_the_installed_dependencies_are_inside_the_pinned_ranges():
+    """The ranges in pyproject.toml are the tested ones: a run on anything else must say so."""
+    tomllib = pytest.importorskip("tomllib")
+    requirements = pytest.importorskip("packaging.requirements")
+    from importlib.metadata import PackageNotFoundError, version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    checked = []
+    for line in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+        requirement = requirements.Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            continue
+        assert requirement.specifier.contains(installed, prereleases=True), (line, installed)
+        checked.append(requirement.name)
+    assert {"boto3", "botocore", "starlette", "uvicorn", "moto"} <= set(checked)
