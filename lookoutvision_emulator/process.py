@@ -90,8 +90,10 @@ class EmulatorProcess:
             return
         if kill:
             self.process.kill()
+        elif sys.platform == "win32":  # (an if statement, so that type checkers know the platforms apart)
+            self.process.send_signal(signal.CTRL_BREAK_EVENT)
         else:
-            self.process.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -228,3 +228,11 @@ def test_logs_use_our_names_and_the_access_log_names_the_operation(png_image):
         assert re.search(r"INFO lookoutvision_emulator\.access: " + pattern, output), (pattern, output)
     assert "lookoutvision_emulator.http: Application startup complete" in output
     assert "uvicorn" not in output
+
+
+def test_serve_demo_names_missing_bundles_not_the_data_directory(tmp_path):
+    env = {**os.environ, "LOOKOUTVISION_EMULATOR_DEMO_DIR": str(tmp_path / "nothing-here")}
+    result = run([sys.executable, "-m", "server", "serve", "--demo", "--in-memory", "--port", "0"], env=env)
+    assert result.returncode == 1
+    assert "demo bundles classification and segmentation are not in" in result.stderr
+    assert "data directory" not in result.stderr and "Traceback" not in result.stderr
