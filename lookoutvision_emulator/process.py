@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# The server prints this, then its URL, once it accepts connections (server/cli/main.py: READY_LINE).
+# The server prints this, then its URL, once it accepts connections (server/cli/serve.py: READY_LINE).
 _READY_PREFIX = "lookoutvision-emulator ready on "
 # Started this way, the server's package is found beside this one even when the current folder or
 # PYTHONPATH holds another module called `server`.
