@@ -13,13 +13,14 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    LOOKOUTVISION_EMULATOR_DATA_DIR=/data \
-    LOOKOUTVISION_EMULATOR_DEMO_DIR=/opt/lookoutvision-emulator/models/demo
+    LOOKOUTVISION_EMULATOR_DATA_DIR=/data
 
 WORKDIR /opt/lookoutvision-emulator
 COPY pyproject.toml README.md ./
 COPY server ./server
-COPY models/demo ./models/demo
+COPY lookoutvision_emulator ./lookoutvision_emulator
+# A normal (non-editable) install: the demo bundles come as package data, and `lookoutvision_emulator`
+# (clients, the pytest plugin) is importable in the image.
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin emulator \
     && mkdir -p /data && chown emulator /data

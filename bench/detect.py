@@ -34,12 +34,12 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
 from server.backend.hosting import result  # noqa: E402
 from server.backend.model_imports import find_bundle_files  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402
 from server.inference.images import decode_image  # noqa: E402
 from server.inference.runtime import ModelRunner  # noqa: E402
-from server.testing import EmulatorProcess, client  # noqa: E402
 from tests.support.onnx_models import zip_folder  # noqa: E402
 
 SIZES = ((550, 380), (1024, 1024))

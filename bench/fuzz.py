@@ -26,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.testing import EmulatorProcess  # noqa: E402
+from lookoutvision_emulator import EmulatorProcess  # noqa: E402
 from tests.support.fuzzing import Fuzzer, Report, prepare, send_all  # noqa: E402
 from tests.support.live import quiet_s3_env  # noqa: E402
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from detect import picture  # noqa: E402
 
-from examples.import_aliens import free_port  # noqa: E402
-from server.testing import EmulatorProcess  # noqa: E402
+from bench.local_s3 import free_port  # noqa: E402
+from lookoutvision_emulator import EmulatorProcess  # noqa: E402
 
 BARE_APP = """
 async def app(scope, receive, send):

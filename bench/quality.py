@@ -52,7 +52,7 @@ import synthetic  # noqa: E402
 from PIL import Image  # noqa: E402
 from train import create_datasets, split  # noqa: E402
 
-from examples.import_aliens import CREDENTIALS, manifest_line, start_moto  # noqa: E402
+from bench.local_s3 import CREDENTIALS, manifest_line, start_moto  # noqa: E402
 from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
 from server.training.trainer import metrics  # noqa: E402
 

@@ -23,7 +23,9 @@ import httpx
 
 from lookoutvision_emulator import RunningEmulator
 
-DEMO_BUNDLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "models" / "demo" / "classification"
+DEMO_BUNDLE = (
+    __import__("pathlib").Path(__file__).resolve().parents[1] / "server" / "demo_models" / "classification"
+)
 
 
 def free_port() -> int:

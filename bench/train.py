@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from examples.import_aliens import CREDENTIALS, manifest_line, start_moto  # noqa: E402
+from bench.local_s3 import CREDENTIALS, manifest_line, start_moto  # noqa: E402
 from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
 from server.backend.hosting import result as build_result  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# The server prints this, then its URL, once it accepts connections (server/cli.py: READY_LINE).
+# The server prints this, then its URL, once it accepts connections (server/cli/serve.py: READY_LINE).
 _READY_PREFIX = "lookoutvision-emulator ready on "
 # Started this way, the server's package is found beside this one even when the current folder or
 # PYTHONPATH holds another module called `server`.
@@ -90,8 +90,10 @@ class EmulatorProcess:
             return
         if kill:
             self.process.kill()
+        elif sys.platform == "win32":  # (an if statement, so that type checkers know the platforms apart)
+            self.process.send_signal(signal.CTRL_BREAK_EVENT)
         else:
-            self.process.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -12,7 +12,8 @@ Installed with lookoutvision-emulator and loaded by pytest on its own (entry poi
 Fixtures: `lfv_server` (session; one emulator per xdist worker), `lfv_env`, `lfv_client`. Each test that
 uses `lfv_env` or `lfv_client` starts from an empty emulator unless marked `lfv_keep_state` or the ini
 option `lfv_reset = false` is set. ini options: `lfv_ready_timeout` (seconds, default 30),
-`lfv_server_args` (extra `serve` arguments). `--lfv-url URL` uses an emulator that is already running.
+`lfv_server_args` (extra `serve` arguments). `--lfv-url URL` uses an emulator that is already running (a
+developer's own, perhaps with state they keep): it is never reset unless `--lfv-reset` is given too.
 """
 
 from __future__ import annotations
@@ -33,7 +34,18 @@ KEEP_STATE = "lfv_keep_state"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lookoutvision-emulator")
-    group.addoption("--lfv-url", default=None, help="use the Lookout for Vision emulator running at this URL")
+    group.addoption(
+        "--lfv-url",
+        default=None,
+        help="use the Lookout for Vision emulator running at this URL (its state is kept: see --lfv-reset)",
+    )
+    group.addoption(
+        "--lfv-reset",
+        action="store_true",
+        default=False,
+        help="with --lfv-url: reset that emulator before each test, as the one the plugin starts is "
+        "(this forgets everything it holds)",
+    )
     parser.addini("lfv_reset", type="bool", default=True, help="reset the emulator before each test using it")
     parser.addini("lfv_ready_timeout", default="30", help="seconds to wait for the emulator to start")
     parser.addini("lfv_server_args", type="args", default=[], help="extra arguments for `serve`")
@@ -59,7 +71,10 @@ def lfv_server(request: pytest.FixtureRequest) -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def _lfv_fresh(lfv_server: RunningEmulator, request: pytest.FixtureRequest) -> RunningEmulator:
-    if request.config.getini("lfv_reset") and request.node.get_closest_marker(KEEP_STATE) is None:
+    config = request.config
+    # A server named by --lfv-url may hold someone's work: it is wiped only when asked to.
+    ours = not config.getoption("--lfv-url") or config.getoption("--lfv-reset")
+    if ours and config.getini("lfv_reset") and request.node.get_closest_marker(KEEP_STATE) is None:
         lfv_server.reset()
     return lfv_server
 

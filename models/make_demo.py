@@ -1,4 +1,6 @@
-"""Build the demo bundles in models/demo/ (run: python models/make_demo.py; needs the `onnx` package).
+"""Build the demo bundles in server/demo_models/ (run: python models/make_demo.py; needs the `onnx` package).
+
+They live inside the `server` package so that a wheel ships them as package data.
 
 Both models look for coloured marks on a grey part, which makes them easy to try with a drawn image:
 - classification: a part is anomalous when an 8x8 patch is clearly red;
@@ -14,7 +16,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-HERE = Path(__file__).resolve().parent / "demo"
+HERE = Path(__file__).resolve().parents[1] / "server" / "demo_models"
 SIZE = 128
 OPSET = 13
 IR_VERSION = 8  # loads in every onnxruntime the project supports

@@ -3,8 +3,8 @@ models hosted, so DetectAnomalies answers right away."""
 
 from __future__ import annotations
 
-import os
 import time
+from importlib import resources
 from pathlib import Path
 
 from server.backend import statuses
@@ -14,23 +14,36 @@ from server.backend.scope import Scope
 
 PROJECT = "demo"
 BUNDLES = ("classification", "segmentation")
-DEMO_DIR_VARIABLE = "LOOKOUTVISION_EMULATOR_DEMO_DIR"
 
 
-def demo_dir() -> Path:
-    configured = os.environ.get(DEMO_DIR_VARIABLE)
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[1] / "models" / "demo"
-    if not all((folder / name).is_dir() for name in BUNDLES):
-        raise FileNotFoundError(
-            f"the demo bundles are not in {folder}: run from a source checkout (pip install -e .) "
-            f"or set {DEMO_DIR_VARIABLE} to a folder holding {' and '.join(BUNDLES)}/"
+class DemoBundlesMissing(FileNotFoundError):
+    """The demo bundles are not where they were looked for."""
+
+
+def demo_dir(configured: str | Path = "") -> Path:
+    """The folder holding the demo bundles: `configured` (the demo_dir setting) or the package data that
+    every install of the `server` package carries (server/demo_models/, built by models/make_demo.py)."""
+    folder = (
+        Path(configured).expanduser() if configured else Path(str(resources.files("server") / "demo_models"))
+    )
+    missing = [name for name in BUNDLES if not (folder / name / "model.onnx").is_file()]
+    if missing:
+        where = (
+            "the demo_dir setting"
+            if configured
+            else "the installed package (reinstall lookoutvision-emulator)"
+        )
+        raise DemoBundlesMissing(
+            f"the demo bundles {' and '.join(missing)} are not in {folder}: check {where}"
         )
     return folder
 
 
-def install_demo(backend: Backend, scope: Scope, wait_seconds: float = 60.0) -> None:
+def install_demo(
+    backend: Backend, scope: Scope, wait_seconds: float = 60.0, folder: Path | None = None
+) -> None:
     """Import the demo models once per data directory, host them, and wait until they are HOSTED."""
-    folder = demo_dir()
+    folder = folder or demo_dir()
     existing = {record.key.version for record in backend.models.table.list_after(scope.account, scope.region,
                                                                                   PROJECT, None, 100)}  # fmt: skip
     if not existing:

@@ -106,9 +106,11 @@ class Emulator:
         emulator = cls(settings, database, backend, dispatcher, scratch)
         backend.recover()
         if settings.demo:
-            from server.demo import install_demo
+            from server.demo import demo_dir, install_demo
 
-            install_demo(backend, Scope(settings.account, settings.region))
+            install_demo(
+                backend, Scope(settings.account, settings.region), folder=demo_dir(settings.demo_dir)
+            )
         return emulator
 
     def error_response(self, error: ServiceError):

@@ -1,11 +1,15 @@
-"""All configuration in one place: CLI flags override LOOKOUTVISION_EMULATOR_* variables override defaults."""
+"""All configuration in one place: CLI flags override LOOKOUTVISION_EMULATOR_* variables override defaults.
+
+Each setting carries its own help text and, for `serve`, its flag: the command line, its `--help` and
+the README's configuration table are all checked against this one table.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +19,15 @@ from server.store.paths import check_scope
 ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
 DEVICES = ("cpu", "cuda", "auto")
 AUTH_MODES = ("none", "sigv4")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """A per-user folder that survives reboots, following each platform's convention."""
-    home = Path.home()
+    environ = os.environ if environ is None else environ
+    home = _home(environ)
     if sys.platform == "win32":
-        base = Path(environ.get("LOCALAPPDATA", home / "AppData" / "Local"))
+        base = Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
     elif sys.platform == "darwin":
         base = home / "Library" / "Application Support"
     else:
@@ -29,57 +35,161 @@ def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return base / "lookoutvision-emulator"
 
 
+def _home(environ: Mapping[str, str]) -> Path:
+    """The home folder as `environ` names it; without it, the account's own (not this process's variables)."""
+    named = environ.get("USERPROFILE" if sys.platform == "win32" else "HOME")
+    if named:
+        return Path(named)
+    if sys.platform != "win32":
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return Path(os.path.expanduser("~"))
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    doc: str,
+    flag: bool = False,
+    choices: tuple[str, ...] = (),
+    shown: str = "",
+    factory: Any = MISSING,
+) -> Any:
+    """A settings field: `doc` is its help text, `flag` gives it a `serve --name` option, `shown` describes
+    a default that is computed."""
+    metadata = {"doc": doc, "flag": flag, "choices": choices, "shown": shown}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the settings table, as the command line and its help show it."""
+
+    name: str
+    kind: str  # bool, int, float, str or Path
+    env: str
+    flag: str | None
+    doc: str
+    default: str
+    choices: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 5055
-    data_dir: Path = field(default_factory=default_data_dir)
-    in_memory: bool = False  # keep nothing on disk: for throwaway runs and tests
-    region: str = "us-east-1"  # used when a request carries no SigV4 credential scope
-    account: str = "123456789012"  # used unless the access key is a 12-digit account id
-    device: str = "cpu"  # cpu | cuda | auto: where onnxruntime runs hosted models
-    max_body_bytes: int = 16 * 1024 * 1024  # 8 MB images and 10 MiB base64 dataset changes fit
-    inference_threads: int = 0  # onnxruntime threads per inference unit; 0 divides the cores among them
-    queue_per_unit: int = 8  # requests that may wait per busy unit before ThrottlingException
-    max_inference_units: int = 16  # per model: each unit is an onnxruntime session
-    scale_up_after: float = 0.5  # seconds a request waits before another unit is added (up to the max)
-    scale_down_after: float = 30.0  # quiet seconds before a unit above the minimum is removed
-    demo: bool = False  # create project `demo` with the shipped models hosted
-    fixture_mode: bool = False  # state changes happen before the call returns, unless given a delay
-    delay_hosting: float = 0.0  # seconds a model stays STARTING_HOSTING (at least)
-    delay_stopping: float = 0.0  # ... STOPPING_HOSTING
-    delay_training: float = 0.0  # ... TRAINING
-    delay_dataset_import: float = 0.0  # ... CREATE_IN_PROGRESS / UPDATE_IN_PROGRESS
-    delay_packaging: float = 0.0  # ... a packaging job RUNNING
-    s3_endpoint_url: str = ""  # S3-compatible endpoint for model outputs and packaging (default: boto3's)
-    s3_connect_timeout: float = 5.0  # seconds; an S3 endpoint that never answers fails the call, not hangs
-    s3_read_timeout: float = 10.0  # seconds without a byte from S3 before the attempt fails
-    s3_max_attempts: int = 2  # S3 attempts per call, retries included (botocore's standard mode)
-    keep_alive_timeout: int = 5  # seconds an idle client connection is kept open
-    body_timeout: float = 60.0  # seconds a request body may stall before the request is refused (408)
-    header_timeout: float = 30.0  # seconds a request line and headers may take; slower: disconnected
-    max_header_bytes: int = 64 * 1024  # all request headers; checked before routing (h11 also while parsing)
-    training_time_limit: float = 3600.0  # seconds before a training process is stopped and the model fails
-    dataset_root: str = ""  # a folder whose files datasets may use (manifests, images, masks); empty: none
-    local_bucket: str = (
-        "lookoutvision-local"  # an S3Object bucket of this name means a file below dataset_root
+    host: str = setting("127.0.0.1", flag=True, doc="address to listen on; 0.0.0.0 accepts other machines")
+    port: int = setting(
+        5055, flag=True, doc="port to listen on; 0 picks a free one (the ready line shows it)"
     )
-    credentials: str = ""  # "KEY:SECRET,...": L4V calls must be SigV4-signed by one of them; empty: unchecked
-    credentials_file: str = ""  # a file of KEY:SECRET lines, added to `credentials`
-    auth: str = "none"  # sigv4: signatures required, also from this process's AWS_ACCESS_KEY_ID pair
-    log_level: str = "info"
-    access_log: bool = False
+    data_dir: Path = setting(
+        factory=default_data_dir,
+        flag=True,
+        doc="where state is kept: the database, dataset images, model bundles",
+        shown="$XDG_DATA_HOME/lookoutvision-emulator or ~/.local/share/lookoutvision-emulator",
+    )
+    in_memory: bool = setting(False, flag=True, doc="keep nothing on disk (throwaway runs and tests)")
+    region: str = setting("us-east-1", flag=True, doc="region of requests without a SigV4 credential scope")
+    account: str = setting("123456789012", doc="account of requests whose access key is not a 12-digit id")
+    device: str = setting("cpu", flag=True, choices=DEVICES, doc="where onnxruntime runs hosted models")
+    max_body_bytes: int = setting(
+        16 * 1024 * 1024, doc="largest request body (8 MB images and 10 MiB dataset changes fit)"
+    )
+    inference_threads: int = setting(
+        0, doc="onnxruntime threads per inference unit; 0 shares the cores among the minimum units"
+    )
+    queue_per_unit: int = setting(8, doc="requests waiting per busy unit before ThrottlingException")
+    max_inference_units: int = setting(
+        16, doc="inference units per model (each an onnxruntime session); more is a quota error"
+    )
+    scale_up_after: float = setting(0.5, doc="seconds a request waits before another unit is added")
+    scale_down_after: float = setting(30.0, doc="quiet seconds before a unit above the minimum is removed")
+    demo: bool = setting(False, flag=True, doc="create project 'demo' with its two models hosted")
+    demo_dir: str = setting(
+        "",
+        doc="a folder with the demo bundles",
+        shown="the bundles shipped in the package (server/demo_models)",
+    )
+    fixture_mode: bool = setting(
+        False, flag=True, doc="for tests: state changes complete before the call returns, unless delayed"
+    )
+    delay_hosting: float = setting(0.0, doc="seconds a model stays STARTING_HOSTING at least")
+    delay_stopping: float = setting(0.0, doc="seconds a model stays STOPPING_HOSTING at least")
+    delay_training: float = setting(0.0, doc="seconds a model stays TRAINING at least")
+    delay_dataset_import: float = setting(
+        0.0, doc="seconds a dataset stays CREATE/UPDATE_IN_PROGRESS at least"
+    )
+    delay_packaging: float = setting(0.0, doc="seconds a packaging job stays RUNNING at least")
+    s3_endpoint_url: str = setting(
+        "",
+        flag=True,
+        doc="S3-compatible endpoint for manifests, model outputs and packaging",
+        shown="boto3's own (AWS_ENDPOINT_URL_S3, its config)",
+    )
+    s3_connect_timeout: float = setting(5.0, doc="seconds to connect to S3 before the attempt fails")
+    s3_read_timeout: float = setting(10.0, doc="seconds without a byte from S3 before the attempt fails")
+    s3_max_attempts: int = setting(2, doc="S3 attempts per call, retries included")
+    keep_alive_timeout: int = setting(5, doc="seconds an idle client connection stays open")
+    body_timeout: float = setting(60.0, doc="seconds a request body may stall before a 408")
+    header_timeout: float = setting(
+        30.0, doc="seconds a request line and its headers may take; a slower client is disconnected"
+    )
+    max_header_bytes: int = setting(64 * 1024, doc="all request headers together")
+    training_time_limit: float = setting(
+        3600.0, doc="seconds before a training process is stopped (TRAINING_FAILED)"
+    )
+    dataset_root: str = setting(
+        "", flag=True, doc="a folder whose manifests, images and masks datasets may read", shown="none"
+    )
+    local_bucket: str = setting(
+        "lookoutvision-local", doc="the S3Object bucket name that means a file below the dataset root"
+    )
+    credentials: str = setting(
+        "", doc="KEY:SECRET,... whose keys may sign L4V calls; turns checking on", shown="none"
+    )
+    credentials_file: str = setting(
+        "", flag=True, doc="a file of KEY:SECRET lines (# comments) whose keys may sign; turns checking on",
+        shown="none",
+    )  # fmt: skip
+    auth: str = setting(
+        "none",
+        flag=True,
+        choices=AUTH_MODES,
+        doc="sigv4: L4V calls must be signed, also by this environment's AWS_ACCESS_KEY_ID/SECRET pair",
+    )
+    log_level: str = setting("info", flag=True, choices=LOG_LEVELS, doc="the least severe messages logged")
+    access_log: bool = setting(False, flag=True, doc="log every request: operation, status, milliseconds")
 
     @classmethod
-    def load(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
-        """Defaults, then the environment, then explicit overrides (None means 'not given')."""
+    def table(cls) -> list[Option]:
+        """Every setting with its variable, flag, help text and default, in declaration order."""
+        options = []
+        for spec in fields(cls):
+            default = spec.metadata["shown"] or _shown(spec.default)
+            flag = "--" + spec.name.replace("_", "-") if spec.metadata["flag"] else None
+            options.append(
+                Option(spec.name, str(spec.type), ENV_PREFIX + spec.name.upper(), flag, spec.metadata["doc"],
+                       default, spec.metadata["choices"])
+            )  # fmt: skip
+        return options
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the environment, then explicit overrides (None means 'not given').
+
+        `environ` (default: this process's environment) is the only environment read, the data directory's
+        default included.
+        """
+        environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for spec in fields(cls):
             text = environ.get(ENV_PREFIX + spec.name.upper())
             if text is not None and text != "":
                 values[spec.name] = _convert(spec.name, spec.type, text)
         values.update({key: value for key, value in overrides.items() if value is not None})
-        settings = replace(cls(), **values)
+        values.setdefault("data_dir", default_data_dir(environ))
+        settings = cls(**values)
         settings.check()
         settings.signing_keys(environ)  # a missing file or no key at all must stop start-up, not a request
         return settings
@@ -91,6 +201,8 @@ class Settings:
             raise ValueError(f"port must be 0..65535, not {self.port}")
         check_scope(self.account, self.region)  # they name folders in the data directory
         parse_credentials(self.credentials)
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.s3_connect_timeout <= 0 or self.s3_read_timeout <= 0 or self.s3_max_attempts < 1:
@@ -165,6 +277,14 @@ def read_credentials_file(path: Path) -> dict[str, str]:
             except ValueError:
                 raise ValueError(f"{path}, line {number}: expected ACCESS_KEY:SECRET") from None
     return keys
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default) if default != "" else "none"
 
 
 def _convert(name: str, kind: Any, text: str) -> Any:

@@ -19,7 +19,7 @@ def head_deadline_protocol(seconds: float) -> type[HttpToolsProtocol]:
             super().__init__(*args, **kwargs)
             self._head_timer: Any = None
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm()
 

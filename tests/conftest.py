@@ -13,7 +13,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 
 # Tests that provoke 429/5xx must not sit through botocore's retries.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})

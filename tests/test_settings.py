@@ -7,13 +7,35 @@ import pytest
 from server.settings import Settings, default_data_dir
 
 
-def test_defaults():
+def test_defaults(monkeypatch):
+    # An explicit environ is the only one read: this process's variables must not leak in.
+    monkeypatch.setenv("XDG_DATA_HOME", "/somewhere/else")
+    monkeypatch.setenv("LOOKOUTVISION_EMULATOR_PORT", "6000")
+    monkeypatch.setenv("LOOKOUTVISION_EMULATOR_DATA_DIR", "/also/not/this")
     settings = Settings.load(environ={})
     assert (settings.host, settings.port, settings.region, settings.account) == (
         "127.0.0.1", 5055, "us-east-1", "123456789012"
     )  # fmt: skip
     assert settings.data_dir == default_data_dir({})
+    assert not str(settings.data_dir).startswith(("/somewhere", "/also"))
     assert settings.storage_dir is not None
+
+
+def test_the_data_dir_default_follows_the_given_environ(monkeypatch):
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("XDG_DATA_HOME", "/not/this")
+    assert Settings.load(environ={"HOME": "/home/u"}).data_dir == Path(
+        "/home/u/.local/share/lookoutvision-emulator"
+    )
+    assert Settings.load(environ={"XDG_DATA_HOME": "/x"}).data_dir == Path("/x/lookoutvision-emulator")
+
+
+def test_every_setting_has_help_and_a_variable():
+    table = Settings.table()
+    assert len({option.env for option in table}) == len(table)
+    for option in table:
+        assert option.doc and option.default, option.name
+        assert option.env == "LOOKOUTVISION_EMULATOR_" + option.name.upper()
 
 
 def test_environment_then_flags():
@@ -33,6 +55,7 @@ def test_environment_then_flags():
         ({"LOOKOUTVISION_EMULATOR_PORT": "70000"}, "port must be"),
         ({"LOOKOUTVISION_EMULATOR_REGION": "../x"}, "region must be"),
         ({"LOOKOUTVISION_EMULATOR_ACCOUNT": "/tmp"}, "account must be 12 digits"),
+        ({"LOOKOUTVISION_EMULATOR_LOG_LEVEL": "loud"}, "log_level must be one of debug, info"),
     ],
 )
 def test_bad_values_are_named(environ, message):

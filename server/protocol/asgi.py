@@ -24,6 +24,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
+# The scope key naming the operation a request was routed to, for an access log around this app.
+OPERATION_KEY = "lookoutvision_emulator.operation"
 BODY_TIMEOUT = 60.0  # seconds a request body may stall between two chunks
 
 
@@ -65,6 +67,7 @@ class ApiApp:
             response = _error(
                 dispatcher, ServiceError("InternalServerException", "An internal error occurred")
             )
+        scope[OPERATION_KEY] = response.operation
         await send_response(send, response)
 
     async def refuse(self, send: Send, error: ServiceError) -> None:

@@ -75,8 +75,13 @@ class Dispatcher:
 
     def handle(self, request: HttpRequest, context: RequestContext | None = None) -> HttpResponse:
         context = context or self.context(request)
+        operation: OperationModel | None = None
         try:
-            response = self._handle(request, context)
+            if self.authenticate is not None:  # before anything else, as AWS does: no hints to strangers
+                self.authenticate(request)
+            query_keys = {part.split("=", 1)[0] for part in request.query_string.split("&") if part}
+            operation, labels = self.router.match(request.method, request.raw_path, query_keys)
+            response = self._handle(request, context, operation, labels)
         except ServiceError as error:
             response = serialize_error(self.service, error)
         except Exception:
@@ -88,13 +93,12 @@ class Dispatcher:
             )
             response = serialize_error(self.service, internal)
         response.headers["x-amzn-RequestId"] = context.request_id
+        response.operation = operation.name if operation is not None else ""
         return response
 
-    def _handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
-        if self.authenticate is not None:  # before anything else, as AWS does: no hints to strangers
-            self.authenticate(request)
-        query_keys = {part.split("=", 1)[0] for part in request.query_string.split("&") if part}
-        operation, labels = self.router.match(request.method, request.raw_path, query_keys)
+    def _handle(
+        self, request: HttpRequest, context: RequestContext, operation: OperationModel, labels: dict[str, str]
+    ) -> HttpResponse:
         params = parse_input(operation, request, labels)
         validate_input(operation.input_shape, params)
         handler = self.handlers.get(operation.name)

@@ -20,3 +20,4 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    operation: str = ""  # the operation that answered, for the access log; empty when none was routed

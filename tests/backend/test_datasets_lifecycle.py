@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 from tests.conftest import FAKE_CREDENTIALS, NO_RETRIES
 from tests.handlers.test_datasets import SOURCE
 from tests.support.manifests import classification_line, part, upload

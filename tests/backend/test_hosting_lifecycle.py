@@ -10,7 +10,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.support.live import host, import_model, wait_for
 from tests.support.onnx_models import classifier_bundle, image_bytes, slow_bundle, solid

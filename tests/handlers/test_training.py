@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 from tests.conftest import FAKE_CREDENTIALS, NO_RETRIES
 from tests.support.manifests import classification_line, upload
 from tests.support.onnx_models import image_bytes

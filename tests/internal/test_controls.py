@@ -8,9 +8,8 @@ import time
 import pytest
 from PIL import Image
 
-from lookoutvision_emulator import RunningEmulator
+from lookoutvision_emulator import EmulatorProcess, RunningEmulator, client
 from lookoutvision_emulator.control import EmulatorError
-from server.testing import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.support.live import host, import_model
 from tests.support.onnx_models import classifier_bundle, image_bytes, solid

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from server.testing import EmulatorProcess
+from lookoutvision_emulator import EmulatorProcess
 
 
 @pytest.fixture(scope="module")

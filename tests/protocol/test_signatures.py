@@ -13,10 +13,10 @@ import botocore.credentials
 import httpx
 import pytest
 
+from lookoutvision_emulator import EmulatorProcess, client
 from server.protocol import signing
 from server.protocol.http import HttpRequest
 from server.spec.errors import ServiceError
-from server.testing import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.support.aws_cli import aws_cli, fake_aws_env
 from tests.support.errors import assert_aws_error

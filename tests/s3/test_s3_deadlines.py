@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 import time
 
+from lookoutvision_emulator import EmulatorProcess, client
 from server.s3.client import S3, S3Limits
-from server.testing import EmulatorProcess, client
 from tests.conftest import FAKE_CREDENTIALS, NO_RETRIES
 
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.support.crash import Ledger, check_recovered, crash_round, dataset_root, leftovers, set_status
 from tests.support.live import import_model, quiet_s3_env, wait_for

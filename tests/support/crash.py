@@ -22,9 +22,9 @@ import botocore.exceptions
 import httpx
 from botocore.config import Config
 
+from lookoutvision_emulator import EmulatorProcess, client
 from server.store.database import DATABASE_FILE
 from server.store.files import STAGING_PREFIX
-from server.testing import EmulatorProcess, client
 from tests.support.live import quiet_s3_env
 from tests.support.manifests import classification_line, part
 from tests.support.onnx_models import zip_folder

@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from server.backend.scope import Scope
 from server.settings import Settings
@@ -26,7 +27,7 @@ def train_command(args: argparse.Namespace) -> int:
     from server.training.trainer import Job, train
 
     try:
-        items = []
+        items: list[dict[str, Any]] = []
         for label, folder in (("normal", args.normal), ("anomaly", args.anomaly)):
             paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             for path in paths:
@@ -66,13 +67,13 @@ def train_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError, ManifestError) as error:
         print(f"lookoutvision-emulator train: {error}", file=sys.stderr)
         return 1
-    metrics = ", ".join(
+    summary = ", ".join(
         f"{name} {value:.3f}" for name, value in result.metrics.items() if isinstance(value, float)
     )
     for entry in result.metrics.get("PixelAnomalyClassMetrics", []):
-        metrics += f"; {entry['ClassName']}: pixel IoU {entry['AIOU']:.3f}"
+        summary += f"; {entry['ClassName']}: pixel IoU {entry['AIOU']:.3f}"
     print(f"trained version {record.key.version} of project {args.project} "
-          f"({len(train_items)} training and {len(test_items)} test images): {metrics}")  # fmt: skip
+          f"({len(train_items)} training and {len(test_items)} test images): {summary}")  # fmt: skip
     return 0
 
 

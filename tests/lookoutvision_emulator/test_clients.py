@@ -5,7 +5,7 @@ import os
 import boto3
 import botocore
 
-from server.testing import client
+from lookoutvision_emulator import client
 
 
 def test_client_leaves_the_environment_and_default_session_alone(emulator, http):

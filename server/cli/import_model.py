@@ -60,7 +60,9 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
     return width, height
 
 
-def _write(args: argparse.Namespace, files: tuple, size: tuple[int, int] | None) -> dict[str, str]:
+def _write(
+    args: argparse.Namespace, files: tuple[Path, Path | None, Path | None], size: tuple[int, int] | None
+) -> dict[str, str]:
     from server.backend.arns import model_arn
     from server.backend.assembly import Backend
     from server.store.database import Database
@@ -77,8 +79,9 @@ def _write(args: argparse.Namespace, files: tuple, size: tuple[int, int] | None)
             anomaly_class=make_class(args.class_name, args.class_color),
             description=args.description,
         )
+        model, own, metadata = files
         record, description = import_model(
-            Backend(database, settings.storage_dir), scope, args.project, *files, options
+            Backend(database, settings.storage_dir), scope, args.project, model, own, metadata, options
         )
     finally:
         database.close()

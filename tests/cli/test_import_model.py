@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from server.testing import EmulatorProcess, client
+from lookoutvision_emulator import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.support.live import host
 from tests.support.onnx_models import anomalib2_like, classifier_bundle, image_bytes, solid

@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+from lookoutvision_emulator import client
+
 APP = '''
 import boto3
 
@@ -110,10 +112,22 @@ def test_a_broken_emulator_fails_loudly_instead_of_hanging(project):
     assert "the emulator exited with" in result.stdout and "invalid choice" in result.stdout
 
 
-def test_lfv_url_uses_a_running_emulator(project, emulator):
-    result = run_pytest(project, "--lfv-url", emulator.url, "-k", "inspect")
+def test_lfv_url_uses_a_running_emulator_and_keeps_its_state(project, emulator, http):
+    """A developer's own server may hold work: --lfv-url alone never resets it."""
+    mine = client(emulator.url)
+    mine.create_project(ProjectName="precious")
+    result = run_pytest(project, "--lfv-url", emulator.url, "-k", "inspect or part_1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
+    assert sorted(p["ProjectName"] for p in mine.list_projects()["Projects"]) == ["kept", "precious"]
+
+
+def test_lfv_url_with_lfv_reset_resets_before_each_test(project, emulator, http):
+    client(emulator.url).create_project(ProjectName="precious")
+    result = run_pytest(project, "--lfv-url", emulator.url, "--lfv-reset", "-k", "every_test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
+    assert [p["ProjectName"] for p in client(emulator.url).list_projects()["Projects"]] == ["d"]
 
 
 def test_importing_the_plugin_is_cheap_and_leaves_server_alone():

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import botocore.exceptions
 import pytest
 
 from server.spec import data_path
 from server.store.database import DATABASE_FILE
 from server.store.migrations import MIGRATIONS
 from tests.support.aws_cli import fake_aws_env
+
+
+@pytest.fixture
+def png_image() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def run(
@@ -134,7 +147,7 @@ def test_help_and_version(flag):
 def test_aws_cli_v1_detect_anomalies_on_the_demo(tmp_path):
     from PIL import Image, ImageDraw
 
-    from server.testing import EmulatorProcess
+    from lookoutvision_emulator import EmulatorProcess
 
     part = Image.new("RGB", (300, 200), (128, 128, 128))
     ImageDraw.Draw(part).line((30, 40, 250, 60), fill=(220, 30, 30), width=8)
@@ -147,3 +160,79 @@ def test_aws_cli_v1_detect_anomalies_on_the_demo(tmp_path):
     result = answer["DetectAnomalyResult"]
     assert result["IsAnomalous"] is True
     assert [entry["Name"] for entry in result["Anomalies"]] == ["background", "scratch"]
+
+
+def _help(*command: str) -> str:
+    result = run([sys.executable, "-m", "server", *command, "--help"])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "data-path", "train", "import-model"])
+def test_every_command_describes_itself(command):
+    blocks = _help(command).split("\n\n")  # usage, description, options, ...
+    assert blocks[0].startswith(f"usage: lookoutvision-emulator {command}")
+    assert not blocks[1].startswith(("options:", "positional")) and len(blocks[1].split()) >= 10
+
+
+def test_serve_help_lists_each_flag_with_its_variable_from_the_settings_table():
+    from server.cli.main import _parser
+    from server.settings import Settings
+
+    text = _help("serve")
+    entries = dict(
+        re.findall(r"^  (--[a-z0-9-]+)(.*?)(?=^  --|^\S|\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    )
+    options = Settings.table()
+    flags = {option.flag: option for option in options if option.flag}
+    assert set(entries) - {"--help"} == set(flags)  # generated from the table: no flag without a setting
+    for flag, option in flags.items():
+        entry = " ".join(entries[flag].split())  # argparse wraps lines
+        assert f"[{option.env}; default: {option.default}]" in entry, flag
+    for option in options:  # the settings without a flag are listed with their variables too
+        assert option.env in text
+    serve = _parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    assert {action.dest for action in serve._actions} - {"help"} == {option.name for option in flags.values()}
+
+
+@pytest.mark.parametrize("command", ["train", "import-model"])
+def test_offline_commands_name_the_variables_of_their_settings(command):
+    text = " ".join(_help(command).split())
+    for variable in ("DATA_DIR", "REGION", "ACCOUNT"):
+        assert f"LOOKOUTVISION_EMULATOR_{variable}" in text
+
+
+def test_logs_use_our_names_and_the_access_log_names_the_operation(png_image):
+    from lookoutvision_emulator import EmulatorProcess, RunningEmulator
+
+    with EmulatorProcess(extra_args=["--access-log"]) as process:
+        emulator = RunningEmulator(process.url)
+        lfv = emulator.client()
+        emulator.set_result("line", "1", {"IsAnomalous": True, "Confidence": 0.9})
+        lfv.detect_anomalies(ProjectName="line", ModelVersion="1", Body=png_image, ContentType="image/png")
+        with pytest.raises(lfv.exceptions.ResourceNotFoundException):
+            lfv.describe_project(ProjectName="missing")
+        with pytest.raises(botocore.exceptions.ClientError):  # invalid: refused before any handler runs
+            lfv.create_project(ProjectName="not valid!")
+        emulator.health()
+        wanted = [r"DetectAnomalies 200 [\d.]+ ms", r"DescribeProject 404 [\d.]+ ms",
+                  r"CreateProject 400 [\d.]+ ms", r"GET /_emulator/health 200 [\d.]+ ms"]  # fmt: skip
+        deadline = time.monotonic() + 10
+        while (
+            not all(re.search(pattern, process.output()) for pattern in wanted)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        output = process.output()
+    for pattern in wanted:
+        assert re.search(r"INFO lookoutvision_emulator\.access: " + pattern, output), (pattern, output)
+    assert "lookoutvision_emulator.http: Application startup complete" in output
+    assert "uvicorn" not in output
+
+
+def test_serve_demo_names_missing_bundles_not_the_data_directory(tmp_path):
+    env = {**os.environ, "LOOKOUTVISION_EMULATOR_DEMO_DIR": str(tmp_path / "nothing-here")}
+    result = run([sys.executable, "-m", "server", "serve", "--demo", "--in-memory", "--port", "0"], env=env)
+    assert result.returncode == 1
+    assert "demo bundles classification and segmentation are not in" in result.stderr
+    assert "data directory" not in result.stderr and "Traceback" not in result.stderr

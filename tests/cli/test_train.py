@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lookoutvision_emulator import EmulatorProcess, client
 from server.cli import main
-from server.testing import EmulatorProcess, client
 from tests.conftest import NO_RETRIES
 from tests.handlers.test_training import defect_part, part
 from tests.support.live import host

@@ -1,0 +1,6 @@
+"""The `lookoutvision-emulator` command: `serve`, `data-path`, `train` and `import-model`."""
+
+from server.cli.main import main
+from server.cli.serve import READY_LINE
+
+__all__ = ["READY_LINE", "main"]
