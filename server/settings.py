@@ -13,6 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from server.backend.timing import KINDS, check_delay
 from server.protocol.signing import parse_credentials
 from server.store.paths import check_scope
 
@@ -217,9 +218,8 @@ class Settings:
             raise ValueError("inference_threads and queue_per_unit must not be negative")
         if self.scale_up_after < 0 or self.scale_down_after < 0:
             raise ValueError("scale_up_after and scale_down_after must not be negative")
-        for name, seconds in self.delays.items():
-            if not 0 <= seconds <= 3600:
-                raise ValueError(f"delay_{name} must be 0 to 3600 seconds, not {seconds}")
+        for kind, seconds in self.delays.items():
+            check_delay(kind, seconds)
 
     def signing_keys(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         """Access key id -> secret that L4V calls must be signed with; empty: signatures are not checked.
@@ -249,13 +249,7 @@ class Settings:
 
     @property
     def delays(self) -> dict[str, float]:
-        return {
-            "hosting": self.delay_hosting,
-            "stopping": self.delay_stopping,
-            "training": self.delay_training,
-            "dataset_import": self.delay_dataset_import,
-            "packaging": self.delay_packaging,
-        }
+        return {kind: getattr(self, f"delay_{kind}") for kind in KINDS}  # one field per kind
 
     @property
     def storage_dir(self) -> Path | None:

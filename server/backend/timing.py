@@ -13,6 +13,12 @@ from collections.abc import Callable
 KINDS = ("hosting", "stopping", "training", "dataset_import", "packaging")
 
 Settle = Callable[[], None]
+MAX_DELAY = 3600.0
+
+
+def check_delay(kind: str, seconds: object) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_DELAY:
+        raise ValueError(f"delay {kind} must be a number of seconds from 0 to {MAX_DELAY:g}, not {seconds!r}")
 
 
 class Timing:
@@ -31,8 +37,7 @@ class Timing:
         if unknown:
             raise ValueError(f"unknown delays {sorted(unknown)}; known: {', '.join(KINDS)}")
         for kind, seconds in changes.items():
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
-                raise ValueError(f"delay {kind} must be a number of seconds from 0 to 3600, not {seconds!r}")
+            check_delay(kind, seconds)
         with self._lock:
             self._delays.update({kind: float(seconds) for kind, seconds in changes.items()})
         return self.delays()
