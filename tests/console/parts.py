@@ -37,7 +37,7 @@ def plate(seed: int, size: int = 128, scratch: bool = False) -> tuple[bytes, byt
         start = (rng.randint(margin * 2, size // 2), rng.randint(margin * 2, size - margin * 2))
         end = (rng.randint(size // 2, size - margin * 2), rng.randint(margin * 2, size - margin * 2))
         width = max(3, size // 40)
-        draw.line((*start, *end), fill=(225, 30, 30), width=width)
+        draw.line((*start, *end), fill=(235, 150, 60), width=width)
         drawn = Image.new("RGB", (size, size), (255, 255, 255))
         ImageDraw.Draw(drawn).line((*start, *end), fill=(255, 0, 0), width=width)
         mask = _png(drawn)
