@@ -324,7 +324,7 @@ class Console:
             return self.back(request, here, problem="Choose one or more PNG or JPEG images to upload")
         lines, refused = [], []
         for upload in files:
-            content = await upload.read(MAX_OBJECT_BYTES + 1)
+            content = await upload.read()
             try:
                 ref = await run_in_threadpool(
                     self.media.save_upload, name, kind, upload.filename or "image", content
@@ -535,14 +535,14 @@ class Console:
                 values.update(await self._detect(request, name, version))
             except (ServiceError, MediaError) as error:
                 values["problem_now"] = self.said(error)
-        return self.page(request, "try.html", **values)
+        return self.page(request, "try.html", status=400 if values.get("problem_now") else 200, **values)
 
     async def _detect(self, request: Request, name: str, version: str) -> dict[str, Any]:
         form = await self.form(request)
         upload = form.get("image")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise MediaError("Choose a PNG or JPEG image first")
-        content = await upload.read(MAX_OBJECT_BYTES + 1)
+        content = await upload.read()
         # The content type comes from the bytes, as a careful client's would; the API judges the rest.
         try:
             content_type = image_type(content)

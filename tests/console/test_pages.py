@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.console.parts import plate
+from tests.support.live import import_model
+from tests.support.onnx_models import classifier_bundle, image_bytes, solid
 
 
 def error_text(html: str) -> str:
@@ -176,3 +178,40 @@ def test_try_an_image_shows_the_apis_errors(web, console_server):
     assert response.status_code == 404
     api = httpx.get(f"{console_server.url}/2020-11-20/projects/p1/models/1")
     assert error_text(response.text) == f"ResourceNotFoundException: {api.json()['Message']}"
+
+
+def test_the_console_and_the_api_answer_alike(web, console_server):
+    """One rule, one message: the console's error is the API's own, word for word."""
+    for name in ("bad/name", "x" * 300, ""):
+        api = httpx.post(f"{console_server.url}/2020-11-20/projects", json={"ProjectName": name})
+        said = problem(web.post("/console/projects", data={"name": name}, follow_redirects=True))
+        assert said == f"{api.headers['x-amzn-ErrorType'].split(':')[0]}: {api.json()['Message']}"
+    web.post("/console/projects", data={"name": "twice"})
+    api = httpx.post(f"{console_server.url}/2020-11-20/projects", json={"ProjectName": "twice"})
+    said = problem(web.post("/console/projects", data={"name": "twice"}, follow_redirects=True))
+    assert said == f"ConflictException: {api.json()['Message']}"
+
+
+def test_try_an_image_refuses_what_the_api_refuses(web, console_server, tmp_path):
+    web.post("/console/projects", data={"name": "p1"})
+    version = import_model(web, "p1", classifier_bundle(tmp_path / "bundle"))["ModelVersion"]
+    web.post(f"/console/projects/p1/models/{version}/start", data={"min_units": "1"})
+    deadline = time.monotonic() + 30
+    while 'id="model-status">HOSTED<' not in web.get(f"/console/projects/p1/models/{version}").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    here = f"/console/projects/p1/models/{version}/try"
+    cases = [
+        (("notes.txt", b"just text", "text/plain"), "ValidationException: content-type must be one of"),
+        (("big.png", plate(0)[0] + b"\0" * 8_400_000, "image/png"), "ValidationException: The image is 84"),
+        (("broken.png", plate(0)[0][:100], "image/png"), "ValidationException: The PNG image is corrupt"),
+    ]
+    for upload, expected in cases:
+        page = web.post(here, files={"image": upload})
+        assert page.status_code == 400
+        assert error_text(page.text).startswith(expected)
+    fine = web.post(here, files={"image": ("red.png", image_bytes(solid(64, 64, (250, 0, 0))), "image/png")})
+    assert fine.status_code == 200 and 'id="verdict">anomaly<' in fine.text
+    assert '"IsAnomalous": true' in fine.text.replace("&#34;", '"')
+    stopped = web.post(f"/console/projects/p1/models/{version}/stop", follow_redirects=True)
+    assert stopped.url.params["notice"] == "Hosting is stopping"
