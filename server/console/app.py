@@ -258,6 +258,29 @@ class Console:
             notice=f"The {kind} dataset is being created",
         )
 
+    async def import_folder(self, request: Request) -> Response:
+        """Images of a folder below the dataset root into a dataset (created empty if need be), through
+        UpdateDatasetEntries: the import rules are the API's."""
+        name = request.path_params["project"]
+        form = await self.form(request)
+        kind, folder = str(form.get("type", "train")), str(form.get("folder", ""))
+        project_page = f"/projects/{quote(name, safe='')}"
+        try:
+            lines = await run_in_threadpool(self.media.folder_lines, folder)
+            try:
+                await self.call("DescribeDataset", ProjectName=name, DatasetType=kind)
+            except ServiceError as error:
+                if error.code != "ResourceNotFoundException":
+                    raise
+                await self.call("CreateDataset", ProjectName=name, DatasetType=kind)
+            await self.call(
+                "UpdateDatasetEntries", ProjectName=name, DatasetType=kind, Changes="\n".join(lines).encode()
+            )
+        except (ServiceError, MediaError) as error:
+            return self.back(request, project_page, problem=self.said(error))
+        notice = f"{len(lines)} image(s) of {folder} are being added"
+        return self.back(request, f"{project_page}/datasets/{quote(kind, safe='')}", notice=notice)
+
     async def delete_dataset(self, request: Request) -> Response:
         name, kind = request.path_params["project"], request.path_params["dataset"]
         try:
@@ -618,6 +641,7 @@ def build(calls: Calls, media: Media) -> ASGIApp:
         Route(f"{project}/delete", console.delete_project, methods=["POST"]),
         Route(f"{project}/media", console.media_file),
         Route(f"{project}/datasets", console.create_dataset, methods=["POST"]),
+        Route(f"{project}/folders", console.import_folder, methods=["POST"]),
         Route(f"{project}/datasets/{{dataset}}", console.dataset),
         Route(f"{project}/datasets/{{dataset}}/delete", console.delete_dataset, methods=["POST"]),
         Route(f"{project}/datasets/{{dataset}}/upload", console.upload, methods=["POST"]),

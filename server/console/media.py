@@ -9,6 +9,7 @@ UpdateDatasetEntries imports them by the API's own rules.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import threading
@@ -22,6 +23,8 @@ from server.settings import Settings
 from server.sources.s3 import S3, S3Limits
 
 UPLOAD_FOLDER = "console-uploads"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+MAX_FOLDER_IMAGES = 20_000
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}  # what L4V accepts
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -103,3 +106,43 @@ class Media:
         finally:
             partial.unlink(missing_ok=True)
         return f"s3://{self.local_bucket}/{target.relative_to(self.root).as_posix()}"
+
+    def folder_lines(self, folder: str) -> list[str]:
+        """Manifest lines for the images of a folder below the dataset root, labelled by subfolder as L4V's
+        console did: `normal/` and `anomaly/` give the label, images directly in the folder none."""
+        if self.root is None:
+            raise MediaError(
+                "folders are read below the dataset root: start the server with --dataset-root DIR"
+            )
+        base = (self.root / folder.strip().lstrip("/")).resolve()
+        if base != self.root and self.root not in base.parents:
+            raise MediaError(f"{folder} is outside the dataset root")
+        if not base.is_dir():
+            raise MediaError(f"{folder} is not a folder below the dataset root")
+        lines = []
+        for label, where in ((None, base), ("normal", base / "normal"), ("anomaly", base / "anomaly")):
+            if not where.is_dir():
+                continue
+            for path in sorted(where.iterdir()):
+                if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                resolved = path.resolve()
+                if self.root not in resolved.parents:  # a link that leads out of the root
+                    continue
+                line = {
+                    "source-ref": f"s3://{self.local_bucket}/{resolved.relative_to(self.root).as_posix()}"
+                }
+                if label is not None:
+                    line["anomaly-label"] = 1 if label == "anomaly" else 0
+                    line["anomaly-label-metadata"] = {
+                        "class-name": label,
+                        "type": "groundtruth/image-classification",
+                        "human-annotated": "yes",
+                        "job-name": "lookoutvision-console",
+                    }
+                lines.append(json.dumps(line, separators=(",", ":")))
+                if len(lines) > MAX_FOLDER_IMAGES:
+                    raise MediaError(f"{folder} holds more than {MAX_FOLDER_IMAGES} images")
+        if not lines:
+            raise MediaError(f"{folder} holds no .png or .jpg images (nor normal/ and anomaly/ subfolders)")
+        return lines

@@ -215,3 +215,26 @@ def test_try_an_image_refuses_what_the_api_refuses(web, console_server, tmp_path
     assert '"IsAnomalous": true' in fine.text.replace("&#34;", '"')
     stopped = web.post(f"/console/projects/p1/models/{version}/stop", follow_redirects=True)
     assert stopped.url.params["notice"] == "Hosting is stopping"
+
+
+def test_a_folder_is_imported_labelled_by_its_subfolders(web, dataset_root):
+    for sub, count in (("", 1), ("normal", 3), ("anomaly", 2)):
+        where = dataset_root / "loose" / sub
+        where.mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            (where / f"{sub or 'top'}-{index}.png").write_bytes(plate(index, scratch=sub == "anomaly")[0])
+    (dataset_root / "loose" / "notes.txt").write_text("not an image")
+    web.post("/console/projects", data={"name": "p1"})
+    imported = web.post("/console/projects/p1/folders", data={"type": "test", "folder": "loose"})
+    assert imported.headers["location"].startswith("/console/projects/p1/datasets/test?notice=6+image")
+    assert counts(wait_dataset(web, "p1", "test")) == {
+        "total": 6, "labeled": 5, "normal": 3, "anomaly": 2, "unlabeled": 1,
+    }  # fmt: skip
+    for folder, expected in (
+        ("../", "is outside the dataset root"),
+        ("/etc", "is not a folder below the dataset root"),
+        ("loose/normal/top-0.png", "is not a folder"),
+        ("plates/masks/../../..", "is outside the dataset root"),
+    ):
+        refused = web.post("/console/projects/p1/folders", data={"type": "train", "folder": folder})
+        assert expected in problem_of(refused), folder
