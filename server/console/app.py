@@ -436,7 +436,7 @@ class Console:
                 content = await self.read(entry.source_ref)
                 media_type = image_type(content)
             if thumb:
-                content, media_type = _thumbnail(content), "image/png"
+                content, media_type = _thumbnail(content, sharp=kind == "mask"), "image/png"
         except MediaError as error:
             return self.failure(request, error, status=404)
         return Response(content, media_type=media_type, headers={"Cache-Control": "no-cache"})
@@ -602,9 +602,11 @@ def _abbreviated(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _thumbnail(content: bytes) -> bytes:
+def _thumbnail(content: bytes, sharp: bool) -> bytes:
+    """A smaller PNG for the grid; masks keep their exact colours (no blending between classes)."""
     with Image.open(io.BytesIO(content)) as image:
-        image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.NEAREST)
+        method = Image.Resampling.NEAREST if sharp else Image.Resampling.LANCZOS
+        image.thumbnail((THUMB_SIDE, THUMB_SIDE), method)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
     return buffer.getvalue()
