@@ -238,3 +238,15 @@ def test_a_folder_is_imported_labelled_by_its_subfolders(web, dataset_root):
     ):
         refused = web.post("/console/projects/p1/folders", data={"type": "train", "folder": folder})
         assert expected in problem_of(refused), folder
+
+
+def test_projects_are_listed_created_and_deleted(web):
+    for name in ("alpha", "beta"):
+        created = web.post("/console/projects", data={"name": name})
+        assert created.headers["location"] == f"/console/projects/{name}?notice=Project+{name}+created"
+    listed = web.get("/console/").text
+    assert re.findall(r'data-project="([^"]*)"', listed) == ["alpha", "beta"]
+    web.post("/console/projects/beta/delete")
+    assert re.findall(r'data-project="([^"]*)"', web.get("/console/").text) == ["alpha"]
+    missing = web.post("/console/projects/beta/delete", follow_redirects=True)
+    assert problem(missing) == "ResourceNotFoundException: Project beta does not exist"
