@@ -8,6 +8,7 @@ add start-up time (about 140 ms of imports). The L4V API itself is a bare ASGI a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -15,8 +16,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match
+from starlette.types import ASGIApp
 
 from server.emulator import Emulator
 from server.internal.controls import routes as control_routes
@@ -40,14 +42,25 @@ class EmulatorApp:
     """The emulator's own endpoints and the lifespan go to the Starlette app; every other request, an
     unknown /_emulator path included, is the L4V API's to answer."""
 
-    def __init__(self, internal: Starlette, api: ApiApp, max_header_bytes: int, locked: bool = False) -> None:
+    def __init__(
+        self,
+        internal: Starlette,
+        api: ApiApp,
+        max_header_bytes: int,
+        locked: bool = False,
+        console: ASGIApp | None = None,
+    ) -> None:
         self.internal = internal
+        self.console = console
         self.api = api
         self.state = internal.state
         self.max_header_bytes = max_header_bytes
         self.locked = locked  # credentials are required: the control endpoints are off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.console is not None and _console_path(scope):
+            await self._console(scope, receive, send)
+            return
         if scope["type"] == "http":
             refused = refusal(scope, self.max_header_bytes)  # the L4V API and /_emulator/ alike
             if refused is not None:
@@ -70,10 +83,43 @@ class EmulatorApp:
             # Starlette re-raises what its error handler has already answered (500) and logged; uvicorn
             # would then log it again and close the connection under the client's next request.
 
+    async def _console(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The web console (server/console) at /console; `/` and `/console` lead to its front page."""
+        assert self.console is not None
+        # The header and Host (DNS rebinding) checks as for the API; the console's own forms are
+        # simple-type posts, so the console checks their Origin itself.
+        refused = refusal({**scope, "method": "GET"}, self.max_header_bytes)
+        if (
+            refused is None and self.locked
+        ):  # the console calls the API unsigned: off when signatures are required
+            denied = "The console is off while the server requires signed requests"
+            refused = ServiceError("AccessDeniedException", denied, status=403)
+        if refused is not None:
+            await self.api.refuse(send, refused)
+            return
+        if scope["path"] in ("/", CONSOLE_PREFIX):
+            await RedirectResponse(f"{CONSOLE_PREFIX}/", status_code=307)(scope, receive, send)
+            return
+        # Starlette re-raises what the console's error handler has already answered and logged (as above).
+        with contextlib.suppress(Exception):
+            await self.console(
+                {**scope, "root_path": scope.get("root_path", "") + CONSOLE_PREFIX}, receive, send
+            )
+
     def _internal(self, scope: Scope) -> bool:
         if not scope["path"].startswith("/_emulator/"):
             return False
         return any(route.matches(scope)[0] == Match.FULL for route in self.internal.routes)
+
+
+CONSOLE_PREFIX = "/console"
+
+
+def _console_path(scope: Scope) -> bool:
+    path = scope["path"]
+    if path == "/":  # only a browser's GET: anything else at / stays the API's (UnknownOperation)
+        return scope["method"] in ("GET", "HEAD")
+    return path == CONSOLE_PREFIX or path.startswith(f"{CONSOLE_PREFIX}/")
 
 
 def create_app(settings: Settings | None = None, emulator: Emulator | None = None) -> EmulatorApp:
@@ -114,4 +160,9 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
     )
     internal.state.emulator = emulator
     api = ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for, settings.body_timeout)
-    return EmulatorApp(internal, api, settings.max_header_bytes, locked=bool(settings.credentials.strip()))
+    from server.console import create_console
+
+    console = create_console(emulator)
+    return EmulatorApp(
+        internal, api, settings.max_header_bytes, locked=bool(settings.credentials.strip()), console=console
+    )

@@ -96,6 +96,32 @@ class Dispatcher:
         response.operation = operation.name if operation is not None else ""
         return response
 
+    def invoke(self, context: RequestContext, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run one operation in-process (the web console): the input is validated against the service
+        model as a wire request's is and goes to the same handler; raises ServiceError. Client tokens are
+        not remembered: in-process callers send none."""
+        try:
+            operation = self.service.operation_model(operation_name)
+        except Exception:
+            raise ServiceError(
+                "UnknownOperationException", f"There is no operation {operation_name}"
+            ) from None
+        shape = operation.input_shape
+        members = shape.members if shape is not None else {}
+        unknown = sorted(set(params) - set(members))
+        if unknown:
+            raise ServiceError("ValidationException", f"{operation_name} has no member {', '.join(unknown)}")
+        params = {name: value for name, value in params.items() if value is not None}
+        validate_input(shape, params)
+        handler = self.handlers.get(operation_name)
+        if handler is None:
+            raise ServiceError(
+                "NotImplementedException",
+                f"Operation {operation_name} is not implemented yet in this emulator",
+                status=501,
+            )
+        return handler(context, params)
+
     def _handle(
         self, request: HttpRequest, context: RequestContext, operation: OperationModel, labels: dict[str, str]
     ) -> HttpResponse:

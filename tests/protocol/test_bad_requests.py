@@ -70,7 +70,8 @@ def test_empty_next_token_means_first_page(http):
 @pytest.mark.parametrize(
     ("method", "path", "status", "code"),
     [
-        ("GET", "/", 404, "UnknownOperationException"),
+        ("POST", "/", 404, "UnknownOperationException"),  # GET / leads to the console
+        ("GET", "/consoles", 404, "UnknownOperationException"),
         ("GET", "/2020-11-20/nothing", 404, "UnknownOperationException"),
         ("GET", "/2020-11-20/projects/p1/", 404, "UnknownOperationException"),
         ("GET", "/_emulator/nothing", 404, "UnknownOperationException"),
