@@ -1,77 +1,86 @@
+"""POST /_emulator/projects/{project}/models: a model (a bundle or an anomalib export) in as a project's next
+version, in TRAINED."""
+
 from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from server import __version__
 from server.backend.arns import model_arn
 from server.backend.imports import ImportOptions, find_bundle_files, import_model, unpack_upload
 from server.backend.scope import Scope
 from server.datasets.checks import MAX_SIDE, MIN_SIDE
 from server.emulator import Emulator
 from server.inference.bundle import MODEL_FILE, BundleError, make_class
-from server.inference.devices import execution_providers
+from server.internal.emulator_route import EmulatorRoute, emulator_of
 from server.protocol.errors import ServiceError, validation_error
 from server.protocol.validation import validate_input
 
 MAX_MODEL_BYTES = 2 * 1024**3
+ZIP = "application/zip"
 
 
-def _emulator(request: Request) -> Emulator:
-    return request.app.state.emulator
+class ImportedModel(BaseModel):
+    ProjectName: str
+    ModelVersion: str
+    ModelArn: str
+    Status: str = Field(description="TRAINED")
+    Task: str = Field(description="classification or segmentation")
+    Source: str = Field(description="bundle, anomalib-1 or anomalib-2")
 
 
-def health(request: Request) -> Response:
-    emulator = _emulator(request)
-    settings = emulator.settings
-    return JSONResponse(
-        {
-            "ready": True,
-            "version": __version__,
-            "data_dir": None if settings.in_memory else str(settings.storage_dir),
-            "in_memory": settings.in_memory,
-            "device": settings.device,
-            "execution_providers": emulator.backend.hosting.providers_in_use()
-            or execution_providers(settings.device),
-            "schema_version": emulator.database.schema_version,
-        }
-    )
+# The query is checked by `_import_query`, with the same checks as the API's (the service model's
+# constraints), so the parameters arrive as the text they are.
+def _text(description: str, alias: str | None = None) -> object:
+    return Query(description=description, alias=alias)
 
 
-def reset(request: Request) -> Response:
-    started = time.perf_counter()
-    _emulator(request).backend.reset()
-    return JSONResponse({"reset": True, "seconds": round(time.perf_counter() - started, 6)})
-
-
-def hosting(request: Request) -> Response:
-    """Hosted models and their inference units in service now (DescribeModel only echoes min and max)."""
-    return JSONResponse({"models": _emulator(request).backend.hosting.status()})
-
-
-async def import_model_endpoint(request: Request) -> Response:
-    """Import a model as the project's next version, in TRAINED.
-
-    Body: a zip holding model.onnx with model.json (a bundle) or metadata.json (anomalib 1.x) or neither
-    (anomalib 2.x); or the bare ONNX graph with any other Content-Type. Query: account, region,
-    imageWidth/imageHeight, className/classColor, description.
-    """
-    emulator = _emulator(request)
-    project = request.path_params["project"]
+async def import_model_endpoint(
+    request: Request,
+    emulator: Annotated[Emulator, Depends(emulator_of)],
+    project: str,
+    account: Annotated[str | None, _text("12 digits; default: the server's account")] = None,
+    region: Annotated[str | None, _text("default: the server's region")] = None,
+    image_width: Annotated[
+        str | None,
+        _text(
+            f"the width of DetectAnomalies images, {MIN_SIDE} to {MAX_SIDE}, with imageHeight", "imageWidth"
+        ),
+    ] = None,
+    image_height: Annotated[
+        str | None, _text(f"{MIN_SIDE} to {MAX_SIDE}, with imageWidth", "imageHeight")
+    ] = None,
+    class_name: Annotated[
+        str | None, _text("the anomaly class of a one-class segmentation model", "className")
+    ] = None,
+    class_color: Annotated[str | None, _text("its #RRGGBB colour in the mask", "classColor")] = None,
+    description: Annotated[str | None, _text("the model version's Description")] = None,
+) -> ImportedModel:
+    """Body: a zip (`application/zip`) holding model.onnx with model.json (a bundle) or metadata.json
+    (anomalib 1.x) or neither (anomalib 2.x); or the bare ONNX graph with any other Content-Type."""
+    given = {
+        "account": account,
+        "region": region,
+        "imageWidth": image_width,
+        "imageHeight": image_height,
+        "className": class_name,
+        "classColor": class_color,
+        "description": description,
+    }
+    query = {key: value for key, value in given.items() if value is not None}
     try:
-        options, scope = _import_query(emulator, project, dict(request.query_params))
+        options, scope = _import_query(emulator, project, query)
         with tempfile.TemporaryDirectory(prefix="lookoutvision-import-") as scratch:
             folder = Path(scratch)
             upload = folder / "upload"
             await _save_body(request, upload, emulator.settings.body_timeout)
-            zipped = request.headers.get("content-type", "").split(";")[0].strip() == "application/zip"
+            zipped = request.headers.get("content-type", "").split(";")[0].strip() == ZIP
             if zipped:
                 (folder / "bundle").mkdir()
                 await run_in_threadpool(unpack_upload, upload, folder / "bundle", MAX_MODEL_BYTES)
@@ -79,23 +88,20 @@ async def import_model_endpoint(request: Request) -> Response:
             else:
                 upload.rename(folder / MODEL_FILE)
                 files = (folder / MODEL_FILE, None, None)
-            record, description = await run_in_threadpool(
+            record, bundle = await run_in_threadpool(
                 import_model, emulator.backend, scope, project, *files, options
             )
     except BundleError as error:
-        return _error(emulator, validation_error(f"The model cannot be imported: {error}"))
-    except ServiceError as error:
-        return _error(emulator, error)
+        raise validation_error(f"The model cannot be imported: {error}") from None
     version = str(record.key.version)
-    body = {
-        "ProjectName": project,
-        "ModelVersion": version,
-        "ModelArn": model_arn(scope, project, version),
-        "Status": record.status,
-        "Task": description.task,
-        "Source": description.source,
-    }
-    return JSONResponse(body)
+    return ImportedModel(
+        ProjectName=project,
+        ModelVersion=version,
+        ModelArn=model_arn(scope, project, version),
+        Status=record.status,
+        Task=bundle.task,
+        Source=bundle.source,
+    )
 
 
 def _import_query(emulator: Emulator, project: str, query: dict[str, str]) -> tuple[ImportOptions, Scope]:
@@ -159,13 +165,22 @@ async def _save_body(request: Request, path: Path, timeout: float) -> None:
         raise validation_error("The upload is empty: send a zip of a bundle or an ONNX graph")
 
 
-def _error(emulator: Emulator, error: ServiceError) -> Response:
-    return emulator.error_response(error)
-
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 routes = [
-    Route("/_emulator/health", health, methods=["GET"]),
-    Route("/_emulator/reset", reset, methods=["POST"]),
-    Route("/_emulator/hosting", hosting, methods=["GET"]),
-    Route("/_emulator/projects/{project}/models", import_model_endpoint, methods=["POST"]),
+    EmulatorRoute(
+        "/_emulator/projects/{project}/models",
+        import_model_endpoint,
+        methods=["POST"],
+        response_model=ImportedModel,
+        summary="Import a model",
+        raw_body=True,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {ZIP: _BINARY, "application/octet-stream": _BINARY},
+                "description": "a zipped bundle or anomalib export, or a bare ONNX graph (up to 2 GiB)",
+            }
+        },
+    ),
 ]
