@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,6 +44,12 @@ class EmulatorApp(FastAPI):
 
     api: ApiApp
     max_header_bytes: int
+
+    def openapi(self) -> dict[str, Any]:
+        """The L4V API from the service model and the emulator's endpoints: built when first asked for."""
+        if self.openapi_schema is None:
+            self.openapi_schema = api_docs.build_document(self, self.state.emulator.dispatcher.service)
+        return self.openapi_schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

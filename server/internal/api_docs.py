@@ -13,7 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from server import __version__
-from server.internal.emulator_route import EmulatorRoute, emulator_of
+from server.internal.emulator_route import EmulatorRoute
 from server.protocol.errors import ServiceError
 
 OPENAPI_URL = "/openapi.json"
@@ -26,14 +26,6 @@ DESCRIPTION = (
     "unsigned: they act in the default account and region. DetectAnomalies takes the image itself as "
     "the body: choose image/png or image/jpeg and a file."
 )
-
-
-def openapi_document(request: Request) -> dict[str, Any]:
-    """Built on the first request (the server's start-up does not pay for it), then kept."""
-    app = request.app
-    if app.openapi_schema is None:
-        app.openapi_schema = build_document(app, emulator_of(request).dispatcher.service)
-    return app.openapi_schema
 
 
 def build_document(app: Any, service: Any) -> dict[str, Any]:
@@ -88,7 +80,7 @@ def build_document(app: Any, service: Any) -> dict[str, Any]:
 
 
 def openapi_json(request: Request) -> Response:
-    return JSONResponse(openapi_document(request))
+    return JSONResponse(request.app.openapi())  # built on the first request, then kept
 
 
 def docs() -> HTMLResponse:
