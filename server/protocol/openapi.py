@@ -107,6 +107,8 @@ class _Converter:
             location = member.serialization.get("location")
             if location not in where:
                 continue  # body members; `headers` prefix maps have no OpenAPI parameter form
+            if location == "header" and member.serialization.get("name", name).lower() == "content-type":
+                continue  # the request body's media type in OpenAPI (a parameter of that name is ignored)
             parameter: dict[str, Any] = {
                 "name": member.serialization.get("name", name),
                 "in": where[location],
@@ -134,9 +136,16 @@ class _Converter:
                     if member.type_name == "blob"
                     else {"type": "string"}
                 )
+                media = [
+                    key
+                    for key, other in shape.members.items()
+                    if other.serialization.get("location") == "header"
+                    and other.serialization.get("name", key).lower() == "content-type"
+                ]
+                said = f"; its media type is the {media[0]} member (Content-Type)" if media else ""
                 return {
                     "required": payload in shape.required_members,
-                    "description": self.describe(member) or f"{payload}: the raw request body",
+                    "description": (self.describe(member) or f"{payload}: the raw request body") + said,
                     "content": {kind: {"schema": raw} for kind in types},
                 }
             return {
