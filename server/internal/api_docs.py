@@ -8,7 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
+from botocore.model import ServiceModel
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
@@ -28,7 +29,7 @@ DESCRIPTION = (
 )
 
 
-def build_document(app: Any, service: Any) -> dict[str, Any]:
+def build_document(app: FastAPI, service: ServiceModel) -> dict[str, Any]:
     from fastapi.openapi.utils import get_openapi
 
     from server.inference.images import CONTENT_TYPES
