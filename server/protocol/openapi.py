@@ -20,7 +20,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 OPENAPI_VERSION = "3.1.0"
 COMPONENT = "#/components/schemas/"
-_TAG = re.compile(r"<(/?)(\w*)[^>]*>")
+_TAG = re.compile(r"</?(\w*)[^>]*>")
 _BLOCK = frozenset({"p", "br", "li", "ul", "ol", "div", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "note"})
 _WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -57,7 +57,7 @@ def openapi_document(
 
 def plain_text(documentation: str) -> str:
     """The model's documentation is HTML; OpenAPI descriptions are CommonMark, where bare text is safest."""
-    text = _TAG.sub(lambda tag: " " if tag.group(2).lower() in _BLOCK else "", documentation)
+    text = _TAG.sub(lambda tag: " " if tag.group(1).lower() in _BLOCK else "", documentation)
     return " ".join(html.unescape(text).split())
 
 
