@@ -1,6 +1,6 @@
 """DetectAnomalies over HTTP (boto3 -> server) against the same work in-process, in one run.
 
-    python bench/detect.py [--model trained|cnn|demo] [--bundle DIR] [--seconds 5]
+    python bench/detect.py [--model trained|cnn|demo] [--bundle DIR] [--seconds 5] [--also CHECKOUT]
 
 In-process baseline: decode the PNG, run the model, build the result with its mask PNG: exactly the
 server's functions, without HTTP. HTTP: boto3 DetectAnomalies against `serve --in-memory` with the same
@@ -13,14 +13,21 @@ costs what a trained model costs, and takes any image size; `cnn` is a small con
 network (about 2.4 GFLOP per image at 384x384), built here with onnx; `demo` is the shipped
 segmentation demo (almost free to run: the ratio then shows HTTP's fixed cost against decoding and mask
 encoding alone).
+
+`--also CHECKOUT` serves the same bundle from another checkout of the emulator too (for example the
+commit before a change, from `git archive`), with this environment's packages, and measures it in the
+same interleaved rounds: before and after a change against one in-process baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -181,11 +188,51 @@ def throughput(call, clients: int, seconds: float) -> float:
     return sum(done) / seconds
 
 
+@contextlib.contextmanager
+def other_checkout(checkout: Path):
+    """`serve --in-memory` from another checkout (its own `server` package first on the path)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "server", "serve", "--port", str(port), "--in-memory"]
+    process = subprocess.Popen(command, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/_emulator/health").status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{checkout} did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def hosted_client(url: str, model: Path, units: int):
+    """A boto3 client on `url`, where the bundle is imported as bench/1 and hosted with `units` units."""
+    httpx.post(
+        f"{url}/_emulator/projects/bench/models", content=zip_folder(model), timeout=120,
+        headers={"Content-Type": "application/zip"},
+    ).raise_for_status()  # fmt: skip
+    lfv = client(
+        url, config=Config(max_pool_connections=8, retries={"total_max_attempts": 1, "mode": "standard"})
+    )
+    lfv.start_model(ProjectName="bench", ModelVersion="1", MinInferenceUnits=units)
+    while lfv.describe_model(ProjectName="bench", ModelVersion="1")["ModelDescription"]["Status"] != "HOSTED":
+        time.sleep(0.02)
+    return lfv
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", choices=["trained", "cnn", "demo"], default="trained")
     parser.add_argument("--bundle", help="a bundle folder of your own instead of --model")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--also", type=Path, metavar="CHECKOUT", help="another checkout to measure alongside")
     args = parser.parse_args()
     if args.bundle:
         bundle = Path(args.bundle)
@@ -209,41 +256,34 @@ def main() -> None:
         result(runner.predict(decode_image(body, "image/png")), description)
 
     print(f"bundle {bundle} ({description.task}); {cores} cores; {args.seconds:.0f} s per measurement")
-    with EmulatorProcess() as emulator, httpx.Client(base_url=emulator.url, timeout=60) as http:
-        http.post(
-            "/_emulator/projects/bench/models", content=zip_folder(model.parent),
-            headers={"Content-Type": "application/zip"},
-        ).raise_for_status()  # fmt: skip
-        lfv = client(
-            emulator.url,
-            config=Config(max_pool_connections=8, retries={"total_max_attempts": 1, "mode": "standard"}),
-        )
+    with contextlib.ExitStack() as stack:
+        emulator = stack.enter_context(EmulatorProcess())
+        lfv = hosted_client(emulator.url, model.parent, 1)
+        other = None
+        if args.also:
+            other = hosted_client(stack.enter_context(other_checkout(args.also.resolve())), model.parent, 1)
 
-        def wait_hosted(version: str) -> None:
-            while (
-                lfv.describe_model(ProjectName="bench", ModelVersion=version)["ModelDescription"]["Status"]
-                != "HOSTED"
-            ):
-                time.sleep(0.02)
+        def over_http(body: bytes, client=lfv) -> None:
+            client.detect_anomalies(ProjectName="bench", ModelVersion="1", Body=body, ContentType="image/png")
 
-        lfv.start_model(ProjectName="bench", ModelVersion="1", MinInferenceUnits=1)
-        wait_hosted("1")
-
-        def over_http(body: bytes, version: str = "1") -> None:
-            lfv.detect_anomalies(
-                ProjectName="bench", ModelVersion=version, Body=body, ContentType="image/png"
-            )
-
-        print("\n| image | in-process p50 / p95 | HTTP p50 / p95 | p50 ratio (target <= 1.10) |")
-        print("|---|---|---|---|")
+        also = f" | HTTP p50 / p95, {args.also} | its p50 ratio" if other else ""
+        print(f"\n| image | in-process p50 / p95 | HTTP p50 / p95 | p50 ratio (target <= 1.10){also} |")
+        print("|---|---|---|---|" + ("---|---|" if other else ""))
         for size, body in images.items():
             # Interleaved halves, so machine noise falls on both sides alike.
-            local, remote = [], []
+            local, remote, remote_also = [], [], []
             for _ in range(2):
                 local += timed(lambda body=body: in_process(body), args.seconds / 2)
                 remote += timed(lambda body=body: over_http(body), args.seconds / 2)
+                if other:
+                    remote_also += timed(lambda body=body: over_http(body, other), args.seconds / 2)
             ratio = statistics.median(remote) / statistics.median(local)
-            print(f"| {size[0]}x{size[1]} PNG | {summary(local)} | {summary(remote)} | {ratio:.2f} |")
+            row = f"| {size[0]}x{size[1]} PNG | {summary(local)} | {summary(remote)} | {ratio:.2f} |"
+            if other:
+                row += f" {summary(remote_also)} | {statistics.median(remote_also) / statistics.median(local):.2f} |"
+            print(row)
+        if other:  # its units would take cores from the throughput runs
+            other.stop_model(ProjectName="bench", ModelVersion="1")
 
         lfv.stop_model(ProjectName="bench", ModelVersion="1")
         while (
@@ -252,7 +292,11 @@ def main() -> None:
         ):
             time.sleep(0.02)
         lfv.start_model(ProjectName="bench", ModelVersion="1", MinInferenceUnits=cores)
-        wait_hosted("1")
+        while (
+            lfv.describe_model(ProjectName="bench", ModelVersion="1")["ModelDescription"]["Status"]
+            != "HOSTED"
+        ):
+            time.sleep(0.02)
         print(f"\n| image | 1 client | 4 clients | ratio (target >= 1.8) |  ({cores} inference units)")
         print("|---|---|---|---|")
         for size, body in images.items():

@@ -1,9 +1,12 @@
-"""The ASGI application: the emulator's own endpoints, and every other path handed to the L4V dispatcher.
+"""The ASGI application: a FastAPI app whose routes are the L4V operations, generated from the service
+model, and the emulator's own endpoints; its OpenAPI document and Swagger UI at /openapi.json and /docs.
 
-The emulator's endpoints are plain Starlette (the framework FastAPI is built on): the rest-json layer
-parses and validates requests from the service model itself, so FastAPI's models and OpenAPI would only
-add start-up time (about 140 ms of imports). The L4V API itself is a bare ASGI app
-(server/protocol/asgi.py), without even Starlette's routing and request objects on its path.
+Each L4V operation is a route of the app (an `OperationRoute`: the operation's method and requestUri),
+served by the bare ASGI app of server/protocol/asgi.py: it reads the body under the limits, and the
+dispatcher parses, validates and runs it from the service model, with no FastAPI request or response
+objects on the way. Every request nothing else matches goes to that app too, which answers as the
+service does (UnknownOperationException, MethodNotAllowedException). The web console (server/console)
+answers at /console, and a browser's GET / leads there.
 """
 
 from __future__ import annotations
@@ -12,22 +15,23 @@ import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
-from starlette.applications import Starlette
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Match
 from starlette.types import ASGIApp
 
+from server import __version__
 from server.emulator import Emulator
-from server.internal.controls import routes as control_routes
-from server.internal.routes import routes as internal_routes
-from server.protocol.asgi import ApiApp, ClientGone, Receive, Scope, Send
+from server.internal import api_docs, model_import, scripting, status
+from server.internal.emulator_route import validation_message
+from server.protocol.asgi import ApiApp, AsgiScope, ClientGone, OperationRoute, Receive, Send
 from server.protocol.browsers import refusal
 from server.protocol.http import HttpRequest
 from server.settings import Settings
-from server.spec.errors import ServiceError
+from server.spec.errors import ServiceError, access_denied, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +42,21 @@ DETECT_THREADS = 512
 API_THREADS = 32
 
 
-class EmulatorApp:
-    """The emulator's own endpoints and the lifespan go to the Starlette app; every other request, an
-    unknown /_emulator path included, is the L4V API's to answer."""
+class EmulatorApp(FastAPI):
+    """FastAPI, behind the checks every request gets before any routing (browser refusal, header size)."""
 
-    def __init__(
-        self,
-        internal: Starlette,
-        api: ApiApp,
-        max_header_bytes: int,
-        locked: bool = False,
-        console: ASGIApp | None = None,
-    ) -> None:
-        self.internal = internal
-        self.console = console
-        self.api = api
-        self.state = internal.state
-        self.max_header_bytes = max_header_bytes
-        self.locked = locked  # credentials are required: the control endpoints are off
+    api: ApiApp
+    max_header_bytes: int
+    console: ASGIApp | None = None
+    locked: bool = False  # signatures are required: the control endpoints and the console are off
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def openapi(self) -> dict[str, Any]:
+        """The L4V API from the service model and the emulator's endpoints: built when first asked for."""
+        if self.openapi_schema is None:
+            self.openapi_schema = api_docs.build_document(self, self.state.emulator.dispatcher.service)
+        return self.openapi_schema
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.console is not None and _console_path(scope):
             await self._console(scope, receive, send)
             return
@@ -66,34 +65,22 @@ class EmulatorApp:
             if refused is not None:
                 await self.api.refuse(send, refused)
                 return
-        if scope["type"] == "http" and not self._internal(scope):
-            await self.api(scope, receive, send)
-            return
-        if scope["type"] == "http" and self.locked and scope["path"] != "/_emulator/health":
-            # The control endpoints (reset, scripted answers, uploads) take no signature: a server that
-            # requires one for the API must not leave them open.
-            denied = "The /_emulator/ endpoints are off while the server requires signed requests"
-            await self.api.refuse(send, ServiceError("AccessDeniedException", denied, status=403))
-            return
         try:
-            await self.internal(scope, receive, send)
+            await super().__call__(scope, receive, send)
         except Exception:
             if scope["type"] != "http":
                 raise
             # Starlette re-raises what its error handler has already answered (500) and logged; uvicorn
             # would then log it again and close the connection under the client's next request.
 
-    async def _console(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The web console (server/console) at /console; `/` and `/console` lead to its front page."""
+    async def _console(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        """The web console at /console; `/` and `/console` lead to its front page."""
         assert self.console is not None
         # The header and Host (DNS rebinding) checks as for the API; the console's own forms are
         # simple-type posts, so the console checks their Origin itself.
         refused = refusal({**scope, "method": "GET"}, self.max_header_bytes)
-        if (
-            refused is None and self.locked
-        ):  # the console calls the API unsigned: off when signatures are required
-            denied = "The console is off while the server requires signed requests"
-            refused = ServiceError("AccessDeniedException", denied, status=403)
+        if refused is None and self.locked:  # the console calls the API unsigned
+            refused = access_denied("The console is off while the server requires signed requests")
         if refused is not None:
             await self.api.refuse(send, refused)
             return
@@ -106,16 +93,11 @@ class EmulatorApp:
                 {**scope, "root_path": scope.get("root_path", "") + CONSOLE_PREFIX}, receive, send
             )
 
-    def _internal(self, scope: Scope) -> bool:
-        if not scope["path"].startswith("/_emulator/"):
-            return False
-        return any(route.matches(scope)[0] == Match.FULL for route in self.internal.routes)
-
 
 CONSOLE_PREFIX = "/console"
 
 
-def _console_path(scope: Scope) -> bool:
+def _console_path(scope: AsgiScope) -> bool:
     path = scope["path"]
     if path == "/":  # only a browser's GET: anything else at / stays the API's (UnknownOperation)
         return scope["method"] in ("GET", "HEAD")
@@ -133,7 +115,7 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         return detect_pool if detect else api_pool
 
     @asynccontextmanager
-    async def lifespan(_: Starlette):
+    async def lifespan(_: FastAPI):
         yield
         for pool in (detect_pool, api_pool):
             pool.shutdown(wait=False, cancel_futures=True)
@@ -141,6 +123,14 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
 
     def aws_error(status: int, code: str, message: str) -> Response:
         return emulator.error_response(ServiceError(code, message, status=status))
+
+    async def service_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError)
+        return emulator.error_response(exc)
+
+    async def invalid_request(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # FastAPI's 422, as the API's ValidationException
+        return emulator.error_response(validation_error(validation_message(exc)))
 
     async def http_exception(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -153,16 +143,35 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         log.exception("unhandled error", exc_info=exc)
         return aws_error(500, "InternalServerException", "An internal error occurred")
 
-    internal = Starlette(
-        routes=[*internal_routes, *control_routes],
-        lifespan=lifespan,
-        exception_handlers={HTTPException: http_exception, ClientGone: client_gone, Exception: unexpected},
-    )
-    internal.state.emulator = emulator
     api = ApiApp(lambda: emulator.dispatcher, settings.max_body_bytes, executor_for, settings.body_timeout)
-    from server.console import create_console
-
-    console = create_console(emulator)
-    return EmulatorApp(
-        internal, api, settings.max_header_bytes, locked=bool(settings.credentials.strip()), console=console
+    app = EmulatorApp(
+        title=api_docs.TITLE,
+        version=__version__,
+        lifespan=lifespan,
+        # Served by api_docs, from the package's Swagger UI (FastAPI's default page loads it from a CDN).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # /projects/p1/ is an unknown path, as on the service, not a redirect
+        exception_handlers={
+            ServiceError: service_error,
+            RequestValidationError: invalid_request,
+            HTTPException: http_exception,
+            ClientGone: client_gone,
+            Exception: unexpected,
+        },
     )
+    app.api = api
+    app.max_header_bytes = settings.max_header_bytes
+    app.state.emulator = emulator
+    app.state.locked = app.locked = bool(settings.credentials.strip())
+    app.router.routes.extend([*status.routes, *model_import.routes, *scripting.routes, *api_docs.routes])
+    from server.console import create_console  # its pages and templates load on its first request
+
+    app.console = create_console(emulator)
+    service = emulator.dispatcher.service
+    operations = [OperationRoute(service.operation_model(name), api) for name in service.operation_names]
+    operations.sort(key=lambda route: route.precedence, reverse=True)
+    app.router.routes.extend(operations)
+    app.router.default = api
+    return app

@@ -50,7 +50,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.slow_clients import head_deadline_protocol
+    from server.cli.slow_clients import head_deadline_protocol
 
     try:
         app: Any = create_app(settings)

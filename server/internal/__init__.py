@@ -1,1 +1,1 @@
-"""The emulator's own endpoints under /_emulator/: health, reset."""
+"""The emulator's own endpoints (typed FastAPI routes): /_emulator/... and the API docs."""

@@ -1,7 +1,9 @@
-"""The L4V API as a bare ASGI application, and the bridge for framework-neutral responses.
+"""The L4V API as a bare ASGI application, its operations as routes of the web framework, and the bridge
+for framework-neutral responses.
 
-Every API request takes this path, so it skips the web framework's routing, request and response
-objects: it reads the body, hands the dispatcher a worker thread, and writes the answer.
+Every API request takes this path, so it skips the web framework's request and response objects: the
+framework's router finds the operation's route (an `OperationRoute`), and the ApiApp reads the body,
+hands the dispatcher a worker thread, and writes the answer.
 """
 
 from __future__ import annotations
@@ -9,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from botocore.model import OperationModel
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope  # the ASGI connection scope (not the backend's account scope)
 
 from server.protocol.http import HttpRequest, HttpResponse
+from server.protocol.routing import compile_route
 from server.spec.errors import ServiceError, validation_error
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class ApiApp:
         self.executor_for = executor_for
         self.body_timeout = body_timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         dispatcher = self.dispatcher()
         try:
             request = await read_request(scope, receive, self.max_body_bytes, self.body_timeout)
@@ -75,8 +78,53 @@ class ApiApp:
         await send_response(send, _error(self.dispatcher(), error))
 
 
+class OperationRoute(BaseRoute):
+    """An operation of the service model as a Starlette route, served by `app` (the ApiApp).
+
+    It matches the raw, still percent-encoded path with the requestUri pattern the dispatcher itself
+    routes by, so that an ARN's encoded slashes stay inside its label (the framework's own routes match
+    the decoded path); the dispatcher then routes, parses and validates the request as it always has.
+    A path that matches no route's method is left to the router's default, the ApiApp, which answers
+    UnknownOperationException or MethodNotAllowedException.
+    """
+
+    def __init__(self, operation: OperationModel, app: ASGIApp) -> None:
+        self.compiled = compile_route(operation)
+        self.operation = operation
+        self.name = operation.name
+        self.path = operation.http["requestUri"].partition("?")[0].replace("+}", "}")
+        self.methods = {self.compiled.method}
+        self.app = app
+        self.include_in_schema = False  # documented from the service model (protocol/openapi.py)
+
+    @property
+    def precedence(self) -> tuple[int, int]:
+        """The dispatcher's order among templates that match one path: more literal text first."""
+        return self.compiled.literal_length, len(self.compiled.required_query)
+
+    def matches(self, scope: AsgiScope) -> tuple[Match, AsgiScope]:
+        if scope["type"] != "http" or scope["method"] != self.compiled.method:
+            return Match.NONE, {}
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        found = self.compiled.path.fullmatch(raw_path.decode("latin-1").split("?", 1)[0])
+        if found is None:
+            return Match.NONE, {}
+        if self.compiled.required_query:
+            query = scope.get("query_string", b"").decode("latin-1")
+            keys = {part.split("=", 1)[0] for part in query.split("&") if part}
+            if not all(key in keys for key in self.compiled.required_query):
+                return Match.NONE, {}
+        return Match.FULL, {"path_params": self.compiled.bind(found)}
+
+    async def handle(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+
 async def read_request(
-    scope: Scope, receive: Receive, max_body_bytes: int, timeout: float = BODY_TIMEOUT
+    scope: AsgiScope, receive: Receive, max_body_bytes: int, timeout: float = BODY_TIMEOUT
 ) -> HttpRequest:
     """Read the whole body, refusing more than `max_body_bytes` before it is all in memory, and a client
     that sends nothing for `timeout` seconds mid-body (uvicorn has no such deadline: such a client would

@@ -35,6 +35,14 @@ def validate_input(shape: Shape | None, params: dict[str, Any]) -> None:
         raise validation_error(f"{count} validation {noun} detected: " + "; ".join(problems))
 
 
+def validate_value(shape: Shape, value: Any, field: str) -> None:
+    """One value against one member's shape (length, pattern, range, enum), with the API's message."""
+    problems: list[str] = []
+    _check(shape, value, field, problems)
+    if problems:
+        raise validation_error(f"1 validation error detected: {problems[0]}")
+
+
 def _check_structure(shape: Shape, value: dict[str, Any], prefix: str, problems: list[str]) -> None:
     for name in shape.required_members:
         if value.get(name) is None:

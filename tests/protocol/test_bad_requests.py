@@ -78,7 +78,7 @@ def test_empty_next_token_means_first_page(http):
         ("PUT", "/2020-11-20/projects", 405, "MethodNotAllowedException"),
         ("POST", "/2020-11-20/projects/p1", 405, "MethodNotAllowedException"),
         ("GET", "/2020-11-20/projects/p1/models/1/detect", 405, "MethodNotAllowedException"),
-        ("GET", "/docs", 404, "UnknownOperationException"),
+        ("POST", "/docs", 404, "UnknownOperationException"),  # /docs serves GET only
     ],
 )
 def test_unknown_paths_and_methods(http, method, path, status, code):
