@@ -22,11 +22,12 @@ from PIL import Image, UnidentifiedImageError
 from server.datasets.sources import MAX_OBJECT_BYTES, SourceError, Sources
 from server.s3.client import S3, S3Limits
 from server.settings import Settings
+from server.spec.limits import CONTENT_TYPES
 
 UPLOAD_FOLDER = "console-uploads"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 MAX_FOLDER_IMAGES = 20_000
-IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}  # what L4V accepts
+IMAGE_FORMATS = {image_format: content_type for content_type, image_format in CONTENT_TYPES.items()}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.spec.limits import IMAGE_MAX_SIDE
+
 FORMAT = "lookoutvision-emulator-bundle/1"
 MODEL_FILE = "model.onnx"
 DESCRIPTION_FILE = "model.json"
@@ -240,8 +242,8 @@ def _size(document: dict, key: str, prefix: str = "") -> int | None:
     value = document.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
-        raise BundleError(f"{prefix}{key}: expected an integer 1..4096, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= IMAGE_MAX_SIDE:
+        raise BundleError(f"{prefix}{key}: expected an integer 1..{IMAGE_MAX_SIDE}, got {value!r}")
     return value
 
 

@@ -15,12 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from server.backend.arns import model_arn
 from server.backend.model_imports import ImportOptions, find_bundle_files, import_model, unpack_upload
 from server.backend.scope import Scope
-from server.datasets.checks import MAX_SIDE, MIN_SIDE
 from server.emulator import Emulator
 from server.inference.bundle import MODEL_FILE, BundleError, make_class
 from server.internal.emulator_route import EmulatorRoute, emulator_of
 from server.protocol.validation import validate_value
 from server.spec.errors import ServiceError, validation_error
+from server.spec.limits import IMAGE_MAX_SIDE as MAX_SIDE
+from server.spec.limits import IMAGE_MIN_SIDE as MIN_SIDE
 
 MAX_MODEL_BYTES = 2 * 1024**3
 ZIP = "application/zip"
