@@ -79,9 +79,8 @@ def _catalog(args: argparse.Namespace, settings: Settings) -> tuple[Catalog, Any
     from server.edge.components import demo_catalog, folder_catalog, read_folder, s3_catalog
 
     if args.demo:
-        from server.demo import demo_dir
-
         from server.backend.scope import Scope
+        from server.demo import demo_dir
 
         return demo_catalog(demo_dir(settings.demo_dir), Scope(settings.account, settings.region)), None
     source = str(args.models)
