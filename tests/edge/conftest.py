@@ -104,3 +104,41 @@ def refused(call, request) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as caught:
         call(request)
     return caught.value
+
+
+class AgentProcess:
+    """`lookoutvision-emulator ARGS...` as a child process, until it prints the edge agent's ready line."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.log = log
+        with open(log, "wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "server", *args], stdout=output, stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                cwd=Path(__file__).resolve().parents[2],
+            )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def ready(self, timeout: float = 60.0) -> str:
+        """The addresses of the ready line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.output().splitlines():
+                if line.startswith("lookoutvision-emulator edge agent ready on "):
+                    return line.rsplit(" on ", 1)[1]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise AssertionError(f"the edge agent did not start:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=30)
