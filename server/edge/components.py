@@ -161,7 +161,8 @@ def demo_catalog(folder: Path, scope: Scope) -> Catalog:
 
 def backend_catalog(backend: Backend, scope: Scope) -> Catalog:
     """`serve --edge`: every model of the server's default account and region that has a bundle (trained,
-    imported or demo, hosted in the cloud API or not), as `<project>-<version>`."""
+    imported or demo, hosted in the cloud API or not), as `<project>-<version>`; and the components its
+    packaging jobs produced, by their ComponentName (the highest ComponentVersion)."""
     from server.backend import statuses
     from server.backend.arns import model_arn
 
@@ -196,6 +197,28 @@ def backend_catalog(backend: Backend, scope: Scope) -> Catalog:
             if len(projects) < 100:
                 break
             after = projects[-1].name
-        return components
+        return components + packaged(components)
+
+    def packaged(models: list[Component]) -> list[Component]:
+        """Components that packaging jobs produced, by their ComponentName, running the job's model."""
+        from server.backend.packaging import SUCCEEDED
+
+        folders = {component.model_arn: component.folder for component in models}
+        found: dict[str, Component] = {}
+        for job in backend.packaging.table.with_status((SUCCEEDED,)):
+            if (job.account, job.region) != (scope.account, scope.region):
+                continue
+            greengrass = job.configuration.get("Greengrass", {})
+            name, version = (
+                str(greengrass.get("ComponentName", "")),
+                str(greengrass.get("ComponentVersion", "")),
+            )
+            arn = model_arn(scope, job.project, str(job.model_version))
+            if arn not in folders or not COMPONENT_NAME.fullmatch(name):
+                continue  # its model was deleted since
+            current = found.get(name)
+            if current is None or _version_key(version) > _version_key(current.version):
+                found[name] = Component(name, folders[arn], arn, version)
+        return sorted(found.values(), key=lambda item: item.name)
 
     return catalog

@@ -287,3 +287,18 @@ def test_new_component_folders_show_up_and_the_highest_version_wins(make_agent, 
     names = [model.model_component for model in stub.ListModels(pb2.ListModelsRequest()).models]
     assert names == ["com.example.broken", "com.example.red", "com.example.seg", "plain-bundle"]
     assert describe(stub, "com.example.red").lookout_vision_model_arn.endswith("model/parts/3")
+
+
+def test_an_unexpected_failure_is_internal_and_the_agent_keeps_serving(stub, monkeypatch):
+    running(stub, "com.example.red")
+
+    def broken(self, image):
+        raise RuntimeError("onnxruntime fell over")
+
+    monkeypatch.setattr(ModelRunner, "predict", broken)
+    error = refused(stub.DetectAnomalies, pb2.DetectAnomaliesRequest(model_component="com.example.red",
+                                                                     bitmap=bitmap(RED)))  # fmt: skip
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert "RuntimeError" in error.details()
+    monkeypatch.undo()
+    assert detect(stub, "com.example.red", RED).is_anomalous is True

@@ -68,10 +68,10 @@ def test_a_packaging_job_artifact_in_s3_runs_at_the_edge(tmp_path, short_dir, ht
     assert not socket_path.exists()  # removed on the way out
 
 
-def test_serve_demo_edge_lists_the_demo_models_at_once(tmp_path, short_dir):
+def test_serve_demo_edge_lists_the_demo_models_at_once(tmp_path, short_dir, s3, s3_url):
     socket_path = short_dir / "agent.sock"
     with EmulatorProcess(extra_args=["--demo", "--edge", "--edge-socket", str(socket_path)],
-                         env=FAKE_CREDENTIALS) as emulator:  # fmt: skip
+                         env={**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}) as emulator:  # fmt: skip
         output = emulator.output()
         assert f"lookoutvision-emulator edge agent ready on unix:{socket_path}" in output
         assert "edge agent model components: demo-1, demo-2" in output
@@ -106,6 +106,16 @@ def test_serve_demo_edge_lists_the_demo_models_at_once(tmp_path, short_dir):
             assert [item.name for item in edge.anomalies] == [item["Name"] for item in cloud["Anomalies"]]
             host(lfv, "parts", "1")  # the cloud API's hosting and the agent's are separate
             assert running(stub, "parts-1") == pb2.RUNNING
+            # A packaging job's component is there under its ComponentName once the job succeeds.
+            s3.create_bucket(Bucket="edge-out")
+            lfv.start_model_packaging_job(ProjectName="parts", ModelVersion="1", JobName="job", Configuration={
+                "Greengrass": {"S3OutputLocation": {"Bucket": "edge-out"}, "ComponentName": "com.example.parts",
+                               "TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}}})  # fmt: skip
+            assert wait_packaged(lfv, "job")["Status"] == "SUCCEEDED"
+            packaged = stub.DescribeModel(pb2.DescribeModelRequest(model_component="com.example.parts"))
+            assert packaged.model_description.lookout_vision_model_arn.endswith(":model/parts/1")
+            assert running(stub, "com.example.parts") == pb2.RUNNING
+            assert detect(stub, "com.example.parts", solid(64, 64, (250, 0, 0))).is_anomalous is True
 
 
 def run(args: list[str], tmp_path, timeout: float = 60):
