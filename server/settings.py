@@ -21,6 +21,7 @@ ENV_PREFIX = "LOOKOUTVISION_EMULATOR_"
 DEVICES = ("cpu", "cuda", "auto")
 AUTH_MODES = ("none", "sigv4")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_EDGE_SOCKET = "/tmp/aws.iot.lookoutvision.EdgeAgent.sock"  # where AWS's Edge Agent listened
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -161,6 +162,22 @@ class Settings:
     )
     log_level: str = setting("info", flag=True, choices=LOG_LEVELS, doc="the least severe messages logged")
     access_log: bool = setting(False, flag=True, doc="log every request: operation, status, milliseconds")
+    # The Edge Agent gRPC API (server/edge/): `serve --edge` and `edge serve`
+    edge: bool = setting(
+        False, flag=True, doc="also serve the Edge Agent gRPC API, with this server's models as components"
+    )
+    edge_socket: str = setting(
+        DEFAULT_EDGE_SOCKET,
+        flag=True,
+        doc="unix socket of the Edge Agent API; empty: none (then give --edge-tcp)",
+    )
+    edge_tcp: str = setting(
+        "", flag=True, doc="HOST:PORT where the Edge Agent API also listens over TCP (port 0: a free one)",
+        shown="none",
+    )  # fmt: skip
+    edge_max_running: int = setting(
+        8, doc="Edge Agent models running at once; StartModel beyond is RESOURCE_EXHAUSTED"
+    )
 
     @classmethod
     def table(cls) -> list[Option]:
@@ -212,6 +229,8 @@ class Settings:
             raise ValueError("keep_alive_timeout must be >= 1 s, body_timeout > 0, max_header_bytes >= 1024")
         if self.header_timeout <= 0:
             raise ValueError("header_timeout must be positive")
+        if self.edge_max_running < 1:
+            raise ValueError("edge_max_running must be at least 1")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be positive")
         if self.inference_threads < 0 or self.queue_per_unit < 0:

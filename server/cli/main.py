@@ -41,6 +41,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from server.cli.import_model import import_model_command
 
         return import_model_command(args)
+    if args.command == "edge":
+        from server.cli.edge import edge_command
+
+        return edge_command(args)
     parser.print_help()
     return 2
 
@@ -62,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _import_parser(commands)
     _train_parser(commands)
+    from server.cli.edge import add_edge_parser  # grpc itself is imported only when the agent starts
+
+    add_edge_parser(commands, {option.name: option for option in Settings.table()}, _help)
     return parser
 
 

@@ -51,12 +51,22 @@ def serve(args: argparse.Namespace) -> int:
 
     from server.app import create_app
     from server.cli.slow_clients import head_deadline_protocol
+    from server.emulator import Emulator
 
     try:
-        app: Any = create_app(settings)
+        emulator = Emulator.open(settings)
+        app: Any = create_app(settings, emulator=emulator)
     except Exception as error:  # a broken data directory must say why, not dump a traceback
         print(f"lookoutvision-emulator: cannot open the data directory: {error}", file=sys.stderr)
         return 1
+    edge = None
+    if settings.edge:  # the Edge Agent gRPC API in this process, over the same backend
+        from server.cli.edge import start_beside
+
+        edge = start_beside(settings, emulator.backend)
+        if edge is None:
+            emulator.close()
+            return 1
     if settings.access_log:
         app = AccessLog(app)
     host, port = listener.getsockname()[:2]
@@ -76,8 +86,12 @@ def serve(args: argparse.Namespace) -> int:
     )
     # uvicorn shuts down gracefully on Ctrl-C, then re-raises the signal it caught for callers that want
     # to know. Stopping is what Ctrl-C asks of a server: that is success, not an error.
-    with contextlib.suppress(KeyboardInterrupt):
-        _announcing_server(uvicorn_config, READY_LINE.format(url=url)).run(sockets=[listener])
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _announcing_server(uvicorn_config, READY_LINE.format(url=url)).run(sockets=[listener])
+    finally:
+        if edge is not None:
+            edge.stop()
     return 0
 
 
