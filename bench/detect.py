@@ -41,8 +41,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timings import summary, timed  # noqa: E402
 from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
-from server.backend.hosting import result  # noqa: E402
+from server.backend.hosting import detection  # noqa: E402
 from server.backend.model_imports import find_bundle_files  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402
 from server.inference.images import decode_image  # noqa: E402
@@ -151,26 +152,6 @@ def picture(width: int, height: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def summary(times: list[float]) -> str:
-    return f"{statistics.median(times) * 1000:.1f} / {percentile(times, 0.95) * 1000:.1f} ms"
-
-
-def timed(call, seconds: float, minimum: int = 20) -> list[float]:
-    call()  # warm
-    times: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(times) < minimum:
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return times
-
-
 def throughput(call, clients: int, seconds: float) -> float:
     done = [0] * clients
     stop = time.perf_counter() + seconds
@@ -253,7 +234,7 @@ def main() -> None:
     images = {size: picture(*size, seed=i) for i, size in enumerate(sizes)}
 
     def in_process(body: bytes) -> None:
-        result(runner.predict(decode_image(body, "image/png")), description)
+        detection(runner.predict(decode_image(body, "image/png")), description)
 
     print(f"bundle {bundle} ({description.task}); {cores} cores; {args.seconds:.0f} s per measurement")
     with contextlib.ExitStack() as stack:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 
+from bench.timings import summary, timed  # noqa: E402
 from server.edge import edge_agent_pb2 as pb2  # noqa: E402
 from server.edge import edge_agent_pb2_grpc as pb2_grpc  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402
@@ -79,26 +80,6 @@ def trained_bundle(folder: Path) -> Path:
                    "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))
     return folder
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def summary(times: list[float]) -> str:
-    return f"{statistics.median(times) * 1000:.1f} / {percentile(times, 0.95) * 1000:.1f} ms"
-
-
-def timed(call, seconds: float, minimum: int = 20) -> list[float]:
-    call()  # warm
-    times: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(times) < minimum:
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return times
 
 
 def start_agent(models: Path, socket_path: Path, log: Path) -> subprocess.Popen:

@@ -139,6 +139,11 @@ class Console:
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         return await run_in_threadpool(self.calls, operation, **params)
 
+    async def describe_model(self, project: str, version: str) -> dict[str, Any]:
+        return (await self.call("DescribeModel", ProjectName=project, ModelVersion=version))[
+            "ModelDescription"
+        ]
+
     async def listing(self, operation: str, key: str, limit: int, **params: Any) -> list[Any]:
         return await run_in_threadpool(lambda: list(self.calls.pages(operation, key, limit, **params)))
 
@@ -467,9 +472,7 @@ class Console:
     async def model(self, request: Request) -> Response:
         name, version = request.path_params["project"], request.path_params["version"]
         try:
-            model = (await self.call("DescribeModel", ProjectName=name, ModelVersion=version))[
-                "ModelDescription"
-            ]
+            model = await self.describe_model(name, version)
         except ServiceError as error:
             return self.failure(request, error)
         evaluation, note = await self._evaluation(model)
@@ -547,9 +550,7 @@ class Console:
     async def try_image(self, request: Request) -> Response:
         name, version = request.path_params["project"], request.path_params["version"]
         try:
-            model = (await self.call("DescribeModel", ProjectName=name, ModelVersion=version))[
-                "ModelDescription"
-            ]
+            model = await self.describe_model(name, version)
         except ServiceError as error:
             return self.failure(request, error)
         values: dict[str, Any] = {"project": name, "model": model, "result": None}
