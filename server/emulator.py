@@ -61,7 +61,7 @@ class Emulator:
 
     @classmethod
     def open(cls, settings: Settings) -> Emulator:
-        database = Database(settings.storage_dir)
+        database = Database(settings.storage_dir, settings.database_url)
         scratch = (
             tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
         )

@@ -91,6 +91,12 @@ class Settings:
         shown="$XDG_DATA_HOME/lookoutvision-emulator or ~/.local/share/lookoutvision-emulator",
     )
     in_memory: bool = setting(False, flag=True, doc="keep nothing on disk (throwaway runs and tests)")
+    database_url: str = setting(
+        "",
+        flag=True,
+        doc="where state is kept: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB shared by replicas",
+        shown="SQLite in the data directory",
+    )
     region: str = setting("us-east-1", flag=True, doc="region of requests without a SigV4 credential scope")
     account: str = setting("123456789012", doc="account of requests whose access key is not a 12-digit id")
     device: str = setting("cpu", flag=True, choices=DEVICES, doc="where onnxruntime runs hosted models")
@@ -196,6 +202,11 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        check_database_url(self.database_url)
+        if self.database_url and self.in_memory:
+            raise ValueError(
+                "in_memory and database_url exclude each other: in_memory keeps the database in memory"
+            )
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.port <= 65535:
@@ -254,6 +265,17 @@ class Settings:
     @property
     def storage_dir(self) -> Path | None:
         return None if self.in_memory else Path(self.data_dir).expanduser()
+
+
+DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def check_database_url(url: str) -> None:
+    """A light check at start-up (the store parses the URL fully when it connects)."""
+    if url and not url.startswith(DATABASE_SCHEMES):
+        raise ValueError(
+            f"database_url must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}"
+        )
 
 
 def read_credentials_file(path: Path) -> dict[str, str]:

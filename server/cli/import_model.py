@@ -71,7 +71,7 @@ def _write(
     if settings.storage_dir is None:
         raise ValueError("an in-memory server keeps no data directory: import with --url instead")
     # Only the store and the files: nothing is hosted from this process.
-    database = Database(settings.storage_dir)
+    database = Database(settings.storage_dir, settings.database_url)
     try:
         scope = Scope(settings.account, settings.region)
         options = ImportOptions(

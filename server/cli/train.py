@@ -51,7 +51,7 @@ def train_command(args: argparse.Namespace) -> int:
                 [_sample(i) for i in train_items], [_sample(i) for i in test_items], sizes.pop(), scratch
             )
             result = train(job, progress=lambda phase: print(phase, flush=True))
-            database = Database(settings.storage_dir)
+            database = Database(settings.storage_dir, settings.database_url)
             try:
                 backend = Backend(database, settings.storage_dir)
                 scope = Scope(settings.account, settings.region)

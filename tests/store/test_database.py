@@ -36,7 +36,7 @@ def test_a_schema_newer_than_the_code_is_refused(tmp_path):
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     database = Database(tmp_path)
     with pytest.raises(RuntimeError), database.transaction() as connection:
-        connection.execute(
+        connection.exec_driver_sql(
             "INSERT INTO projects (account, region, name, created) VALUES ('1', 'r', 'half', 1.0)"
         )
         raise RuntimeError("interrupted")
@@ -48,7 +48,7 @@ def test_wipe_empties_resources_but_keeps_meta(tmp_path):
     database = Database(tmp_path)
     ProjectTable(database).insert(ProjectRecord("1", "r", "p", 1.0))
     with database.transaction() as connection:
-        connection.execute("INSERT INTO meta VALUES ('k', 'v')")
+        connection.exec_driver_sql("INSERT INTO meta VALUES ('k', 'v')")
     database.wipe()
     assert database.query("SELECT COUNT(*) FROM projects")[0][0] == 0
     assert database.query("SELECT value FROM meta WHERE key = 'k'")[0][0] == "v"
