@@ -62,10 +62,15 @@ class Emulator:
     @classmethod
     def open(cls, settings: Settings) -> Emulator:
         database = Database(settings.storage_dir, settings.database_url)
+        try:
+            database.claim_sole_use()  # PostgreSQL: one emulator per database until jobs are leased
+        except BaseException:
+            database.close()
+            raise
         scratch = (
             tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
         )
-        files_root = Path(scratch.name) if scratch else settings.storage_dir
+        files_root = Path(scratch.name) if scratch else settings.files_dir
         assert files_root is not None  # a data directory, or the scratch folder of an in-memory run
         hosting = HostingSettings(
             device=settings.device,

@@ -97,6 +97,12 @@ class Settings:
         doc="where state is kept: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB shared by replicas",
         shown="SQLite in the data directory",
     )
+    storage_url: str = setting(
+        "",
+        flag=True,
+        doc="a folder for dataset images, masks and model bundles (s3://bucket/prefix: not supported yet)",
+        shown="the data directory",
+    )
     region: str = setting("us-east-1", flag=True, doc="region of requests without a SigV4 credential scope")
     account: str = setting("123456789012", doc="account of requests whose access key is not a 12-digit id")
     device: str = setting("cpu", flag=True, choices=DEVICES, doc="where onnxruntime runs hosted models")
@@ -207,6 +213,11 @@ class Settings:
             raise ValueError(
                 "in_memory and database_url exclude each other: in_memory keeps the database in memory"
             )
+        check_storage_url(self.storage_url)
+        if self.storage_url and self.in_memory:
+            raise ValueError(
+                "in_memory and storage_url exclude each other: in_memory keeps files in a scratch folder"
+            )
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.port <= 65535:
@@ -266,6 +277,11 @@ class Settings:
     def storage_dir(self) -> Path | None:
         return None if self.in_memory else Path(self.data_dir).expanduser()
 
+    @property
+    def files_dir(self) -> Path | None:
+        """Where images, masks and model bundles go: the storage folder, else the data directory."""
+        return Path(self.storage_url).expanduser() if self.storage_url else self.storage_dir
+
 
 DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -276,6 +292,16 @@ def check_database_url(url: str) -> None:
         raise ValueError(
             f"database_url must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}"
         )
+
+
+def check_storage_url(url: str) -> None:
+    if url.startswith("s3://"):
+        raise ValueError(
+            f"storage_url {url}: S3 storage is not supported yet; give a local folder, or leave it unset "
+            "for the data directory"
+        )
+    if "://" in url:
+        raise ValueError(f"storage_url must be a local folder, not {url.split('://')[0]}://")
 
 
 def read_credentials_file(path: Path) -> dict[str, str]:
