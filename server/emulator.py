@@ -24,7 +24,7 @@ from server.s3.client import S3Limits
 from server.settings import Settings
 from server.spec import errors, service_model
 from server.spec.errors import ServiceError
-from server.store.client_tokens import ClientTokenTable
+from server.store.client_tokens import ClientTokenTable, TokenLocks
 from server.store.database import Database
 
 # The resource each token-carrying operation acts on, for the ConflictException of a reused token.
@@ -62,11 +62,6 @@ class Emulator:
     @classmethod
     def open(cls, settings: Settings) -> Emulator:
         database = Database(settings.storage_dir, settings.database_url)
-        try:
-            database.claim_sole_use()  # PostgreSQL: one emulator per database until jobs are leased
-        except BaseException:
-            database.close()
-            raise
         scratch = (
             tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
         )
@@ -93,6 +88,7 @@ class Emulator:
             dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
             local_bucket=settings.local_bucket,
             training_time_limit=settings.training_time_limit,
+            lease_seconds=settings.lease_seconds,
         )
         secrets = settings.signing_keys()
         dispatcher = Dispatcher(
@@ -101,6 +97,7 @@ class Emulator:
             default_account=settings.account,
             default_region=settings.region,
             tokens=ClientTokenTable(database),
+            token_locks=TokenLocks(database),
             token_reuse_error=token_reuse_error,
             replay_holds=lambda context, name, params, body: effect_holds(
                 backend, Scope.of(context), name, params, json.loads(body or b"{}")

@@ -97,6 +97,10 @@ class Settings:
         doc="where state is kept: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB shared by replicas",
         shown="SQLite in the data directory",
     )
+    lease_seconds: float = setting(
+        15.0,
+        doc="replicas on PostgreSQL: seconds before a lost replica's imports, trainings and jobs are ended",
+    )
     storage_url: str = setting(
         "",
         flag=True,
@@ -232,6 +236,8 @@ class Settings:
             raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
         if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:
             raise ValueError("keep_alive_timeout must be >= 1 s, body_timeout > 0, max_header_bytes >= 1024")
+        if self.lease_seconds < 1:
+            raise ValueError("lease_seconds must be at least 1")
         if self.header_timeout <= 0:
             raise ValueError("header_timeout must be positive")
         if self.max_body_bytes < 1:

@@ -53,7 +53,7 @@ def train_command(args: argparse.Namespace) -> int:
             result = train(job, progress=lambda phase: print(phase, flush=True))
             database = Database(settings.storage_dir, settings.database_url)
             try:
-                backend = Backend(database, settings.files_dir)
+                backend = Backend(database, settings.files_dir or settings.storage_dir)
                 scope = Scope(settings.account, settings.region)
                 if backend.projects.table.get(scope.account, scope.region, args.project) is None:
                     backend.projects.create(scope, args.project)

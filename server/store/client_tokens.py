@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import and_, select
@@ -69,3 +72,21 @@ def _key(key: TokenKey):
         columns.operation == key[2],
         columns.token == key[3],
     )
+
+
+class TokenLocks:
+    """Requests with the same token run one after the other: in this process (striped locks), and across
+    replicas that share a PostgreSQL database (an advisory lock per token), so a token sent to two
+    replicas at once does its work once and the second request replays the first answer."""
+
+    def __init__(self, database: Database, stripes: int = 64) -> None:
+        self.database = database
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def for_key(self, key: TokenKey) -> Iterator[None]:
+        with (
+            self._locks[hash(tuple(key)) % len(self._locks)],
+            self.database.exclusive("token\x1f" + "\x1f".join(key)),
+        ):
+            yield

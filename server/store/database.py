@@ -32,17 +32,11 @@ SCHEMA_HISTORY = Path(__file__).with_name("schema_history")
 _MIGRATION_LOCK = 0x4C3456  # a PostgreSQL advisory lock: one replica migrates, the others wait
 
 
-_SOLE_USER_LOCK = 0x4C3457  # held for a process's lifetime by the one emulator that runs background work
-# A replica that dies without closing its connection (kill -9, a lost host) is noticed by PostgreSQL
-# within about keepalives_idle + interval * count seconds, and its lock is released.
+# A connection whose other end is gone (a lost machine) is noticed within about idle + interval * count s.
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 
 class SchemaTooNewError(RuntimeError):
-    pass
-
-
-class DatabaseInUseError(RuntimeError):
     pass
 
 
@@ -69,7 +63,6 @@ class Database:
         self.path = Path(address.database) if self.dialect == "sqlite" and address.database else None
         self._lock: threading.RLock | None = None
         self._connection: Connection | None = None
-        self._sole_use: Connection | None = None
         if self.dialect == "sqlite":
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,29 +95,22 @@ class Database:
         """Whether other processes may use this database at the same time (replicas)."""
         return self.dialect == "postgresql"
 
-    def claim_sole_use(self) -> None:
-        """Make this process the only emulator on a shared database, for as long as it runs.
-
-        Background work (imports, trainings, packaging) is still owned by the process that started it,
-        and start-up fails what a previous process left in progress; two emulators on one database
-        would fail each other's work. Until jobs are claimed with leases, a second one is refused. The
-        lock goes with the process (its connection), so a replacement can start once it is gone.
-        """
-        if self.dialect != "postgresql" or self._sole_use is not None:
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a lock named `name` across every process on a shared database (one process: no-op;
+        callers serialise their own threads). PostgreSQL frees it if the holder's connection is lost."""
+        if self._connection is not None:
+            yield
             return
-        connection = self.engine.connect()
-        held = connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": _SOLE_USER_LOCK}
-        ).scalar()
-        connection.commit()
-        if not held:
-            connection.close()
-            where = self.engine.url.render_as_string(hide_password=True)
-            raise DatabaseInUseError(
-                f"another emulator is using the database {where}: replicas that share one database are not "
-                "supported yet (background jobs are not yet claimed with leases); stop the other one first"
-            )
-        self._sole_use = connection
+        key = {"name": name}
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(hashtextextended(:name, 0))"), key)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(hashtextextended(:name, 0))"), key)
+                connection.commit()
 
     def _migrate(self) -> None:
         with self.transaction() as connection:
@@ -196,9 +182,6 @@ class Database:
                 connection.execute(table.delete())
 
     def close(self) -> None:
-        if self._sole_use is not None:
-            self._sole_use.close()  # releases the advisory lock
-            self._sole_use = None
         if self._connection is not None:
             assert self._lock is not None
             with self._lock:

@@ -142,11 +142,12 @@ MIGRATIONS: list[str] = [
 ]
 
 # The newest Alembic revision; tests/store/test_migrations.py checks it against schema_history/.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 def revision_of_user_version(user_version: int) -> str:
-    """The Alembic revision that a pre-Alembic SQLite database at `user_version` (1..5) is at."""
-    if not 1 <= user_version <= len(MIGRATIONS):
+    """The Alembic revision a SQLite database at `user_version` is at (1..5 from before Alembic; after
+    that, each revision sets user_version to its own number)."""
+    if not 1 <= user_version <= int(HEAD_REVISION):
         raise ValueError(f"no revision for user_version {user_version}")
     return f"{user_version:04d}"

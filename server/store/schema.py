@@ -156,9 +156,24 @@ dataset_entries = Table(
     Index("dataset_entries_by_seq", "account", "region", "project", "dataset_type", "seq"),
 )
 
+# Background work in progress and the replica doing it; a lease that is not renewed has lost its replica.
+work_leases = Table(
+    "work_leases",
+    metadata,
+    Column("kind", Text, nullable=False),  # dataset_import, training, packaging
+    Column("account", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("project", Text, nullable=False),
+    Column("name", Text, nullable=False),  # the dataset type, model version or job name
+    Column("owner", Text, nullable=False),  # the replica's id
+    Column("expires", Float, nullable=False),
+    PrimaryKeyConstraint("kind", "account", "region", "project", "name"),
+    Index("work_leases_by_expiry", "expires"),
+)
+
 # Tables that hold emulated resources; a reset empties them (meta keeps the token-signing secret).
 RESOURCE_TABLES: tuple[Table, ...] = (
-    dataset_entries, datasets, packaging_jobs, model_tags, models, projects, client_tokens
+    dataset_entries, datasets, packaging_jobs, model_tags, models, projects, client_tokens, work_leases
 )  # fmt: skip
 
 # Alembic's own bookkeeping table, as Alembic creates it; kept apart from `metadata` (not our schema).

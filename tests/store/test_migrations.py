@@ -48,7 +48,7 @@ def test_the_revisions_build_exactly_the_schema(dialect, tmp_path, request):
         database.close()
 
 
-@pytest.mark.parametrize("user_version", range(1, len(MIGRATIONS)))
+@pytest.mark.parametrize("user_version", range(1, len(MIGRATIONS) + 1))
 def test_a_sqlite_data_directory_from_before_alembic_moves_forward(tmp_path, user_version):
     connection = sqlite3.connect(tmp_path / DATABASE_FILE)
     for step in MIGRATIONS[:user_version]:
