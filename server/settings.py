@@ -104,8 +104,12 @@ class Settings:
     storage_url: str = setting(
         "",
         flag=True,
-        doc="a folder for dataset images, masks and model bundles (s3://bucket/prefix: not supported yet)",
+        doc="where dataset images, masks and model bundles are kept: a folder, or s3://BUCKET/PREFIX shared by "
+        "replicas (the data directory then caches it)",
         shown="the data directory",
+    )
+    bundle_cache: int = setting(
+        16, doc="with S3 storage: model bundles each replica keeps in its data directory"
     )
     region: str = setting("us-east-1", flag=True, doc="region of requests without a SigV4 credential scope")
     account: str = setting("123456789012", doc="account of requests whose access key is not a 12-digit id")
@@ -236,6 +240,8 @@ class Settings:
             raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
         if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:
             raise ValueError("keep_alive_timeout must be >= 1 s, body_timeout > 0, max_header_bytes >= 1024")
+        if self.bundle_cache < 1:
+            raise ValueError("bundle_cache must be at least 1")
         if self.lease_seconds < 1:
             raise ValueError("lease_seconds must be at least 1")
         if self.header_timeout <= 0:
@@ -285,8 +291,10 @@ class Settings:
 
     @property
     def files_dir(self) -> Path | None:
-        """Where images, masks and model bundles go: the storage folder, else the data directory."""
-        return Path(self.storage_url).expanduser() if self.storage_url else self.storage_dir
+        """Where images, masks and model bundles go (with S3 storage: where they are cached)."""
+        if self.storage_url and not self.storage_url.startswith("s3://"):
+            return Path(self.storage_url).expanduser()
+        return self.storage_dir
 
 
 DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
@@ -302,12 +310,12 @@ def check_database_url(url: str) -> None:
 
 def check_storage_url(url: str) -> None:
     if url.startswith("s3://"):
+        if not url[len("s3://") :].split("/")[0]:
+            raise ValueError(f"storage_url {url!r} names no bucket: s3://BUCKET/PREFIX")
+    elif "://" in url:
         raise ValueError(
-            f"storage_url {url}: S3 storage is not supported yet; give a local folder, or leave it unset "
-            "for the data directory"
+            f"storage_url must be a local folder or s3://BUCKET/PREFIX, not {url.split('://')[0]}://"
         )
-    if "://" in url:
-        raise ValueError(f"storage_url must be a local folder, not {url.split('://')[0]}://")
 
 
 def read_credentials_file(path: Path) -> dict[str, str]:

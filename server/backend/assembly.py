@@ -23,12 +23,13 @@ from server.s3.client import S3, S3Limits
 from server.store.blobs import Blobs
 from server.store.database import Database
 from server.store.datasets import DatasetTable
-from server.store.files import ModelFiles, discard_folder
+from server.store.files import ModelFiles
 from server.store.leases import LeaseTable
 from server.store.meta import page_token_secret
 from server.store.models import ModelKey, ModelTable
 from server.store.packaging import JobTable
 from server.store.projects import ProjectTable
+from server.store.remote import RemoteFiles
 
 
 class Backend:
@@ -45,12 +46,16 @@ class Backend:
         training_time_limit: float = 3600.0,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = 15.0,
+        storage: RemoteFiles | None = None,
+        bundle_cache: int = 16,
     ) -> None:
+        """`storage`: S3 storage shared by replicas, `files_root` then caches it (bundles: at most
+        `bundle_cache`)."""
         """`clock` gives every timestamp the backend records (tests pass a fake one)."""
         self.database = database
         self.page_token_secret = page_token_secret(database)  # signs List* tokens (handlers/paging.py)
         self.projects = Projects(ProjectTable(database), clock)
-        self.files = ModelFiles(files_root)
+        self.files = ModelFiles(files_root, storage, bundle_cache)
         self.files.remove_leftovers()
         model_table = ModelTable(database)
         self.lifecycle = ModelLifecycle(model_table, clock)
@@ -60,7 +65,7 @@ class Backend:
         self.hosting = Hosting(self.models, hosting or HostingSettings(), self.timing, self.scripts)
         s3 = S3(s3_endpoint_url, s3_limits)
         self.packaging = Packaging(JobTable(database), self.models, self.timing, s3, clock)
-        self.blobs = Blobs(files_root)
+        self.blobs = Blobs(files_root, storage)
         dataset_table = DatasetTable(database)
         self.datasets = Datasets(
             dataset_table,
@@ -134,7 +139,7 @@ class Backend:
         self.hosting.close()
         self.database.wipe()
         self.files.wipe()
-        discard_folder(self.blobs.root)
+        self.blobs.wipe()
         self.scripts.clear()
         self.timing.restore()
 

@@ -81,7 +81,13 @@ def _write(
         )
         model, own, metadata = files
         record, description = import_model(
-            Backend(database, settings.files_dir or settings.storage_dir), scope, args.project, model, own, metadata, options
+            Backend(database, settings.files_dir or settings.storage_dir),
+            scope,
+            args.project,
+            model,
+            own,
+            metadata,
+            options,
         )
     finally:
         database.close()

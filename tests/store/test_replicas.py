@@ -1,5 +1,6 @@
-"""Three emulator processes on one PostgreSQL database, one storage folder and one moto S3 behave as one
-L4V endpoint; a replica killed with -9 leaves nothing in progress for long (its leases expire)."""
+"""Three emulator processes on one PostgreSQL database and one moto S3 (their shared storage, and the
+clients' buckets) behave as one L4V endpoint; each has its own data directory (its cache); a replica
+killed with -9 leaves nothing in progress for long (its leases expire)."""
 
 from __future__ import annotations
 
@@ -34,12 +35,13 @@ class RoundRobin:
 @pytest.fixture
 def replicas(tmp_path, postgres, s3_url, s3):
     url = postgres.new_database()
+    s3.create_bucket(Bucket="shared-files")  # images, masks and bundles of all three
     env = {
         **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL_S3": s3_url,
         "LOOKOUTVISION_EMULATOR_LEASE_SECONDS": str(LEASE_SECONDS),
     }
-    args = ["--database-url", url, "--storage-url", str(tmp_path / "files")]
+    args = ["--database-url", url, "--storage-url", "s3://shared-files/l4v", "--s3-endpoint-url", s3_url]
     processes = [EmulatorProcess(tmp_path / f"replica{i}", extra_args=args, env=env) for i in range(3)]
     with ThreadPoolExecutor(3) as pool:  # together: they race to create the schema
         list(pool.map(lambda process: process.start(), processes))
