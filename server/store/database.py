@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 
@@ -38,6 +38,10 @@ _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 
 class SchemaTooNewError(RuntimeError):
     pass
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached or opened (a wrong URL, password, a server that is down)."""
 
 
 def database_url(data_dir: Path | None, url: str = "") -> str:
@@ -81,6 +85,10 @@ class Database:
             )
         try:
             self._migrate()
+        except OperationalError as error:
+            self.close()
+            where = self.path or self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailableError(f"cannot use the database {where}: {error.orig}") from None
         except BaseException:
             self.close()
             raise

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from server.store import schema
-from server.store.database import DATABASE_FILE, SCHEMA_HISTORY, Database, _upgrade
+from server.store.database import DATABASE_FILE, SCHEMA_HISTORY, Database, DatabaseUnavailableError, _upgrade
 from server.store.migrations import HEAD_REVISION, MIGRATIONS
 from server.store.projects import ProjectRecord, ProjectTable
 
@@ -102,3 +102,11 @@ def test_replicas_starting_together_create_the_schema_once(postgres):
 def test_a_database_url_that_is_not_one_is_refused(tmp_path):
     with pytest.raises(ValueError, match="must start with sqlite:/// or postgresql://"):
         Database(tmp_path, "mysql://localhost/db")
+
+
+def test_a_database_that_cannot_be_reached_is_named_in_the_error():
+    with pytest.raises(
+        DatabaseUnavailableError, match=r"cannot use the database postgresql\+psycopg://nobody:\*\*\*@"
+    ) as error:
+        Database(None, "postgresql://nobody:secret@127.0.0.1:1/l4v")
+    assert "secret" not in str(error.value)  # the password never reaches a log
