@@ -1,6 +1,6 @@
 """Replicas on one PostgreSQL and one S3 against one process on SQLite, in one run.
 
-    python bench/replicas.py [--seconds 5] [--calls 200] [--clients 6]
+    python bench/replicas.py [--model cnn|demo] [--seconds 5] [--calls 200] [--clients 6]
 
 Needs PostgreSQL's server binaries (Debian: apt-get install postgresql) and moto's server; both are
 started here on free loopback ports and removed afterwards.
@@ -8,9 +8,11 @@ started here on free loopback ports and removed afterwards.
 1. Control calls: p50 latency of CreateProject + DescribeProject + ListProjects + DeleteProject against
    one process on SQLite (the default) and one on PostgreSQL: the cost of the shared database per call.
 2. DetectAnomalies throughput, `--clients` threads sending round-robin, against 1 replica and against 3
-   (on PostgreSQL and S3 storage, each with one inference thread, so that a small machine shows the shape):
-   the shipped classification demo model, so the numbers show the serving path (HTTP, state, decoding)
-   rather than a large network.
+   (on PostgreSQL and S3 storage, each with one inference unit of one thread, so that a small machine
+   shows the shape),
+   `cnn` (a stack of convolutions built here with onnx, tens of milliseconds per 256x256 image, so
+   inference dominates) or `demo` (the shipped classification demo: almost free, so the numbers show the
+   serving path alone).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import os
 import statistics
 import sys
 import threading
@@ -54,15 +57,45 @@ def control_p50_ms(url: str, calls: int) -> float:
     return statistics.median(timings) * 1000
 
 
-def picture() -> bytes:
+def png(size: int) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (128, 128), (120, 130, 140)).save(buffer, "PNG")
+    Image.new("RGB", (size, size), (120, 130, 140)).save(buffer, "PNG")
     return buffer.getvalue()
 
 
-def detect_per_second(urls: list[str], clients: int, seconds: float) -> float:
+def cnn_bundle(folder: Path, size: int = 256, layers: int = 6, channels: int = 32) -> Path:
+    """A classification bundle whose network costs real time: 3x3 convolutions, then the mean as score."""
+    import json
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, weights, previous, width = [], [], "image", 3
+    for index in range(layers):
+        kernel = rng.normal(0, 0.1, (channels, width, 3, 3)).astype(np.float32)
+        weights.append(numpy_helper.from_array(kernel, f"w{index}"))
+        nodes += [helper.make_node("Conv", [previous, f"w{index}"], [f"c{index}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"c{index}"], [f"r{index}"])]  # fmt: skip
+        previous, width = f"r{index}", channels
+    nodes += [helper.make_node("ReduceMean", [previous], ["mean"], keepdims=0),
+              helper.make_node("Sigmoid", ["mean"], ["score"])]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "bench_replicas", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])], weights,
+    )  # fmt: skip
+    folder.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "model.onnx")
+    description = json.loads((DEMO_BUNDLE / "model.json").read_text())
+    description["input"].update(width=size, height=size)
+    (folder / "model.json").write_text(json.dumps(description))
+    return folder
+
+
+def detect_per_second(urls: list[str], body: bytes, clients: int, seconds: float) -> float:
     lfvs = [client(url, config=NO_RETRIES) for url in urls]
-    body, done, stop = picture(), [0] * clients, threading.Event()
+    done, stop = [0] * clients, threading.Event()
 
     def run(slot: int) -> None:
         for lfv in itertools.cycle(lfvs[slot % len(lfvs) :] + lfvs[: slot % len(lfvs)]):
@@ -83,16 +116,18 @@ def detect_per_second(urls: list[str], clients: int, seconds: float) -> float:
     return sum(done) / seconds
 
 
-def host_demo(url: str) -> None:
-    RunningEmulator(url).import_model("bench", DEMO_BUNDLE)
+def host(url: str, bundle: Path) -> None:
+    RunningEmulator(url).import_model("bench", bundle)
     lfv = client(url, config=NO_RETRIES)
-    lfv.start_model(ProjectName="bench", ModelVersion="1", MinInferenceUnits=1)
+    # One unit of one thread per replica: what a replica adds is then visible on a small machine.
+    lfv.start_model(ProjectName="bench", ModelVersion="1", MinInferenceUnits=1, MaxInferenceUnits=1)
     while lfv.describe_model(ProjectName="bench", ModelVersion="1")["ModelDescription"]["Status"] != "HOSTED":
         time.sleep(0.05)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["cnn", "demo"], default="cnn")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--clients", type=int, default=6)
@@ -100,6 +135,8 @@ def main() -> None:
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise SystemExit("PostgreSQL's server binaries are missing (apt-get install postgresql)")
+    # Other work on the machine decides how much a second and third replica can add: say how busy it is.
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run")
     env = {**CREDENTIALS, "LOOKOUTVISION_EMULATOR_INFERENCE_THREADS": "1"}
     with ExitStack() as stack:
         postgres = ThrowawayPostgres(bin_dir).start()
@@ -120,15 +157,21 @@ def main() -> None:
               f"ratio PostgreSQL/SQLite {on_postgres / on_sqlite:.2f}")  # fmt: skip
         sqlite.stop()
 
-        host_demo(first.url)
-        one = detect_per_second([first.url], args.clients, args.seconds)
+        if args.model == "cnn":
+            bundle, body = cnn_bundle(tmp / "cnn"), png(256)
+        else:
+            bundle, body = DEMO_BUNDLE, png(128)
+        host(first.url, bundle)
+        one = detect_per_second([first.url], body, args.clients, args.seconds)
         more = [
             stack.enter_context(EmulatorProcess(tmp / f"replica{i}", extra_args=shared, env=env))
             for i in (1, 2)
         ]
-        three = detect_per_second([first.url, *(process.url for process in more)], args.clients, args.seconds)
-        print(f"DetectAnomalies with {args.clients} clients: 1 replica {one:.0f}/s, 3 replicas {three:.0f}/s, "
-              f"ratio 3/1 {three / one:.2f}")  # fmt: skip
+        three = detect_per_second(
+            [first.url, *(process.url for process in more)], body, args.clients, args.seconds
+        )
+        print(f"DetectAnomalies ({args.model}) with {args.clients} clients: 1 replica {one:.0f}/s, "
+              f"3 replicas {three:.0f}/s, ratio 3/1 {three / one:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
