@@ -70,6 +70,13 @@ def _write(
     settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
     if settings.storage_dir is None:
         raise ValueError("an in-memory server keeps no data directory: import with --url instead")
+    if settings.storage_url.startswith(
+        "s3://"
+    ):  # the bundle must reach the shared storage, as a server writes it
+        raise ValueError(
+            "with S3 storage (storage_url s3://...) this command is not supported yet: import through a "
+            "running server instead (import-model --url)"
+        )
     # Only the store and the files: nothing is hosted from this process.
     database = Database(settings.storage_dir, settings.database_url)
     try:

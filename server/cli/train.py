@@ -46,6 +46,13 @@ def train_command(args: argparse.Namespace) -> int:
         settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
         if settings.storage_dir is None:
             raise ValueError("an in-memory server keeps no data directory")
+        if settings.storage_url.startswith(
+            "s3://"
+        ):  # the bundle must reach the shared storage, as a server writes it
+            raise ValueError(
+                "with S3 storage (storage_url s3://...) this command is not supported yet: import through a "
+                "running server instead (import-model --url)"
+            )
         with tempfile.TemporaryDirectory(prefix="lfv-train-") as scratch:
             job = Job(
                 [_sample(i) for i in train_items], [_sample(i) for i in test_items], sizes.pop(), scratch
