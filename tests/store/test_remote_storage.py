@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from lookoutvision_emulator import EmulatorProcess, client
 from server.s3.client import S3, S3Error
 from server.store.blobs import Blobs
 from server.store.files import ModelFiles
 from server.store.models import ModelKey
 from server.store.remote import RemoteFiles, parse_storage_url
-from tests.conftest import FAKE_CREDENTIALS
+from tests.conftest import FAKE_CREDENTIALS, NO_RETRIES
 
 
 @pytest.fixture
@@ -56,3 +57,12 @@ def test_blobs_are_shared_and_a_wipe_empties_the_storage(tmp_path, remote, s3):
 @pytest.mark.parametrize(("url", "expected"), [("s3://b", ("b", "")), ("s3://b/p/q/", ("b", "p/q/"))])
 def test_storage_urls(url, expected):
     assert parse_storage_url(url) == expected
+
+
+def test_a_storage_folder_holds_the_bundles_instead_of_the_data_directory(tmp_path):
+    files = tmp_path / "files"
+    args = ["--storage-url", str(files), "--demo"]
+    with EmulatorProcess(tmp_path / "data", extra_args=args, env=FAKE_CREDENTIALS) as process:
+        assert client(process.url, config=NO_RETRIES).list_models(ProjectName="demo")["Models"]
+    assert list((files / "models").rglob("model.onnx"))
+    assert not list((tmp_path / "data").rglob("model.onnx"))
