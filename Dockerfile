@@ -19,9 +19,10 @@ WORKDIR /opt/lookoutvision-emulator
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY lookoutvision_emulator ./lookoutvision_emulator
-# A normal (non-editable) install: the demo bundles come as package data, and `lookoutvision_emulator`
+# A normal (non-editable) install, with the PostgreSQL driver for replicas (compose.yaml): the demo
+# bundles come as package data, and `lookoutvision_emulator`
 # (clients, the pytest plugin) is importable in the image.
-RUN pip install . \
+RUN pip install '.[postgresql]' \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin emulator \
     && mkdir -p /data && chown emulator /data
 

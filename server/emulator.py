@@ -20,12 +20,13 @@ from server.handlers.replays import effect_holds
 from server.protocol import signing
 from server.protocol.dispatcher import Dispatcher
 from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS
-from server.s3.client import S3Limits
+from server.s3.client import S3, S3Limits
 from server.settings import Settings
 from server.spec import errors, service_model
 from server.spec.errors import ServiceError
-from server.store.client_tokens import ClientTokenTable
+from server.store.client_tokens import ClientTokenTable, TokenLocks
 from server.store.database import Database
+from server.store.remote import RemoteFiles, parse_storage_url
 
 # The resource each token-carrying operation acts on, for the ConflictException of a reused token.
 _TOKEN_RESOURCE = {
@@ -61,11 +62,11 @@ class Emulator:
 
     @classmethod
     def open(cls, settings: Settings) -> Emulator:
-        database = Database(settings.storage_dir)
+        database = Database(settings.storage_dir, settings.database_url)
         scratch = (
             tempfile.TemporaryDirectory(prefix="lookoutvision-emulator-") if settings.in_memory else None
         )
-        files_root = Path(scratch.name) if scratch else settings.storage_dir
+        files_root = Path(scratch.name) if scratch else settings.files_dir
         assert files_root is not None  # a data directory, or the scratch folder of an in-memory run
         hosting = HostingSettings(
             device=settings.device,
@@ -76,18 +77,26 @@ class Emulator:
             max_units=settings.max_inference_units,
         )
         timing = Timing(immediate=settings.fixture_mode, delays=settings.delays)
+        s3_limits = S3Limits(settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_max_attempts)
+        storage = None
+        if settings.storage_url.startswith("s3://"):  # shared by replicas; files_root caches it
+            bucket, prefix = parse_storage_url(settings.storage_url)
+            storage = RemoteFiles(
+                S3(settings.s3_endpoint_url or None, s3_limits), settings.region, bucket, prefix
+            )
         backend = Backend(
             database,
             files_root,
             hosting,
             timing,
             s3_endpoint_url=settings.s3_endpoint_url or None,
-            s3_limits=S3Limits(
-                settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_max_attempts
-            ),
+            s3_limits=s3_limits,
             dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
             local_bucket=settings.local_bucket,
             training_time_limit=settings.training_time_limit,
+            lease_seconds=settings.lease_seconds,
+            storage=storage,
+            bundle_cache=settings.bundle_cache,
         )
         secrets = settings.signing_keys()
         dispatcher = Dispatcher(
@@ -96,6 +105,7 @@ class Emulator:
             default_account=settings.account,
             default_region=settings.region,
             tokens=ClientTokenTable(database),
+            token_locks=TokenLocks(database),
             token_reuse_error=token_reuse_error,
             replay_holds=lambda context, name, params, body: effect_holds(
                 backend, Scope.of(context), name, params, json.loads(body or b"{}")

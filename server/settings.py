@@ -92,6 +92,26 @@ class Settings:
         shown="$XDG_DATA_HOME/lookoutvision-emulator or ~/.local/share/lookoutvision-emulator",
     )
     in_memory: bool = setting(False, flag=True, doc="keep nothing on disk (throwaway runs and tests)")
+    database_url: str = setting(
+        "",
+        flag=True,
+        doc="where state is kept: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB shared by replicas",
+        shown="SQLite in the data directory",
+    )
+    lease_seconds: float = setting(
+        15.0,
+        doc="replicas on PostgreSQL: seconds before a lost replica's imports, trainings and jobs are ended",
+    )
+    storage_url: str = setting(
+        "",
+        flag=True,
+        doc="where dataset images, masks and model bundles are kept: a folder, or s3://BUCKET/PREFIX shared by "
+        "replicas (the data directory then caches it)",
+        shown="the data directory",
+    )
+    bundle_cache: int = setting(
+        16, doc="with S3 storage: model bundles each replica keeps in its data directory"
+    )
     region: str = setting("us-east-1", flag=True, doc="region of requests without a SigV4 credential scope")
     account: str = setting("123456789012", doc="account of requests whose access key is not a 12-digit id")
     device: str = setting("cpu", flag=True, choices=DEVICES, doc="where onnxruntime runs hosted models")
@@ -213,6 +233,16 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        check_database_url(self.database_url)
+        if self.database_url and self.in_memory:
+            raise ValueError(
+                "in_memory and database_url exclude each other: in_memory keeps the database in memory"
+            )
+        check_storage_url(self.storage_url)
+        if self.storage_url and self.in_memory:
+            raise ValueError(
+                "in_memory and storage_url exclude each other: in_memory keeps files in a scratch folder"
+            )
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if not 0 <= self.port <= 65535:
@@ -227,6 +257,10 @@ class Settings:
             raise ValueError("s3_connect_timeout and s3_read_timeout must be positive, s3_max_attempts >= 1")
         if self.keep_alive_timeout < 1 or self.body_timeout <= 0 or self.max_header_bytes < 1024:
             raise ValueError("keep_alive_timeout must be >= 1 s, body_timeout > 0, max_header_bytes >= 1024")
+        if self.bundle_cache < 1:
+            raise ValueError("bundle_cache must be at least 1")
+        if self.lease_seconds < 1:
+            raise ValueError("lease_seconds must be at least 1")
         if self.header_timeout <= 0:
             raise ValueError("header_timeout must be positive")
         if self.edge_max_running < 1:
@@ -273,6 +307,34 @@ class Settings:
     @property
     def storage_dir(self) -> Path | None:
         return None if self.in_memory else Path(self.data_dir).expanduser()
+
+    @property
+    def files_dir(self) -> Path | None:
+        """Where images, masks and model bundles go (with S3 storage: where they are cached)."""
+        if self.storage_url and not self.storage_url.startswith("s3://"):
+            return Path(self.storage_url).expanduser()
+        return self.storage_dir
+
+
+DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def check_database_url(url: str) -> None:
+    """A light check at start-up (the store parses the URL fully when it connects)."""
+    if url and not url.startswith(DATABASE_SCHEMES):
+        raise ValueError(
+            f"database_url must start with sqlite:/// or postgresql://, not {url.split(':')[0]!r}"
+        )
+
+
+def check_storage_url(url: str) -> None:
+    if url.startswith("s3://"):
+        if not url[len("s3://") :].split("/")[0]:
+            raise ValueError(f"storage_url {url!r} names no bucket: s3://BUCKET/PREFIX")
+    elif "://" in url:
+        raise ValueError(
+            f"storage_url must be a local folder or s3://BUCKET/PREFIX, not {url.split('://')[0]}://"
+        )
 
 
 def read_credentials_file(path: Path) -> dict[str, str]:

@@ -14,6 +14,7 @@ import pytest
 from botocore.config import Config
 
 from lookoutvision_emulator import EmulatorProcess, client
+from tests.support.postgres import ThrowawayPostgres, postgres_bin
 
 # Tests that provoke 429/5xx must not sit through botocore's retries.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
@@ -71,9 +72,44 @@ def s3(s3_url):
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory, s3_url):
+def postgres():
+    """A throwaway PostgreSQL cluster for the session (Debian's `postgresql` package; .ci/run installs it)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql): .ci/run installs it")
+    cluster = ThrowawayPostgres(bin_dir).start()
+    yield cluster
+    cluster.stop()
+
+
+# The real-client API tests that run twice: on the embedded SQLite and on a real PostgreSQL server.
+BOTH_DATABASES = (
+    "tests/handlers/",  # projects, datasets, models, training, hosting, detect, tags, packaging, tokens
+    "tests/protocol/test_pagination.py",
+    "tests/internal/test_routes.py",  # health and reset
+)
+
+
+def pytest_generate_tests(metafunc):
+    if "emulator" in metafunc.fixturenames and "database" in metafunc.fixturenames:
+        path = metafunc.definition.path.as_posix()
+        if any(f"/{part}" in path for part in BOTH_DATABASES):
+            metafunc.parametrize("database", ["sqlite", "postgresql"], indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def database(request) -> str:
+    """Which database the session's emulator keeps its state in (see BOTH_DATABASES)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory, s3_url, database, request):
     env = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
-    with EmulatorProcess(tmp_path_factory.mktemp("data"), env=env) as process:
+    args = []
+    if database == "postgresql":
+        args = ["--database-url", request.getfixturevalue("postgres").new_database()]
+    with EmulatorProcess(tmp_path_factory.mktemp("data"), env=env, extra_args=args) as process:
         yield process
 
 

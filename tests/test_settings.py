@@ -56,6 +56,19 @@ def test_environment_then_flags():
         ({"LOOKOUTVISION_EMULATOR_REGION": "../x"}, "region must be"),
         ({"LOOKOUTVISION_EMULATOR_ACCOUNT": "/tmp"}, "account must be 12 digits"),
         ({"LOOKOUTVISION_EMULATOR_LOG_LEVEL": "loud"}, "log_level must be one of debug, info"),
+        ({"LOOKOUTVISION_EMULATOR_DATABASE_URL": "mysql://h/db"}, "database_url must start with sqlite:///"),
+        ({"LOOKOUTVISION_EMULATOR_STORAGE_URL": "s3:///prefix"}, "names no bucket"),
+        (
+            {"LOOKOUTVISION_EMULATOR_STORAGE_URL": "gs://bucket"},
+            "storage_url must be a local folder or s3://",
+        ),
+        (
+            {
+                "LOOKOUTVISION_EMULATOR_DATABASE_URL": "sqlite:////tmp/x.db",
+                "LOOKOUTVISION_EMULATOR_IN_MEMORY": "1",
+            },
+            "in_memory and database_url exclude each other",
+        ),
     ],
 )
 def test_bad_values_are_named(environ, message):

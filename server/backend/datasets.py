@@ -76,7 +76,9 @@ class Datasets:
         if not self.table.insert(record):
             raise conflict(DATASET, dataset_type, f"Project {project} already has a {dataset_type} dataset")
         if manifest:
-            self.timing.launch("dataset_import", lambda settle: self._create(record.key, manifest, settle))
+            self.timing.launch(
+                "dataset_import", lambda settle: self._create(record.key, manifest, settle), lease=record.key
+            )
         return record
 
     def get(self, scope: Scope, project: str, dataset_type: str) -> DatasetRecord:
@@ -117,7 +119,9 @@ class Datasets:
             raise conflict(
                 DATASET, dataset_type, f"The {dataset_type} dataset is {state}; it cannot be updated now"
             )
-        self.timing.launch("dataset_import", lambda settle: self._update(record.key, changes, settle))
+        self.timing.launch(
+            "dataset_import", lambda settle: self._update(record.key, changes, settle), lease=record.key
+        )
         return UPDATE_IN_PROGRESS
 
     def recover(self) -> None:
@@ -131,6 +135,17 @@ class Datasets:
             self.table.transition(record.key, None, ROLLBACK_COMPLETE,
                                   "The server restarted during the update; the previous entries were kept.",
                                   now)  # fmt: skip
+
+    def lost(self, key: Key, why: str) -> None:
+        """The replica importing into this dataset is gone: the import fails, an update rolls back."""
+        now = self._now()
+        self.table.transition(key, (CREATE_IN_PROGRESS,), CREATE_FAILED,
+                              f"{why} during the import; delete the dataset and create it again.", now)  # fmt: skip
+        self.table.transition(key, (UPDATE_IN_PROGRESS, ROLLBACK_IN_PROGRESS), ROLLBACK_COMPLETE,
+                              f"{why} during the update; the previous entries were kept.", now)  # fmt: skip
+
+    def in_progress(self) -> set[Key]:
+        return {record.key for record in self.table.with_status(BUSY)}
 
     # Background work
 

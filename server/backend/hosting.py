@@ -76,6 +76,9 @@ class Hosting:
         self.scripts = scripts
         self._hosted: dict[ModelKey, HostedModel] = {}
         self._lock = threading.Lock()
+        # Replicas on one database: every replica serves a HOSTED model, loading it on first use.
+        self.shared = False
+        self._loading = threading.Lock()
 
     # StartModel / StopModel
 
@@ -97,7 +100,11 @@ class Hosting:
         _, after = self.lifecycle.start_hosting(record.key, minimum, maximum)
         if after is None:
             raise self._wrong_state(record.key, version, "it cannot be started")
-        self.timing.launch("hosting", lambda settle: self._load(record.key, minimum, maximum, settle))
+        self.timing.launch(
+            "hosting",
+            lambda settle: self._load(record.key, minimum, maximum, settle),
+            lease=_lease(record.key),
+        )
         return statuses.STARTING_HOSTING
 
     def stop(self, scope: Scope, project: str, version: str) -> str:
@@ -105,7 +112,9 @@ class Hosting:
         _, after = self.lifecycle.stop_hosting(record.key)
         if after is None:
             raise self._wrong_state(record.key, version, "only a HOSTED model can be stopped")
-        self.timing.launch("stopping", lambda settle: self._unload(record.key, settle))
+        self.timing.launch(
+            "stopping", lambda settle: self._unload(record.key, settle), lease=_lease(record.key)
+        )
         return statuses.STOPPING_HOSTING
 
     def _wrong_state(self, key: ModelKey, version: str, reason: str) -> ServiceError:
@@ -114,40 +123,49 @@ class Hosting:
         return conflict(MODEL, version, f"Model version {key.version} is {state}; {reason}")
 
     def _load(self, key: ModelKey, minimum: int, maximum: int | None, settle: Settle) -> None:
-        from server.inference.runtime import ModelRunner
-
         keep_freed_memory()
         try:
-            folder = self.models.files.folder(key)
-            description = read_bundle(folder)
-            threads = self.settings.threads or max(1, (os.cpu_count() or 1) // minimum)
-
-            def make_runner() -> ModelRunner:
-                runner = ModelRunner(folder, description, self.settings.device, threads)
-                runner.warm_up()
-                return runner
-
-            units = InferenceUnits(
-                make_runner,
-                minimum,
-                maximum,
-                queue_per_unit=self.settings.queue_per_unit,
-                grow_after=self.settings.grow_after,
-                shrink_after=self.settings.shrink_after,
-            )
+            hosted = self._make(key, minimum, maximum)
         except Exception as error:
             log.warning("model %s/%s could not be hosted: %s", key.project, key.version, error)
             settle()
             self.lifecycle.hosting_failed(key, f"The model could not be hosted: {error}")
             return
-        providers = units.run(lambda runner: runner.providers)
         with self._lock:
-            self._hosted[key] = HostedModel(description, units, providers)
+            self._hosted[key] = hosted
         settle()
         if self.lifecycle.hosting_started(key) is None:  # deleted or reset while loading
             self._discard(key)
         else:
-            log.info("model %s/%s hosted on %s with %d unit(s)", key.project, key.version, providers, minimum)
+            log.info(
+                "model %s/%s hosted on %s with %d unit(s)",
+                key.project,
+                key.version,
+                hosted.providers,
+                minimum,
+            )
+
+    def _make(self, key: ModelKey, minimum: int, maximum: int | None) -> HostedModel:
+        from server.inference.runtime import ModelRunner
+
+        folder = self.models.files.folder(key)
+        description = read_bundle(folder)
+        threads = self.settings.threads or max(1, (os.cpu_count() or 1) // minimum)
+
+        def make_runner() -> ModelRunner:
+            runner = ModelRunner(folder, description, self.settings.device, threads)
+            runner.warm_up()
+            return runner
+
+        units = InferenceUnits(
+            make_runner,
+            minimum,
+            maximum,
+            queue_per_unit=self.settings.queue_per_unit,
+            grow_after=self.settings.grow_after,
+            shrink_after=self.settings.shrink_after,
+        )
+        return HostedModel(description, units, units.run(lambda runner: runner.providers))
 
     def _unload(self, key: ModelKey, settle: Settle) -> None:
         settle()
@@ -164,7 +182,41 @@ class Hosting:
         """After a restart: load what was hosted (or starting), now STARTING_HOSTING again."""
         for record in records:
             key, minimum, maximum = record.key, record.min_units or 1, record.max_units
-            self.timing.launch("hosting", partial(self._load, key, minimum, maximum))
+            self.timing.launch("hosting", partial(self._load, key, minimum, maximum), lease=_lease(key))
+
+    # Replicas (shared database): another replica started or stopped the model.
+
+    def _follow(self, record: ModelRecord, hosted: HostedModel | None) -> HostedModel | None:
+        """Load a HOSTED model this replica does not hold yet; drop one that is no longer HOSTED."""
+        if record.status != statuses.HOSTED:
+            if hosted is not None:
+                self._discard(record.key)
+            return None
+        if hosted is not None:
+            return hosted
+        with self._loading:  # one load at a time; requests for the same model wait for it
+            with self._lock:
+                hosted = self._hosted.get(record.key)
+            if hosted is None:
+                try:
+                    hosted = self._make(record.key, record.min_units or 1, record.max_units)
+                except Exception as error:
+                    log.warning("model %s/%s could not be loaded here: %s", record.key.project,
+                                record.key.version, error)  # fmt: skip
+                    raise internal_error(f"The model could not be loaded on this replica: {error}") from None
+                with self._lock:
+                    self._hosted[record.key] = hosted
+                log.info("model %s/%s loaded on first use", record.key.project, record.key.version)
+        return hosted
+
+    def notice_stopped(self) -> None:
+        """Unload models that were stopped, deleted or reset through another replica."""
+        with self._lock:
+            keys = list(self._hosted)
+        for key in keys:
+            record = self.models.table.get(key)
+            if record is None or record.status not in (statuses.HOSTED, statuses.STARTING_HOSTING):
+                self._discard(key)
 
     def close(self) -> None:
         with self._lock:
@@ -211,6 +263,8 @@ class Hosting:
         record = self.models.get(scope, project, version)
         with self._lock:
             hosted = self._hosted.get(record.key)
+        if self.shared:
+            hosted = self._follow(record, hosted)
         if hosted is None or record.status != statuses.HOSTED:
             raise conflict(
                 MODEL,
@@ -234,6 +288,10 @@ class Hosting:
         except UnitsClosed:
             raise conflict(MODEL, version, f"Model version {record.key.version} is stopping") from None
         return detection(prediction, description)
+
+
+def _lease(key: ModelKey) -> tuple[str, str, str, str]:
+    return (key.account, key.region, key.project, str(key.version))
 
 
 @dataclass(frozen=True)

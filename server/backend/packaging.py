@@ -85,7 +85,11 @@ class Packaging:
             raise conflict(
                 MODEL_PACKAGE_JOB, job_name, f"Project {project} already has a packaging job {job_name}"
             )
-        self.timing.launch("packaging", lambda settle: self._run(record, settle))
+        self.timing.launch(
+            "packaging",
+            lambda settle: self._run(record, settle),
+            lease=(record.account, record.region, record.project, record.job_name),
+        )
         return job_name
 
     def get(self, scope: Scope, project: str, job_name: str) -> JobRecord:
@@ -107,6 +111,18 @@ class Packaging:
             self.table.update(
                 record, FAILED, round(self.clock(), 3), "The server restarted while the job ran."
             )
+
+    def lost(self, key: tuple[str, str, str, str], why: str) -> None:
+        """The replica running this job is gone: the job fails; the client starts it again."""
+        record = self.table.get(*key)
+        if record is not None and record.status in (CREATED, RUNNING):
+            self.table.update(record, FAILED, round(self.clock(), 3), f"{why} while the job ran.")
+
+    def in_progress(self) -> set[tuple[str, str, str, str]]:
+        return {
+            (record.account, record.region, record.project, record.job_name)
+            for record in self.table.with_status((CREATED, RUNNING))
+        }
 
     def _run(self, record: JobRecord, settle: Settle) -> None:
         self.table.update(record, RUNNING, round(self.clock(), 3), "The model is being packaged.")

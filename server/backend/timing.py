@@ -9,6 +9,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.backend.leases import WorkLeases
 
 KINDS = ("hosting", "stopping", "training", "dataset_import", "packaging")
 
@@ -27,6 +31,7 @@ class Timing:
         self._configured = dict(delays)
         self._delays = dict(delays)
         self._lock = threading.Lock()
+        self.leases: WorkLeases | None = None  # set when replicas share the database
 
     def delays(self) -> dict[str, float]:
         with self._lock:
@@ -47,12 +52,28 @@ class Timing:
         with self._lock:
             self._delays = dict(self._configured)
 
-    def launch(self, kind: str, work: Callable[[Settle], None]) -> None:
+    def launch(
+        self, kind: str, work: Callable[[Settle], None], lease: tuple[str, str, str, str] | None = None
+    ) -> None:
         """Run `work(settle)`: now, in this thread, in fixture mode without a delay; otherwise in a thread.
 
         `work` calls `settle()` just before its final state change; settle waits out what is left of the
-        delay, so the transitional state lasts at least that long.
+        delay, so the transitional state lasts at least that long. With replicas (`leases` set), the work
+        is held under a lease on `lease` (its resource) while it runs (backend/leases.py).
         """
+        leases = self.leases
+        if leases is not None and lease is not None:
+            leases.hold(kind, lease)  # before the call returns: a sweep never sees this work unleased
+
+            def held(settle: Settle) -> None:
+                try:
+                    work(settle)
+                finally:
+                    leases.release(kind, lease)
+
+            run: Callable[[Settle], None] = held
+        else:
+            run = work
         delay = self.delays().get(kind, 0.0)
         started = time.monotonic()
 
@@ -62,6 +83,6 @@ class Timing:
                 time.sleep(remaining)
 
         if self.immediate and delay <= 0:
-            work(settle)
+            run(settle)
         else:
-            threading.Thread(target=work, args=(settle,), name=f"lfv-{kind}", daemon=True).start()
+            threading.Thread(target=run, args=(settle,), name=f"lfv-{kind}", daemon=True).start()

@@ -87,7 +87,12 @@ class Training:
         if tags:
             self.models.table.change_tags(record.key, tags)
         size = (train[0]["width"], train[0]["height"])
-        self.timing.launch("training", lambda settle: self._train(record, train, test, size, settle))
+        key = record.key
+        self.timing.launch(
+            "training",
+            lambda settle: self._train(record, train, test, size, settle),
+            lease=(key.account, key.region, key.project, str(key.version)),
+        )
         return record
 
     # Which images train and which test

@@ -70,8 +70,15 @@ def _write(
     settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
     if settings.storage_dir is None:
         raise ValueError("an in-memory server keeps no data directory: import with --url instead")
+    if settings.storage_url.startswith(
+        "s3://"
+    ):  # the bundle must reach the shared storage, as a server writes it
+        raise ValueError(
+            "with S3 storage (storage_url s3://...) this command is not supported yet: import through a "
+            "running server instead (import-model --url)"
+        )
     # Only the store and the files: nothing is hosted from this process.
-    database = Database(settings.storage_dir)
+    database = Database(settings.storage_dir, settings.database_url)
     try:
         scope = Scope(settings.account, settings.region)
         options = ImportOptions(
@@ -81,7 +88,13 @@ def _write(
         )
         model, own, metadata = files
         record, description = import_model(
-            Backend(database, settings.storage_dir), scope, args.project, model, own, metadata, options
+            Backend(database, settings.files_dir or settings.storage_dir),
+            scope,
+            args.project,
+            model,
+            own,
+            metadata,
+            options,
         )
     finally:
         database.close()

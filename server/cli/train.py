@@ -46,14 +46,21 @@ def train_command(args: argparse.Namespace) -> int:
         settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
         if settings.storage_dir is None:
             raise ValueError("an in-memory server keeps no data directory")
+        if settings.storage_url.startswith(
+            "s3://"
+        ):  # the bundle must reach the shared storage, as a server writes it
+            raise ValueError(
+                "with S3 storage (storage_url s3://...) this command is not supported yet: import through a "
+                "running server instead (import-model --url)"
+            )
         with tempfile.TemporaryDirectory(prefix="lfv-train-") as scratch:
             job = Job(
                 [_sample(i) for i in train_items], [_sample(i) for i in test_items], sizes.pop(), scratch
             )
             result = train(job, progress=lambda phase: print(phase, flush=True))
-            database = Database(settings.storage_dir)
+            database = Database(settings.storage_dir, settings.database_url)
             try:
-                backend = Backend(database, settings.storage_dir)
+                backend = Backend(database, settings.files_dir or settings.storage_dir)
                 scope = Scope(settings.account, settings.region)
                 if backend.projects.table.get(scope.account, scope.region, args.project) is None:
                     backend.projects.create(scope, args.project)

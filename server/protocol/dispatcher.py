@@ -16,7 +16,14 @@ from botocore.model import OperationModel, ServiceModel
 
 from server.protocol.context import RequestContext, request_context
 from server.protocol.http import HttpRequest, HttpResponse
-from server.protocol.idempotency import TOKEN_LIFETIME_SECONDS, KeyLocks, TokenKey, TokenStore, fingerprint
+from server.protocol.idempotency import (
+    TOKEN_LIFETIME_SECONDS,
+    KeyLocks,
+    TokenKey,
+    TokenLocks,
+    TokenStore,
+    fingerprint,
+)
 from server.protocol.parsing import parse_input
 from server.protocol.routing import Router
 from server.protocol.serializing import serialize_error, serialize_output
@@ -50,6 +57,7 @@ class Dispatcher:
         token_reuse_error: TokenReuseError = _default_token_reuse_error,
         replay_holds: ReplayHolds | None = None,
         authenticate: Callable[[HttpRequest], None] | None = None,
+        token_locks: TokenLocks | None = None,
     ) -> None:
         self.service = service
         self.router = Router(service)
@@ -60,7 +68,7 @@ class Dispatcher:
         self.token_reuse_error = token_reuse_error
         self.replay_holds = replay_holds
         self.authenticate = authenticate  # raises ServiceError; None: signatures are not checked
-        self._locks = KeyLocks()
+        self._locks: TokenLocks = token_locks or KeyLocks()
         self._token_members = {
             name: _token_member(service.operation_model(name)) for name in service.operation_names
         }

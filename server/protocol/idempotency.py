@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol
 
 TOKEN_LIFETIME_SECONDS = 8 * 3600
@@ -55,6 +56,12 @@ def _bytes_as_hex(value: Any) -> str:
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+class TokenLocks(Protocol):
+    """Serialises requests that carry the same token (across processes, when they share a store)."""
+
+    def for_key(self, key: TokenKey) -> AbstractContextManager[object]: ...
 
 
 class KeyLocks:

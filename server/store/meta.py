@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import secrets
 
-from server.store.database import Database
+from sqlalchemy import select
+
+from server.store.database import Database, dialect_insert
+from server.store.schema import meta
 
 
 def page_token_secret(database: Database) -> bytes:
-    """Created once per data directory, so tokens stay valid across restarts."""
+    """Created once per database, so tokens stay valid across restarts and replicas."""
     with database.transaction() as connection:
-        row = connection.execute("SELECT value FROM meta WHERE key = 'page_token_secret'").fetchone()
-        if row is not None:
-            return bytes(row["value"])
-        secret = secrets.token_bytes(32)
-        connection.execute("INSERT INTO meta (key, value) VALUES ('page_token_secret', ?)", (secret,))
-        return secret
+        # The first replica to get here writes it; the others read what it wrote.
+        connection.execute(
+            dialect_insert(connection, meta)
+            .values(key="page_token_secret", value=secrets.token_bytes(32))
+            .on_conflict_do_nothing()
+        )
+        return bytes(
+            connection.execute(select(meta.c.value).where(meta.c.key == "page_token_secret")).scalar_one()
+        )

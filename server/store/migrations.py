@@ -1,6 +1,8 @@
-"""The schema, as an ordered list of steps. The database's `user_version` says how many have run.
+"""The schema's history before Alembic: the SQLite steps that `PRAGMA user_version` counted.
 
-Add a step to change the schema; never edit one that has shipped.
+Frozen: change the schema with a new Alembic revision in schema_history/versions/ (and schema.py).
+Step N here is revision N there (`"000N"`); a SQLite database at user_version N is stamped at that
+revision and upgraded. Tests build old data directories from these steps.
 """
 
 MIGRATIONS: list[str] = [
@@ -139,7 +141,13 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-# Tables that hold emulated resources; a reset empties them (meta keeps the token-signing secret).
-RESOURCE_TABLES: tuple[str, ...] = (
-    "dataset_entries", "datasets", "packaging_jobs", "model_tags", "models", "projects", "client_tokens"
-)  # fmt: skip
+# The newest Alembic revision; tests/store/test_migrations.py checks it against schema_history/.
+HEAD_REVISION = "0006"
+
+
+def revision_of_user_version(user_version: int) -> str:
+    """The Alembic revision a SQLite database at `user_version` is at (1..5 from before Alembic; after
+    that, each revision sets user_version to its own number)."""
+    if not 1 <= user_version <= int(HEAD_REVISION):
+        raise ValueError(f"no revision for user_version {user_version}")
+    return f"{user_version:04d}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from server.store.database import Database
+from sqlalchemy import Connection, Row, and_, select
+
+from server.store.database import Database, dialect_insert
+from server.store.schema import model_tags, models, projects
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,18 @@ class ModelRecord:
 
 # The record's fields, in the table's column names (performance spreads over three columns).
 _PLAIN = tuple(f.name for f in fields(ModelRecord) if f.name not in ("key", "performance"))
-_COLUMNS = (*_PLAIN, "f1_score", "recall", "precision_score")
 
 
-_KEY = "account = ? AND region = ? AND project = ? AND version = ?"
+def _key(table, key: ModelKey):
+    columns = table.c
+    return and_(
+        columns.account == key.account, columns.region == key.region, columns.project == key.project,
+        columns.version == key.version,
+    )  # fmt: skip
+
+
+def _of_project(table, account: str, region: str, project: str):
+    return and_(table.c.account == account, table.c.region == region, table.c.project == project)
 
 
 class ModelTable:
@@ -67,30 +77,29 @@ class ModelTable:
     ) -> ModelRecord | None:
         """Insert the project's next version (numbers are never reused); None if the project is gone."""
         with self.database.transaction() as connection:
-            project_key = (account, region, project)
-            updated = connection.execute(
-                "UPDATE projects SET last_model_version = last_model_version + 1 "
-                "WHERE account = ? AND region = ? AND name = ?",
-                project_key,
-            )
-            if updated.rowcount != 1:
-                return None
+            # UPDATE ... RETURNING counts and reads in one step, holding the project row until commit.
             version = connection.execute(
-                "SELECT last_model_version FROM projects WHERE account = ? AND region = ? AND name = ?",
-                project_key,
-            ).fetchone()[0]
+                projects.update()
+                .where(projects.c.account == account, projects.c.region == region, projects.c.name == project)
+                .values(last_model_version=projects.c.last_model_version + 1)
+                .returning(projects.c.last_model_version)
+            ).scalar()
+            if version is None:
+                return None
             record = make(ModelKey(account, region, project, version))
             _insert(connection, record)
             return record
 
     def get(self, key: ModelKey) -> ModelRecord | None:
-        rows = self.database.query(f"SELECT * FROM models WHERE {_KEY}", key.as_tuple())
+        rows = self.database.query(select(models).where(_key(models, key)))
         return _record(rows[0]) if rows else None
 
     def latest(self, account: str, region: str, project: str) -> ModelRecord | None:
         rows = self.database.query(
-            "SELECT * FROM models WHERE account = ? AND region = ? AND project = ? ORDER BY version DESC LIMIT 1",
-            (account, region, project),
+            select(models)
+            .where(_of_project(models, account, region, project))
+            .order_by(models.c.version.desc())
+            .limit(1)
         )
         return _record(rows[0]) if rows else None
 
@@ -98,9 +107,10 @@ class ModelTable:
         self, account: str, region: str, project: str, after: int | None, limit: int
     ) -> list[ModelRecord]:
         rows = self.database.query(
-            "SELECT * FROM models WHERE account = ? AND region = ? AND project = ? AND version > ? "
-            "ORDER BY version LIMIT ?",
-            (account, region, project, after or 0, limit),
+            select(models)
+            .where(_of_project(models, account, region, project), models.c.version > (after or 0))
+            .order_by(models.c.version)
+            .limit(limit)
         )
         return [_record(row) for row in rows]
 
@@ -116,28 +126,32 @@ class ModelTable:
         the status did not allow the change.
         """
         with self.database.transaction() as connection:
-            row = connection.execute(f"SELECT * FROM models WHERE {_KEY}", key.as_tuple()).fetchone()
+            row = connection.execute(select(models).where(_key(models, key)).with_for_update()).first()
             if row is None:
                 return None, None
             before = _record(row)
             if allowed is not None and before.status not in set(allowed):
                 return before, None
             after = replace(before, **changes)
-            assignments = ", ".join(f"{column} = ?" for column in _COLUMNS)
-            connection.execute(
-                f"UPDATE models SET {assignments} WHERE {_KEY}", (*_values(after), *key.as_tuple())
-            )
+            connection.execute(models.update().where(_key(models, key)).values(_values(after)))
             return before, after
 
     def remove_row(self, key: ModelKey) -> bool:
         with self.database.transaction() as connection:
-            return connection.execute(f"DELETE FROM models WHERE {_KEY}", key.as_tuple()).rowcount == 1
+            return (
+                connection.execute(
+                    models.delete().where(_key(models, key)).returning(models.c.version)
+                ).first()
+                is not None
+            )
 
     def tags(self, key: ModelKey) -> dict[str, str]:
         rows = self.database.query(
-            f"SELECT key, value FROM model_tags WHERE {_KEY} ORDER BY key", key.as_tuple()
+            select(model_tags.c.key, model_tags.c.value)
+            .where(_key(model_tags, key))
+            .order_by(model_tags.c.key)
         )
-        return {row["key"]: row["value"] for row in rows}
+        return {tag_key: value for tag_key, value in rows}
 
     def change_tags(
         self, key: ModelKey, add: dict[str, str], remove: Iterable[str] = (), limit: int | None = None
@@ -147,46 +161,55 @@ class ModelTable:
         None if the model is gone; False (and no change) if the result would exceed `limit` tags.
         """
         with self.database.transaction() as connection:
-            if connection.execute(f"SELECT 1 FROM models WHERE {_KEY}", key.as_tuple()).fetchone() is None:
+            # The model's row lock serialises tag changes, so two of them cannot pass the limit together.
+            found = connection.execute(select(models.c.version).where(_key(models, key)).with_for_update())
+            if found.first() is None:
                 return None
-            existing = {
-                row[0]
-                for row in connection.execute(f"SELECT key FROM model_tags WHERE {_KEY}", key.as_tuple())
-            }
+            existing = set(
+                connection.execute(select(model_tags.c.key).where(_key(model_tags, key))).scalars()
+            )
             if limit is not None and len((existing - set(remove)) | set(add)) > limit:
                 return False
-            for tag_key in remove:
+            if remove:
                 connection.execute(
-                    f"DELETE FROM model_tags WHERE {_KEY} AND key = ?", (*key.as_tuple(), tag_key)
+                    model_tags.delete().where(_key(model_tags, key), model_tags.c.key.in_(list(remove)))
                 )
-            connection.executemany(
-                "INSERT OR REPLACE INTO model_tags (account, region, project, version, key, value) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(*key.as_tuple(), tag_key, value) for tag_key, value in add.items()],
-            )
+            if add:
+                statement = dialect_insert(connection, model_tags)
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["account", "region", "project", "version", "key"],
+                        set_={"value": statement.excluded.value},
+                    ),
+                    [{**_key_values(key), "key": tag_key, "value": value} for tag_key, value in add.items()],
+                )
             return True
 
 
-def _insert(connection: sqlite3.Connection, record: ModelRecord) -> None:
-    columns = ("account", "region", "project", "version", *_COLUMNS)
-    connection.execute(
-        f"INSERT INTO models ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        (*record.key.as_tuple(), *_values(record)),
-    )
+def _key_values(key: ModelKey) -> dict[str, Any]:
+    return {"account": key.account, "region": key.region, "project": key.project, "version": key.version}
 
 
-def _values(record: ModelRecord) -> tuple[Any, ...]:
+def _insert(connection: Connection, record: ModelRecord) -> None:
+    connection.execute(models.insert().values(**_key_values(record.key), **_values(record)))
+
+
+def _values(record: ModelRecord) -> dict[str, Any]:
     performance = record.performance
     scores = (performance.f1_score, performance.recall, performance.precision) if performance else (None,) * 3
-    return (*(getattr(record, name) for name in _PLAIN), *scores)
+    return {
+        **{name: getattr(record, name) for name in _PLAIN},
+        **dict(zip(("f1_score", "recall", "precision_score"), scores, strict=True)),
+    }
 
 
-def _record(row: sqlite3.Row) -> ModelRecord:
+def _record(row: Row) -> ModelRecord:
+    found = row._mapping
     performance = None
-    if row["f1_score"] is not None:
-        performance = Performance(row["f1_score"], row["recall"], row["precision_score"])
+    if found["f1_score"] is not None:
+        performance = Performance(found["f1_score"], found["recall"], found["precision_score"])
     return ModelRecord(
-        key=ModelKey(row["account"], row["region"], row["project"], row["version"]),
+        key=ModelKey(found["account"], found["region"], found["project"], found["version"]),
         performance=performance,
-        **{name: row[name] for name in _PLAIN},
+        **{name: found[name] for name in _PLAIN},
     )

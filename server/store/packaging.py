@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.store.database import Database
+from sqlalchemy import Row, and_, select
+
+from server.store.database import Database, dialect_insert
+from server.store.database import inserted as _inserted
+from server.store.schema import packaging_jobs
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,12 @@ class JobRecord:
     seq: int = field(default=0)
 
 
-_KEY = "account = ? AND region = ? AND project = ? AND job_name = ?"
+def _key(account: str, region: str, project: str, job_name: str):
+    columns = packaging_jobs.c
+    return and_(
+        columns.account == account, columns.region == region, columns.project == project,
+        columns.job_name == job_name,
+    )  # fmt: skip
 
 
 class JobTable:
@@ -39,32 +47,25 @@ class JobTable:
     def insert(self, record: JobRecord) -> bool:
         """False when the project already has a job of that name."""
         with self.database.transaction() as connection:
-            cursor = connection.execute(
-                "INSERT OR IGNORE INTO packaging_jobs (account, region, project, job_name, model_version, "
-                "description, method, status, status_message, created, updated, configuration, output) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.account,
-                    record.region,
-                    record.project,
-                    record.job_name,
-                    record.model_version,
-                    record.description,
-                    record.method,
-                    record.status,
-                    record.status_message,
-                    record.created,
-                    record.updated,
-                    json.dumps(record.configuration),
-                    json.dumps(record.output) if record.output is not None else None,
-                ),
+            statement = dialect_insert(connection, packaging_jobs).values(
+                account=record.account,
+                region=record.region,
+                project=record.project,
+                job_name=record.job_name,
+                model_version=record.model_version,
+                description=record.description,
+                method=record.method,
+                status=record.status,
+                status_message=record.status_message,
+                created=record.created,
+                updated=record.updated,
+                configuration=json.dumps(record.configuration),
+                output=json.dumps(record.output) if record.output is not None else None,
             )
-            return cursor.rowcount == 1
+            return _inserted(connection, statement)
 
     def get(self, account: str, region: str, project: str, job_name: str) -> JobRecord | None:
-        rows = self.database.query(
-            f"SELECT * FROM packaging_jobs WHERE {_KEY}", (account, region, project, job_name)
-        )
+        rows = self.database.query(select(packaging_jobs).where(_key(account, region, project, job_name)))
         return _record(rows[0]) if rows else None
 
     def update(
@@ -72,38 +73,46 @@ class JobTable:
     ) -> None:
         with self.database.transaction() as connection:
             connection.execute(
-                f"UPDATE packaging_jobs SET status = ?, updated = ?, status_message = ?, output = ? WHERE {_KEY}",
-                (
-                    status,
-                    updated,
-                    message,
-                    json.dumps(output) if output is not None else None,
-                    record.account,
-                    record.region,
-                    record.project,
-                    record.job_name,
-                ),
+                packaging_jobs.update()
+                .where(_key(record.account, record.region, record.project, record.job_name))
+                .values(
+                    status=status,
+                    updated=updated,
+                    status_message=message,
+                    output=json.dumps(output) if output is not None else None,
+                )
             )
 
     def list_after(
         self, account: str, region: str, project: str, after: int | None, limit: int
     ) -> list[JobRecord]:
+        columns = packaging_jobs.c
         rows = self.database.query(
-            "SELECT * FROM packaging_jobs WHERE account = ? AND region = ? AND project = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (account, region, project, after or 0, limit),
+            select(packaging_jobs)
+            .where(
+                columns.account == account,
+                columns.region == region,
+                columns.project == project,
+                columns.seq > (after or 0),
+            )
+            .order_by(columns.seq)
+            .limit(limit)
         )
         return [_record(row) for row in rows]
 
     def component_taken(self, account: str, region: str, name: str, version: str, besides: str) -> bool:
         """Whether another successful job already made this component version."""
+        columns = packaging_jobs.c
         rows = self.database.query(
-            "SELECT output FROM packaging_jobs WHERE account = ? AND region = ? AND status = 'SUCCEEDED' "
-            "AND job_name != ?",
-            (account, region, besides),
+            select(columns.output).where(
+                columns.account == account,
+                columns.region == region,
+                columns.status == "SUCCEEDED",
+                columns.job_name != besides,
+            )
         )
-        for row in rows:
-            details = json.loads(row["output"] or "{}").get("Greengrass", {})
+        for (output,) in rows:
+            details = json.loads(output or "{}").get("Greengrass", {})
             if (details.get("ComponentName"), details.get("ComponentVersion")) == (name, version):
                 return True
         return False
@@ -112,20 +121,21 @@ class JobTable:
         return [_record(row) for row in self.database.with_status("packaging_jobs", statuses)]
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
+def _record(row: Row) -> JobRecord:
+    found = row._mapping
     return JobRecord(
-        account=row["account"],
-        region=row["region"],
-        project=row["project"],
-        job_name=row["job_name"],
-        model_version=row["model_version"],
-        method=row["method"],
-        status=row["status"],
-        created=row["created"],
-        updated=row["updated"],
-        configuration=json.loads(row["configuration"]),
-        description=row["description"],
-        status_message=row["status_message"],
-        output=json.loads(row["output"]) if row["output"] else None,
-        seq=row["seq"],
+        account=found["account"],
+        region=found["region"],
+        project=found["project"],
+        job_name=found["job_name"],
+        model_version=found["model_version"],
+        method=found["method"],
+        status=found["status"],
+        created=found["created"],
+        updated=found["updated"],
+        configuration=json.loads(found["configuration"]),
+        description=found["description"],
+        status_message=found["status_message"],
+        output=json.loads(found["output"]) if found["output"] else None,
+        seq=found["seq"],
     )

@@ -16,7 +16,7 @@ from server.backend.scope import Scope
 from server.inference.bundle import read_bundle
 from server.spec.errors import ServiceError
 from server.store.database import DATABASE_FILE, Database
-from server.store.migrations import MIGRATIONS
+from server.store.migrations import HEAD_REVISION, MIGRATIONS
 from server.store.models import Performance
 from tests.backend.conftest import FakeClock
 from tests.support.onnx_models import classifier_bundle
@@ -136,7 +136,7 @@ def test_migration_moves_details_into_columns(tmp_path: Path) -> None:
 
     database = Database(tmp_path)
     try:
-        assert database.schema_version == len(MIGRATIONS)
+        assert database.schema_version == int(HEAD_REVISION)
         record = Backend(database, tmp_path).models.get(Scope("123456789012", "us-east-1"), "p", "1")
     finally:
         database.close()

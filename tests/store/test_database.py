@@ -5,13 +5,13 @@ import sqlite3
 import pytest
 
 from server.store.database import DATABASE_FILE, Database, SchemaTooNewError
-from server.store.migrations import MIGRATIONS
+from server.store.migrations import HEAD_REVISION
 from server.store.projects import ProjectRecord, ProjectTable
 
 
 def test_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path):
     database = Database(tmp_path)
-    assert database.schema_version == len(MIGRATIONS)
+    assert database.schema_version == int(HEAD_REVISION)
     assert database.query("PRAGMA journal_mode")[0][0] == "wal"
     database.close()
 
@@ -28,7 +28,7 @@ def test_reopening_keeps_rows_and_does_not_migrate_again(tmp_path):
 def test_a_schema_newer_than_the_code_is_refused(tmp_path):
     Database(tmp_path).close()
     with sqlite3.connect(tmp_path / DATABASE_FILE) as connection:
-        connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        connection.execute(f"PRAGMA user_version = {int(HEAD_REVISION) + 1}")
     with pytest.raises(SchemaTooNewError, match="upgrade lookoutvision-emulator"):
         Database(tmp_path)
 
@@ -36,7 +36,7 @@ def test_a_schema_newer_than_the_code_is_refused(tmp_path):
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     database = Database(tmp_path)
     with pytest.raises(RuntimeError), database.transaction() as connection:
-        connection.execute(
+        connection.exec_driver_sql(
             "INSERT INTO projects (account, region, name, created) VALUES ('1', 'r', 'half', 1.0)"
         )
         raise RuntimeError("interrupted")
@@ -48,7 +48,7 @@ def test_wipe_empties_resources_but_keeps_meta(tmp_path):
     database = Database(tmp_path)
     ProjectTable(database).insert(ProjectRecord("1", "r", "p", 1.0))
     with database.transaction() as connection:
-        connection.execute("INSERT INTO meta VALUES ('k', 'v')")
+        connection.exec_driver_sql("INSERT INTO meta VALUES ('k', 'v')")
     database.wipe()
     assert database.query("SELECT COUNT(*) FROM projects")[0][0] == 0
     assert database.query("SELECT value FROM meta WHERE key = 'k'")[0][0] == "v"
