@@ -51,6 +51,40 @@ def token_reuse_error(operation: OperationModel, token: str) -> ServiceError:
     )
 
 
+def open_backend(settings: Settings, database: Database, files_root: Path) -> Backend:
+    """The backend as the settings describe it: the server's, and the `train` and `import-model`
+    commands' (which write into the same database and file storage, and start no background work)."""
+    hosting = HostingSettings(
+        device=settings.device,
+        threads=settings.inference_threads,
+        queue_per_unit=settings.queue_per_unit,
+        grow_after=settings.scale_up_after,
+        shrink_after=settings.scale_down_after,
+        max_units=settings.max_inference_units,
+    )
+    s3_limits = S3Limits(settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_max_attempts)
+    storage = None
+    if settings.storage_url.startswith("s3://"):  # shared by replicas; files_root caches it
+        bucket, prefix = parse_storage_url(settings.storage_url)
+        storage = RemoteFiles(
+            S3(settings.s3_endpoint_url or None, s3_limits), settings.region, bucket, prefix
+        )
+    return Backend(
+        database,
+        files_root,
+        hosting,
+        Timing(immediate=settings.fixture_mode, delays=settings.delays),
+        s3_endpoint_url=settings.s3_endpoint_url or None,
+        s3_limits=s3_limits,
+        dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
+        local_bucket=settings.local_bucket,
+        training_time_limit=settings.training_time_limit,
+        lease_seconds=settings.lease_seconds,
+        storage=storage,
+        bundle_cache=settings.bundle_cache,
+    )
+
+
 @dataclass
 class Emulator:
     settings: Settings
@@ -68,36 +102,7 @@ class Emulator:
         )
         files_root = Path(scratch.name) if scratch else settings.files_dir
         assert files_root is not None  # a data directory, or the scratch folder of an in-memory run
-        hosting = HostingSettings(
-            device=settings.device,
-            threads=settings.inference_threads,
-            queue_per_unit=settings.queue_per_unit,
-            grow_after=settings.scale_up_after,
-            shrink_after=settings.scale_down_after,
-            max_units=settings.max_inference_units,
-        )
-        timing = Timing(immediate=settings.fixture_mode, delays=settings.delays)
-        s3_limits = S3Limits(settings.s3_connect_timeout, settings.s3_read_timeout, settings.s3_max_attempts)
-        storage = None
-        if settings.storage_url.startswith("s3://"):  # shared by replicas; files_root caches it
-            bucket, prefix = parse_storage_url(settings.storage_url)
-            storage = RemoteFiles(
-                S3(settings.s3_endpoint_url or None, s3_limits), settings.region, bucket, prefix
-            )
-        backend = Backend(
-            database,
-            files_root,
-            hosting,
-            timing,
-            s3_endpoint_url=settings.s3_endpoint_url or None,
-            s3_limits=s3_limits,
-            dataset_root=Path(settings.dataset_root).expanduser() if settings.dataset_root else None,
-            local_bucket=settings.local_bucket,
-            training_time_limit=settings.training_time_limit,
-            lease_seconds=settings.lease_seconds,
-            storage=storage,
-            bundle_cache=settings.bundle_cache,
-        )
+        backend = open_backend(settings, database, files_root)
         secrets = settings.signing_keys()
         dispatcher = Dispatcher(
             service_model(),

@@ -64,19 +64,12 @@ def _write(
     args: argparse.Namespace, files: tuple[Path, Path | None, Path | None], size: tuple[int, int] | None
 ) -> dict[str, str]:
     from server.backend.arns import model_arn
-    from server.backend.assembly import Backend
+    from server.emulator import open_backend
     from server.store.database import Database
 
     settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
     if settings.storage_dir is None:
         raise ValueError("an in-memory server keeps no data directory: import with --url instead")
-    if settings.storage_url.startswith(
-        "s3://"
-    ):  # the bundle must reach the shared storage, as a server writes it
-        raise ValueError(
-            "with S3 storage (storage_url s3://...) this command is not supported yet: import through a "
-            "running server instead (import-model --url)"
-        )
     # Only the store and the files: nothing is hosted from this process.
     database = Database(settings.storage_dir, settings.database_url)
     try:
@@ -88,7 +81,7 @@ def _write(
         )
         model, own, metadata = files
         record, description = import_model(
-            Backend(database, settings.files_dir or settings.storage_dir),
+            open_backend(settings, database, settings.files_dir or settings.storage_dir),
             scope,
             args.project,
             model,

@@ -17,10 +17,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from server.backend.assembly import Backend
     from server.backend.training import SINGLE_DATASET_MINIMUM, enough, split_single
     from server.datasets.checks import check_image
     from server.datasets.manifest import ManifestError
+    from server.emulator import open_backend
     from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE, parse_description
     from server.store.database import Database
     from server.store.models import Performance
@@ -46,13 +46,6 @@ def train_command(args: argparse.Namespace) -> int:
         settings = Settings.load(data_dir=args.data_dir, region=args.region, account=args.account)
         if settings.storage_dir is None:
             raise ValueError("an in-memory server keeps no data directory")
-        if settings.storage_url.startswith(
-            "s3://"
-        ):  # the bundle must reach the shared storage, as a server writes it
-            raise ValueError(
-                "with S3 storage (storage_url s3://...) this command is not supported yet: import through a "
-                "running server instead (import-model --url)"
-            )
         with tempfile.TemporaryDirectory(prefix="lfv-train-") as scratch:
             job = Job(
                 [_sample(i) for i in train_items], [_sample(i) for i in test_items], sizes.pop(), scratch
@@ -60,7 +53,7 @@ def train_command(args: argparse.Namespace) -> int:
             result = train(job, progress=lambda phase: print(phase, flush=True))
             database = Database(settings.storage_dir, settings.database_url)
             try:
-                backend = Backend(database, settings.files_dir or settings.storage_dir)
+                backend = open_backend(settings, database, settings.files_dir or settings.storage_dir)
                 scope = Scope(settings.account, settings.region)
                 if backend.projects.table.get(scope.account, scope.region, args.project) is None:
                     backend.projects.create(scope, args.project)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 from lookoutvision_emulator import EmulatorProcess, client
-from tests.conftest import NO_RETRIES
+from tests.conftest import FAKE_CREDENTIALS, NO_RETRIES
 from tests.support.live import host
 from tests.support.onnx_models import anomalib2_like, classifier_bundle, image_bytes, solid
 
@@ -81,3 +82,25 @@ def test_serve_demo_answers_detect_anomalies_at_once():
             ContentType="image/png",
         )  # fmt: skip
         assert clean["DetectAnomalyResult"]["IsAnomalous"] is False
+
+
+def test_import_into_s3_storage_then_serve(tmp_path, s3_url, s3):
+    """With `--storage-url s3://...` the bundle goes to the shared storage, as a server would write it."""
+    s3.create_bucket(Bucket="shared")
+    env = {**FAKE_CREDENTIALS, "LOOKOUTVISION_EMULATOR_STORAGE_URL": "s3://shared/l4v",
+           "LOOKOUTVISION_EMULATOR_S3_ENDPOINT_URL": s3_url}  # fmt: skip
+    data = str(tmp_path / "data")
+    command = [sys.executable, "-m", "server", "import-model", "--project", "parts", "--bundle",
+               str(classifier_bundle(tmp_path / "b")), "--data-dir", data]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="shared", Prefix="l4v/").get("Contents", [])]
+    assert any(key.endswith("model.onnx") for key in keys), keys
+    with EmulatorProcess(data, env=env) as emulator:
+        lfv = client(emulator.url, config=NO_RETRIES)
+        host(lfv, "parts", "1")
+        answer = lfv.detect_anomalies(
+            ProjectName="parts", ModelVersion="1", Body=image_bytes(solid(96, 80, (240, 0, 0))),
+            ContentType="image/png",
+        )["DetectAnomalyResult"]  # fmt: skip
+        assert answer["IsAnomalous"] is True
