@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.local_s3 import CREDENTIALS, manifest_line, start_moto  # noqa: E402
 from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
-from server.backend.hosting import result as build_result  # noqa: E402
+from server.backend.hosting import detection  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402
 from server.inference.images import decode_image  # noqa: E402
 from server.inference.runtime import ModelRunner  # noqa: E402
@@ -195,7 +195,7 @@ def main() -> None:
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
             begin = time.perf_counter()
-            build_result(runner.predict(decode_image(buffer.getvalue(), "image/png")), runner.description)
+            detection(runner.predict(decode_image(buffer.getvalue(), "image/png")), runner.description)
             timings.append(time.perf_counter() - begin)
     finally:
         moto.terminate()
