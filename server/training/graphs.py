@@ -13,10 +13,7 @@ from server.training.efficientnet import TrunkBuilder
 
 OPSET = 13
 IR_VERSION = 8
-CHANNELS = 152
-FINE_CHANNELS = 176  # 24 stride-4 channels + the 152 patch features
 MEMORY_CHUNK = 10_000  # remembered patches per Gemm: measured fastest on 2 cores at 40,000
-PIXEL_CHANNELS = 22  # colour, colour against its neighbourhood, 16 stride-2 channels
 
 
 def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
@@ -24,10 +21,21 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
     return size[1] // 8, size[0] // 8
 
 
-def _features(nodes: list, initializers: list, segmentation: bool) -> str:
-    """Adds the trunk and the patch features; returns the name of the [1, 152, H/8, W/8] map. For
-    `segmentation`, also the head's fine_features and the refinement's pixel_features."""
-    trunk = TrunkBuilder()
+@dataclass(frozen=True)
+class Widths:
+    """Channels of the feature maps (Lite0: 152 patch features, 40 at stride 8 and 112 at stride 16;
+    176 fine features, 24 at stride 4 beside them; 22 pixel features: colour, colour against its
+    neighbourhood, 16 at stride 2)."""
+
+    features: int
+    fine: int
+    pixel: int
+
+
+def _features(nodes: list, initializers: list, segmentation: bool, trunk_name: str | None = None) -> Widths:
+    """Adds the trunk and the patch features ("features", [1, channels, H/8, W/8]); for `segmentation`,
+    also the head's fine_features and the refinement's pixel_features. Returns their channel counts."""
+    trunk = TrunkBuilder(trunk=trunk_name)
     stride8, stride16 = trunk.build("image")
     nodes += trunk.nodes
     initializers += trunk.initializers
@@ -50,7 +58,8 @@ def _features(nodes: list, initializers: list, segmentation: bool) -> str:
             helper.make_node("Resize", [trunk.stride2, "", "upscale"], ["stride2_up"], mode="linear"),
             helper.make_node("Concat", ["image", "contrast", "stride2_up"], ["pixel_features"], axis=1),
         ]  # fmt: skip
-    return "features"
+    features = trunk.channels[8] + trunk.channels[16]
+    return Widths(features, trunk.channels[4] + features, 6 + trunk.channels[2])
 
 
 def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list) -> onnx.ModelProto:
@@ -69,21 +78,27 @@ def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list
     return model
 
 
-def feature_graph(size: tuple[int, int], segmentation: bool = False) -> onnx.ModelProto:
+def feature_graph(
+    size: tuple[int, int], segmentation: bool = False, trunk: str | None = None
+) -> onnx.ModelProto:
     """image -> features [1, 152, H/8, W/8]; for `segmentation` also fine_features [1, 176, H/4, W/4]
-    and pixel_features [1, 22, H, W]."""
+    and pixel_features [1, 22, H, W] (channels for Lite0; `trunk` defaults to efficientnet.trunk_name())."""
     nodes: list = []
     initializers: list = []
-    name = _features(nodes, initializers, segmentation)
+    widths = _features(nodes, initializers, segmentation, trunk)
     width, height = size
-    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, CHANNELS, height // 8, width // 8])]
+    outputs = [
+        helper.make_tensor_value_info(
+            "features", TensorProto.FLOAT, [1, widths.features, height // 8, width // 8]
+        )
+    ]
     if segmentation:
         outputs += [
             helper.make_tensor_value_info(
-                "fine_features", TensorProto.FLOAT, [1, FINE_CHANNELS, height // 4, width // 4]
+                "fine_features", TensorProto.FLOAT, [1, widths.fine, height // 4, width // 4]
             ),
             helper.make_tensor_value_info(
-                "pixel_features", TensorProto.FLOAT, [1, PIXEL_CHANNELS, height, width]
+                "pixel_features", TensorProto.FLOAT, [1, widths.pixel, height, width]
             ),
         ]
     return _model(nodes, initializers, size, outputs)
@@ -251,6 +266,7 @@ def scoring_graph(
     decision: Decision,
     head: tuple[np.ndarray, np.ndarray] | None = None,
     refine: tuple[np.ndarray, np.ndarray] | None = None,
+    trunk: str | None = None,
 ) -> onnx.ModelProto:
     """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8], from a
     global `memory` [patches, channels] or a local one [images, channels, rows, cols]; with a
@@ -259,12 +275,13 @@ def scoring_graph(
     bias), rescored per pixel from those and the pixel features."""
     nodes: list = []
     initializers: list = []
-    features = _features(nodes, initializers, segmentation=head is not None)
+    widths = _features(nodes, initializers, head is not None, trunk)
+    features = "features"
     width, height = size
     rows, cols = height // 8, width // 8
     combination = decision.combination
     initializers += [
-        helper.make_tensor("patch_shape", TensorProto.INT64, [2], [CHANNELS, rows * cols]),
+        helper.make_tensor("patch_shape", TensorProto.INT64, [2], [widths.features, rows * cols]),
         helper.make_tensor("map_shape", TensorProto.INT64, [4], [1, 1, rows, cols]),
         helper.make_tensor("cells_shape", TensorProto.INT64, [2], [1, rows * cols]),
         helper.make_tensor("top_k", TensorProto.INT64, [1], [top_count(rows * cols)]),
@@ -345,7 +362,7 @@ def scoring_graph(
         # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
         upsampled = "class_scores" if refine is None else "coarse_up"
         head_inputs = "fine_features"
-        if weights.shape[1] == FINE_CHANNELS + 1:  # the head also reads the anomaly level (see LEVEL)
+        if weights.shape[1] == widths.fine + 1:  # the head also reads the anomaly level (see LEVEL)
             initializers.append(helper.make_tensor("to_fine", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0]))
             nodes += [
                 helper.make_node("Resize", ["shifted", "", "to_fine"], ["level_up"], mode="linear"),

@@ -2,7 +2,9 @@
 patches, exported as one ONNX graph that serves through the same runtime as any bundle.
 
 - Features: the trunk's stride-8 map (40 channels) with the stride-16 map (112) upsampled beside it,
-  3x3 average pooled: 152 values per patch of the input, resized to the working size (see below).
+  3x3 average pooled: 152 values per patch of the input, resized to the working size (see below). The
+  trunk is Lite0; LOOKOUTVISION_EMULATOR_TRUNK=lite1 or lite2 swaps in a larger one for experiments
+  (server/training/efficientnet.py; measured in docs/quality.md, "Larger trunks").
 - Memory: the normal images' patches (with turned copies when parts are aligned), thinned to a coreset
   whose size keeps one image's nearest-patch search within a fixed budget (server/training/memory.py).
 - Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
@@ -100,6 +102,7 @@ def high_side(image_size: tuple[int, int], images: int) -> int | None:
 
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
     from server.training.decision import best_threshold, calibration_slope
+    from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import Decision, feature_graph, scoring_graph
     from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
     from server.training.selection import deal, final_combination, fold_count, memory_for, radius
@@ -112,6 +115,8 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
     best, best_images, choice = choose_model(job, samples, labels, folds, alignment, progress)
+    if trunk_name() != DEFAULT_TRUNK:  # an experiment's trunk (efficientnet.TRUNK_VARIABLE) is on record
+        choice["Trunk"] = trunk_name()
     alignment = alignment if best.candidate.aligned else None
     size = input_size(job.image_size, best.candidate.long_side)
 
