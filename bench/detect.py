@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.timings import summary, timed  # noqa: E402
+from bench.trained_model import SIZE, trained_bundle  # noqa: E402
 from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
 from server.backend.hosting import detection  # noqa: E402
 from server.backend.model_imports import find_bundle_files  # noqa: E402
@@ -100,39 +101,6 @@ def cnn_bundle(folder: Path, size: int = 384) -> Path:
                    "outputs": {"score": "score", "class_map": "class_scores"}, "threshold": 0.5,
                    "classes": [{"name": "scratch", "color": "#D62728"},
                                {"name": "spot", "color": "#1F77B4"}]}  # fmt: skip
-    (folder / "model.json").write_text(json.dumps(description))
-    return folder
-
-
-def trained_bundle(folder: Path) -> Path:
-    """The trainer's classification graph over a memory of patches from generated pictures."""
-    import json
-
-    from server.training.decision import memory_only
-    from server.training.graphs import Decision, feature_graph, scoring_graph
-    from server.training.trainer import (
-        FORMAT,
-        MEMORY_MAX,
-        cpu_session,
-        input_description,
-        input_size,
-        network_input,
-    )
-
-    size = input_size((550, 380))
-    features = cpu_session(feature_graph(size).SerializeToString())
-    patches, seed = [], 100
-    while sum(len(p) for p in patches) < MEMORY_MAX:
-        image = Image.open(io.BytesIO(picture(550, 380, seed))).convert("RGB").resize(size, Image.BILINEAR)
-        (maps,) = features.run(["features"], {"image": network_input(np.asarray(image))})
-        patches.append(maps[0].reshape(maps.shape[1], -1).T)
-        seed += 1
-    memory = np.concatenate(patches)[:MEMORY_MAX]
-    folder.mkdir(parents=True, exist_ok=True)
-    decision = Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0)
-    (folder / "model.onnx").write_bytes(scoring_graph(size, memory, decision).SerializeToString())
-    description = {"format": FORMAT, "task": "classification", "input": input_description(size),
-                   "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))
     return folder
 
@@ -218,12 +186,15 @@ def main() -> None:
     if args.bundle:
         bundle = Path(args.bundle)
     elif args.model == "demo":
-        bundle = ROOT / "models" / "demo" / "segmentation"
+        bundle = ROOT / "server" / "demo_models" / "segmentation"
     else:
         import tempfile
 
-        make = trained_bundle if args.model == "trained" else cnn_bundle
-        bundle = make(Path(tempfile.mkdtemp()) / args.model)
+        folder = Path(tempfile.mkdtemp()) / args.model
+        if args.model == "trained":
+            bundle = trained_bundle(folder, lambda seed: Image.open(io.BytesIO(picture(*SIZE, seed))))
+        else:
+            bundle = cnn_bundle(folder)
     model, _, _ = find_bundle_files(bundle)
     description = read_bundle(model.parent)
     cores = os.cpu_count() or 1

@@ -17,7 +17,6 @@ the shipped classification demo (almost free to run: the ratios show the transpo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import grpc  # noqa: E402
 
 from bench.timings import summary, timed  # noqa: E402
+from bench.trained_model import SIZE, trained_bundle  # noqa: E402
 from server.edge import edge_agent_pb2 as pb2  # noqa: E402
 from server.edge import edge_agent_pb2_grpc as pb2_grpc  # noqa: E402
 from server.inference.bundle import read_bundle  # noqa: E402
@@ -54,32 +54,6 @@ def frame(width: int, height: int, seed: int = 0) -> np.ndarray:
     )
     draw.ellipse((width * 0.7, height * 0.6, width * 0.8, height * 0.75), fill=(30, 30, 220))
     return np.asarray(image)
-
-
-def trained_bundle(folder: Path) -> Path:
-    """The trainer's classification graph over a memory of patches from generated frames."""
-    from server.inference.bundle import FORMAT
-    from server.training.decision import memory_only
-    from server.training.graphs import Decision, feature_graph, scoring_graph
-    from server.training.samples import cpu_session, network_input
-    from server.training.trainer import MEMORY_MAX, input_description, input_size
-
-    size = input_size((550, 380))
-    features = cpu_session(feature_graph(size).SerializeToString())
-    patches, seed = [], 100
-    while sum(len(p) for p in patches) < MEMORY_MAX:
-        image = Image.fromarray(frame(550, 380, seed)).resize(size, Image.Resampling.BILINEAR)
-        (maps,) = features.run(["features"], {"image": network_input(np.asarray(image))})
-        patches.append(maps[0].reshape(maps.shape[1], -1).T)
-        seed += 1
-    memory = np.concatenate(patches)[:MEMORY_MAX]
-    folder.mkdir(parents=True, exist_ok=True)
-    decision = Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0)
-    (folder / "model.onnx").write_bytes(scoring_graph(size, memory, decision).SerializeToString())
-    description = {"format": FORMAT, "task": "classification", "input": input_description(size),
-                   "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
-    (folder / "model.json").write_text(json.dumps(description))
-    return folder
 
 
 def start_agent(models: Path, socket_path: Path, log: Path) -> subprocess.Popen:
@@ -111,7 +85,7 @@ def main() -> None:
     elif args.model == "demo":
         bundle = ROOT / "server" / "demo_models" / "classification"
     else:
-        bundle = trained_bundle(scratch / "trained")
+        bundle = trained_bundle(scratch / "trained", lambda seed: Image.fromarray(frame(*SIZE, seed)))
     description = read_bundle(bundle)
     cores = os.cpu_count() or 1
     width, height = (description.image_width, description.image_height) if description.image_width else (
