@@ -37,7 +37,9 @@ def logging_config(level: str) -> dict[str, Any]:
         },
         # uvicorn's loggers keep no handler of their own: renamed, their records reach the root's.
         "loggers": {
-            name: {"filters": ["http"], "handlers": [], "propagate": True} for name in UVICORN_LOGGERS
+            **{name: {"filters": ["http"], "handlers": [], "propagate": True} for name in UVICORN_LOGGERS},
+            # Alembic narrates every step of an upgrade; the store logs one line for it instead.
+            "alembic": {"level": "WARNING"},
         },
         "root": {"level": level.upper(), "handlers": ["stderr"]},
     }

@@ -12,6 +12,7 @@ the newest revision; Alembic itself is imported only when an older database must
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from sqlalchemy.sql import Executable
 
 from server.store import schema
 from server.store.migrations import HEAD_REVISION, revision_of_user_version
+
+log = logging.getLogger(__name__)
 
 DATABASE_FILE = "emulator.sqlite3"
 SCHEMA_HISTORY = Path(__file__).with_name("schema_history")
@@ -244,6 +247,7 @@ def _upgrade(connection: Connection, current: str | None) -> None:
     config = Config()
     config.set_main_option("script_location", str(SCHEMA_HISTORY))
     config.attributes["connection"] = connection
+    log.info("upgrading the database's schema from version %s to %s", current or "none", HEAD_REVISION)
     if current is not None:
         command.stamp(config, current)
     command.upgrade(config, "head")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -110,3 +112,24 @@ def test_a_database_that_cannot_be_reached_is_named_in_the_error():
     ) as error:
         Database(None, "postgresql://nobody:secret@127.0.0.1:1/l4v")
     assert "secret" not in str(error.value)  # the password never reaches a log
+
+
+def test_an_upgrade_logs_one_line_under_serves_logging(tmp_path):
+    """`serve`'s logging keeps Alembic's step-by-step narration out; the store says what it did, once."""
+    connection = sqlite3.connect(tmp_path / DATABASE_FILE)
+    for step in MIGRATIONS[:4]:
+        connection.executescript(step)
+    connection.execute("PRAGMA user_version = 4")
+    connection.commit()
+    connection.close()
+    script = (
+        "import logging.config, sys; from pathlib import Path; from server.cli.logs import logging_config; "
+        "from server.store.database import Database; logging.config.dictConfig(logging_config('info')); "
+        "Database(Path(sys.argv[1])).close()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"schema from version 0004 to {HEAD_REVISION}" in lines[0]
