@@ -28,7 +28,7 @@ from server.protocol.parsing import parse_input
 from server.protocol.routing import Router
 from server.protocol.serializing import serialize_error, serialize_output
 from server.protocol.validation import validate_input
-from server.spec.errors import ServiceError
+from server.spec.errors import ServiceError, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,12 @@ class Dispatcher:
         members = shape.members if shape is not None else {}
         unknown = sorted(set(params) - set(members))
         if unknown:
-            raise ServiceError("ValidationException", f"{operation_name} has no member {', '.join(unknown)}")
+            raise validation_error(f"{operation_name} has no member {', '.join(unknown)}")
         params = {name: value for name, value in params.items() if value is not None}
         validate_input(shape, params)
+        return self._handler(operation_name)(context, params)
+
+    def _handler(self, operation_name: str) -> Handler:
         handler = self.handlers.get(operation_name)
         if handler is None:
             raise ServiceError(
@@ -128,20 +131,14 @@ class Dispatcher:
                 f"Operation {operation_name} is not implemented yet in this emulator",
                 status=501,
             )
-        return handler(context, params)
+        return handler
 
     def _handle(
         self, request: HttpRequest, context: RequestContext, operation: OperationModel, labels: dict[str, str]
     ) -> HttpResponse:
         params = parse_input(operation, request, labels)
         validate_input(operation.input_shape, params)
-        handler = self.handlers.get(operation.name)
-        if handler is None:
-            raise ServiceError(
-                "NotImplementedException",
-                f"Operation {operation.name} is not implemented yet in this emulator",
-                status=501,
-            )
+        handler = self._handler(operation.name)
         token_member = self._token_members[operation.name]
         token = params.get(token_member) if token_member else None
         if token is None or token_member is None or self.tokens is None:
