@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.console.calls import Calls
+from server.console.entries import LABELS, Entry, parse_entry, relabelled
 from server.console.media import Media, MediaError, image_type, overlay
 from server.datasets.sources import MAX_OBJECT_BYTES
 from server.spec.errors import ServiceError
@@ -40,71 +40,6 @@ MAX_UPLOAD_FILES = 50
 MAX_EVALUATION_BYTES = 16 * 1024 * 1024
 THUMB_SIDE = 256
 TRANSITIONAL_MODEL = {"TRAINING", "STARTING_HOSTING", "STOPPING_HOSTING", "DELETING"}
-LABELS = ("normal", "anomaly")
-
-
-@dataclass
-class Entry:
-    """A dataset line as the grid shows it."""
-
-    source_ref: str
-    name: str
-    label: str | None
-    mask_ref: str | None
-    classes: list[tuple[str, str]] = field(default_factory=list)  # (name, #colour), background left out
-    line: str = ""
-
-
-def parse_entry(line: str) -> Entry:
-    document = json.loads(line)
-    label = None
-    for key, value in document.items():
-        meta = document.get(f"{key}-metadata")
-        if not key.endswith(("-metadata", "-ref")) and isinstance(meta, dict) and "class-name" in meta:
-            label = meta["class-name"] if meta["class-name"] in LABELS else ("anomaly" if value else "normal")
-            break
-    mask_ref = next(
-        (value for key, value in document.items() if key.endswith("-ref") and key != "source-ref"), None
-    )
-    classes = []
-    if mask_ref:
-        color_map = (document.get(f"{_mask_key(document)}-metadata") or {}).get("internal-color-map") or {}
-        for item in color_map.values():
-            if isinstance(item, dict) and str(item.get("class-name", "")).upper() != "BACKGROUND":
-                classes.append((str(item.get("class-name")), str(item.get("hex-color"))))
-    source = str(document.get("source-ref", ""))
-    return Entry(source, source.rsplit("/", 1)[-1], label, mask_ref, classes, line)
-
-
-def _mask_key(document: dict[str, Any]) -> str | None:
-    return next((key for key in document if key.endswith("-ref") and key != "source-ref"), None)
-
-
-def relabelled(line: str, label: str) -> str:
-    """The same manifest line with a human label: every label key says `label`, or anomaly-label is added."""
-    document = json.loads(line)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    keys = [
-        key
-        for key in document
-        if not key.endswith(("-metadata", "-ref"))
-        and isinstance(document.get(f"{key}-metadata"), dict)
-        and "class-name" in document[f"{key}-metadata"]
-    ]
-    if not keys:
-        keys = ["anomaly-label"]
-        document["anomaly-label-metadata"] = {"type": "groundtruth/image-classification"}
-    for key in keys:
-        document[key] = 1 if label == "anomaly" else 0
-        document[f"{key}-metadata"].update(
-            {
-                "class-name": label,
-                "human-annotated": "yes",
-                "creation-date": stamp,
-                "job-name": "lookoutvision-console",
-            }
-        )
-    return json.dumps(document, separators=(",", ":"))
 
 
 def _percent(value: Any) -> str:
