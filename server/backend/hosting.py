@@ -273,12 +273,9 @@ class Hosting:
             )
         image = decode_image(body, content_type)
         description = hosted.description
-        expected = (description.image_width, description.image_height)
-        if expected[0] is not None and image.size != expected:
-            raise validation_error(
-                f"The image is {image.width}x{image.height} pixels; this model takes images of "
-                f"{expected[0]}x{expected[1]} pixels, the size of its training images"
-            )
+        problem = description.size_problem(image.size)
+        if problem is not None:
+            raise validation_error(problem)
         try:
             prediction = hosted.units.run(lambda runner: runner.predict(image))
         except QueueFull as error:

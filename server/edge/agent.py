@@ -254,13 +254,9 @@ class EdgeAgent:
                 mask_segment = segment(mask_handle, check_size(image.width, image.height), "anomaly mask")
         except BitmapError as error:
             raise EdgeError("INVALID_ARGUMENT", str(error)) from None
-        expected = (description.image_width, description.image_height)
-        if expected[0] is not None and image.size != expected:
-            raise EdgeError(
-                "INVALID_ARGUMENT",
-                f"The bitmap is {image.width}x{image.height} pixels; this model takes images of "
-                f"{expected[0]}x{expected[1]} pixels, the size of its training images",
-            )
+        problem = description.size_problem(image.size, "bitmap")
+        if problem is not None:
+            raise EdgeError("INVALID_ARGUMENT", problem)
         try:
             prediction = units.run(lambda runner: runner.predict(image))
         except QueueFull as error:
@@ -278,10 +274,9 @@ class EdgeAgent:
         )
         if prediction.class_map is None:
             return result
-        from server.edge.bitmaps import mask_pixels
-        from server.inference.masks import anomalies, palette
+        from server.inference.masks import anomalies, mask_rgb
 
-        pixels = mask_pixels(prediction.class_map, palette(description.classes))
+        pixels = mask_rgb(prediction.class_map, description.classes).tobytes()
         areas = anomalies(prediction.class_map, description.classes)
         if mask_segment is None:
             return replace(result, anomalies=areas, mask=pixels)

@@ -152,8 +152,3 @@ def bitmap_image(bitmap: Any, memory: SharedMemory) -> Image.Image:
         pixels = memory.read(where, needed).reshape(height, width, CHANNELS)
         return Image.fromarray(pixels)  # a copy: the client may write its next frame now
     raise BitmapError("The bitmap has no pixels: set byte_data or shared_memory_handle")
-
-
-def mask_pixels(class_map: np.ndarray, palette: np.ndarray) -> bytes:
-    """The mask as RGB888 bytes: each pixel in its class's colour (background white)."""
-    return np.take(palette, class_map, axis=0).tobytes()

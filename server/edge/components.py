@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from server.backend.packaging import RECIPE_FILE  # the component layout our packaging jobs write
 from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECIPE_FILE = "recipe.json"  # as server/backend/packaging.py writes it
 # Greengrass component names: letters, digits and . _ - + (AWS allows up to 128 characters).
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9._+:-]{1,128}")
 _MAX_DEPTH = 4  # how deep below --models a component folder may sit

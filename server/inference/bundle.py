@@ -82,6 +82,15 @@ class ModelDescription:
     source: str = "bundle"  # bundle, anomalib-2, anomalib-1, trainer
     align: dict[str, Any] | None = None  # centre and un-rotate parts first: background, tolerance, reference
 
+    def size_problem(self, size: tuple[int, int], what: str = "image") -> str | None:
+        """Why an input of `size` (width, height) cannot be run, or None when it can."""
+        if self.image_width is None or size == (self.image_width, self.image_height):
+            return None
+        return (
+            f"The {what} is {size[0]}x{size[1]} pixels; this model takes images of "
+            f"{self.image_width}x{self.image_height} pixels, the size of its training images"
+        )
+
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
         document["classes"] = [asdict(item) for item in self.classes]
