@@ -12,8 +12,7 @@ from typing import Any
 
 from server.backend.scope import Scope
 from server.settings import Settings
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from server.spec.limits import IMAGE_SUFFIXES
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from server.console.calls import Calls
 from server.console.entries import LABELS, Entry, parse_entry, relabelled
 from server.console.media import Media, MediaError, image_type, overlay
 from server.datasets.sources import MAX_OBJECT_BYTES
-from server.spec.errors import ServiceError
+from server.spec.errors import DATASET, ServiceError, not_found
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ class Console:
         try:
             entry = await self._entry(name, kind, ref)
             if entry is None:
-                raise ServiceError("ResourceNotFoundException", f"{ref} is not in the {kind} dataset")
+                raise not_found(DATASET, kind, f"{ref} is not in the {kind} dataset")
             await self.call(
                 "UpdateDatasetEntries",
                 ProjectName=name,

@@ -22,10 +22,10 @@ from PIL import Image, UnidentifiedImageError
 from server.datasets.sources import MAX_OBJECT_BYTES, SourceError, Sources
 from server.s3.client import S3, S3Limits
 from server.settings import Settings
-from server.spec.limits import CONTENT_TYPES
+from server.spec.limits import CONTENT_TYPES, IMAGE_SUFFIXES
 
 UPLOAD_FOLDER = "console-uploads"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
 MAX_FOLDER_IMAGES = 20_000
 IMAGE_FORMATS = {image_format: content_type for content_type, image_format in CONTENT_TYPES.items()}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

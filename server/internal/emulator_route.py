@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from server.emulator import Emulator
 from server.protocol.asgi import ClientGone, read_request
 from server.spec import jsontext
-from server.spec.errors import ServiceError, validation_error
+from server.spec.errors import ServiceError, access_denied, validation_error
 
 TAG = "emulator"
 
@@ -79,7 +79,7 @@ class EmulatorRoute(APIRoute):
                 # The control endpoints (reset, scripted answers, uploads) take no signature: a server that
                 # requires one for the API must not leave them open.
                 denied = "The /_emulator/ endpoints are off while the server requires signed requests"
-                return emulator.error_response(ServiceError("AccessDeniedException", denied, status=403))
+                return emulator.error_response(access_denied(denied))
             if reads_json:
                 try:
                     await _read_json(request, emulator)

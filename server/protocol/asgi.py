@@ -23,7 +23,7 @@ from starlette.types import Scope as AsgiScope  # the ASGI connection scope (not
 
 from server.protocol.http import HttpRequest, HttpResponse
 from server.protocol.routing import compile_route
-from server.spec.errors import ServiceError, validation_error
+from server.spec.errors import ServiceError, internal_error, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ class ApiApp:
             response = _error(dispatcher, error)
         except Exception:  # the dispatcher answers its own failures; this is a last resort
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            response = _error(
-                dispatcher, ServiceError("InternalServerException", "An internal error occurred")
-            )
+            response = _error(dispatcher, internal_error("An internal error occurred"))
         scope[OPERATION_KEY] = response.operation
         await send_response(send, response)
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.spec.errors import ServiceError
+from server.spec.errors import ServiceError, access_denied
 
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The content types a page can send without a CORS preflight (the Fetch standard's "CORS-safelisted").
@@ -100,4 +100,4 @@ def _has_body(headers: Mapping[str, str]) -> bool:
 
 
 def _denied(message: str) -> ServiceError:
-    return ServiceError("AccessDeniedException", message, status=403)
+    return access_denied(message)

@@ -7,3 +7,4 @@ CONTENT_TYPES = {
     "image/png": "PNG",
     "image/jpeg": "JPEG",
 }  # DetectAnomalies' ContentType, and the format it names
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # file names of those formats, for reading folders of images
