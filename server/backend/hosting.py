@@ -146,16 +146,12 @@ class Hosting:
             )
 
     def _make(self, key: ModelKey, minimum: int, maximum: int | None) -> HostedModel:
-        from server.inference.runtime import ModelRunner
+        from server.inference.runtime import warmed_runners
 
         folder = self.models.files.folder(key)
         description = read_bundle(folder)
         threads = self.settings.threads or max(1, (os.cpu_count() or 1) // minimum)
-
-        def make_runner() -> ModelRunner:
-            runner = ModelRunner(folder, description, self.settings.device, threads)
-            runner.warm_up()
-            return runner
+        make_runner = warmed_runners(folder, description, self.settings.device, threads)
 
         units = InferenceUnits(
             make_runner,

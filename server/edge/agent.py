@@ -170,7 +170,7 @@ class EdgeAgent:
     def _load(self, model: _Model, component: Component) -> None:
         from server.inference.bundle import read_bundle
         from server.inference.memory import keep_freed_memory
-        from server.inference.runtime import ModelRunner
+        from server.inference.runtime import warmed_runners
         from server.inference.units import InferenceUnits
 
         keep_freed_memory()
@@ -178,12 +178,7 @@ class EdgeAgent:
         try:
             description = read_bundle(component.folder)
             threads = self.settings.threads or (os.cpu_count() or 1)
-
-            def make_runner() -> ModelRunner:
-                runner = ModelRunner(component.folder, description, self.settings.device, threads)
-                runner.warm_up()
-                return runner
-
+            make_runner = warmed_runners(component.folder, description, self.settings.device, threads)
             # One unit, as on a device: more requests queue, and beyond the queue they are refused.
             units = InferenceUnits(make_runner, 1, 1, queue_per_unit=self.settings.queue_per_unit)
         except Exception as error:  # any failure to load is the model's FAILED status, with its reason

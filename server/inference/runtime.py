@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,19 @@ class ModelRunner:
                 Image.fromarray(scores.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR)
             )
         return (scores >= description.pixel_threshold).astype(np.uint8)
+
+
+def warmed_runners(
+    folder: Path, description: ModelDescription, device: str, threads: int
+) -> Callable[[], ModelRunner]:
+    """What inference units make their runners with: each one loaded and warmed up before it serves."""
+
+    def make() -> ModelRunner:
+        runner = ModelRunner(folder, description, device, threads)
+        runner.warm_up()
+        return runner
+
+    return make
 
 
 def _scalar(value: np.ndarray) -> float:
