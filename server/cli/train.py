@@ -17,13 +17,16 @@ from server.spec.limits import IMAGE_SUFFIXES
 
 def train_command(args: argparse.Namespace) -> int:
     from server.backend.training import SINGLE_DATASET_MINIMUM, enough, split_single
+    from server.cli.signals import signals_for_the_main_thread
     from server.datasets.checks import check_image
     from server.datasets.manifest import ManifestError
     from server.emulator import open_backend
     from server.inference.bundle import DESCRIPTION_FILE, MODEL_FILE, parse_description
     from server.store.database import Database
     from server.store.models import Performance
-    from server.training.trainer import Job, train
+
+    with signals_for_the_main_thread():
+        from server.training.trainer import Job, train  # numpy, and its threads
 
     try:
         items: list[dict[str, Any]] = []
