@@ -258,6 +258,8 @@ class Decision:
     radius: int = 0  # with a local memory ([images, channels, rows, cols]): how far a match may lie, in cells
     map_threshold: float = 0.0
     map_spread: float = 1.0
+    # each place's normal level (mean, scale [rows, cols]): the map is (blurred - mean) / scale; None: blurred
+    location: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def scoring_graph(
@@ -309,7 +311,21 @@ def scoring_graph(
         helper.make_node("Max", [nearest, "zero"], ["positive"]),
         helper.make_node("Sqrt", ["positive"], ["distances"]),
         helper.make_node("Reshape", ["distances", "map_shape"], ["raw_map"]),
-        helper.make_node("Conv", ["raw_map", "blur"], ["blurred"], pads=[1, 1, 1, 1]),
+    ]
+    # "blurred": the map the statistics read, measured against each place's normal level when there is one
+    smoothed = "blurred" if decision.location is None else "distance_map"
+    nodes.append(helper.make_node("Conv", ["raw_map", "blur"], [smoothed], pads=[1, 1, 1, 1]))
+    if decision.location is not None:
+        mean, scale = decision.location
+        initializers += [
+            numpy_helper.from_array(mean[None, None].astype(np.float32), "place_mean"),
+            numpy_helper.from_array(scale[None, None].astype(np.float32), "place_scale"),
+        ]
+        nodes += [
+            helper.make_node("Sub", ["distance_map", "place_mean"], ["place_excess"]),
+            helper.make_node("Div", ["place_excess", "place_scale"], ["blurred"]),
+        ]
+    nodes += [
         # The map's statistics, as decision.statistics computes them: peak, mean of the top cells, mean, spread.
         helper.make_node("Reshape", ["blurred", "cells_shape"], ["cells"]),
         helper.make_node("ReduceMax", ["cells"], ["stat_peak"], axes=[1], keepdims=1),

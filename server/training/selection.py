@@ -25,6 +25,7 @@ from server.training.decision import (
     COMPONENTS,
     Combination,
     auroc,
+    blur,
     distance_map,
     fit_combination,
     map_statistics,
@@ -73,6 +74,14 @@ class Images:
     def pooled(self) -> np.ndarray:
         return np.stack([patches.mean(0) for patches in self.maps]).astype(np.float64)
 
+    def subset(self, indices: np.ndarray | None) -> Images:
+        """The images at `indices` (all when None), for judging rules on them (no turned copies)."""
+        if indices is None:
+            return self
+        return Images(
+            [self.maps[i] for i in indices], [], self.labels[indices], self.folds[indices], self.grid
+        )
+
 
 @dataclass
 class Outcome:
@@ -87,6 +96,9 @@ class Outcome:
     separation: float = 0.0
     rules: dict[str, float] = field(default_factory=dict)  # held-out AUROC of every rule
     seconds: float = 0.0
+    # per place, the normal images' typical distance (mean, scale [rows, cols]) that `maps` and `stats` are
+    # measured against; None when the maps are the distances themselves
+    location: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def deal(labels: np.ndarray, folds: int = FOLDS) -> np.ndarray:
@@ -248,18 +260,55 @@ def evaluate(
     cap: int,
     progress: Callable[[str], None] = lambda message: None,
     scored: np.ndarray | None = None,
+    located: bool | None = None,
 ) -> Outcome:
     """One candidate's held-out outcome over the images `scored` (all by default); `progress` hears of
-    each fold."""
+    each fold. The maps are judged as they are and measured against each place's normal level (see
+    `located_maps`); the better of the two stays, unless `located` says which."""
     begin = time.monotonic()
     maps = held_out_maps(images, cap, candidate, progress, scored)
+    images = images.subset(scored)  # judged on the scored images alone
+    learn = int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN
     outcome = Outcome(candidate, np.stack([map_statistics(blurred) for blurred in maps]), maps)
-    if scored is not None:  # judged on the scored images alone
-        images = Images([images.maps[i] for i in scored], [], images.labels[scored], images.folds[scored],
-                        images.grid)  # fmt: skip
-    judge(outcome, images, learn=int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN)
+    if located is not True:
+        judge(outcome, images, learn)
+    if located is not False and (~images.labels).sum() >= 2:
+        moved, location = located_maps(maps, images.labels, images.folds)
+        other = Outcome(candidate, np.stack([map_statistics(m) for m in moved]), moved, location=location)
+        judge(other, images, learn)
+        if located or better(
+            other.auroc, other.separation, outcome.auroc, outcome.separation, LOCATED_MARGIN
+        ):
+            outcome = other
     outcome.seconds = time.monotonic() - begin
     return outcome
+
+
+LOCATED_MARGIN = 0.005  # maps measured against each place's normal level must do better, not as well
+
+
+def location_of(maps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each place's normal level in these normal images' maps: (mean, scale), the scale kept from
+    vanishing where the normals agree (at least the typical place's spread) and both smoothed by the
+    served blur, so a part a cell off its usual place is not measured against a neighbour's level."""
+    stack = np.stack(maps).astype(np.float64)
+    mean, spread = blur(stack.mean(0)), blur(stack.std(0))
+    floor = float(np.median(spread)) + 1e-6
+    return mean.astype(np.float32), np.sqrt(spread**2 + floor**2).astype(np.float32)
+
+
+def located_maps(
+    maps: list[np.ndarray], labels: np.ndarray, folds: np.ndarray
+) -> tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Held-out maps measured against each place's normal level: (map - mean) / scale, the level of each
+    image's fold taken from the other folds' normal maps; and the level of all normal maps (served)."""
+    normal = ~labels
+    moved = []
+    for index, grid in enumerate(maps):
+        others = [maps[i] for i in np.flatnonzero(normal & (folds != folds[index]))]
+        mean, scale = location_of(others if len(others) >= 2 else [maps[i] for i in np.flatnonzero(normal)])
+        moved.append((grid - mean) / scale)
+    return moved, location_of([maps[i] for i in np.flatnonzero(normal)])
 
 
 def wins(challenger: Outcome, best: Outcome | None) -> bool:
@@ -274,8 +323,10 @@ def summary(outcomes: list[Outcome], chosen: Outcome) -> dict:
     """What the evaluation files and the training log say about the choice."""
     return {
         "Chosen": {"Candidate": chosen.candidate.name(), "DecisionRule": chosen.rule,
+                   "PerPlaceLevels": chosen.location is not None,
                    "CrossValidatedROCAUC": round(chosen.auroc, 4)},
         "Candidates": [{"Candidate": o.candidate.name(), "DecisionRule": o.rule,
+                        "PerPlaceLevels": o.location is not None,
                         "CrossValidatedROCAUC": {rule: round(value, 4) for rule, value in o.rules.items()},
                         "Seconds": round(o.seconds, 1)} for o in outcomes],
     }  # fmt: skip

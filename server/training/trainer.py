@@ -42,6 +42,8 @@ SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller
 # winner is then scored again with its full memory, for the threshold and the calibration
 SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
 SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
+SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
+TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
 
 
@@ -114,24 +116,29 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     folds = deal(labels, fold_count(len(normals)))
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
-    best, best_images, choice = choose_model(job, samples, labels, folds, alignment, progress)
+    best, all_images, choice, scored = choose_model(job, samples, labels, folds, alignment, progress)
+    # large projects: the decision is learnt from the images the candidates were compared on
+    best_images = all_images.subset(scored)
+    labels = best_images.labels
+    chosen = np.arange(len(samples)) if scored is None else scored
     if trunk_name() != DEFAULT_TRUNK:  # an experiment's trunk (efficientnet.TRUNK_VARIABLE) is on record
         choice["Trunk"] = trunk_name()
     alignment = alignment if best.candidate.aligned else None
     size = input_size(job.image_size, best.candidate.long_side)
 
     progress("Choosing the decision threshold and calibrating Confidence.")
-    memory = memory_for(best_images, None, memory_cap(size), best.candidate.local)
+    memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)
     combination = final_combination(best, best_images)
     threshold = best_threshold(best.scores[~labels], best.scores[labels])
     slope = calibration_slope(best.scores, labels, threshold)
     peaks = best.stats[:, 0]
     decision = Decision(combination, threshold, slope, radius(best.candidate.long_side),
-                        best_threshold(peaks[~labels], peaks[labels]), max(float(np.ptp(peaks)), 1e-6))  # fmt: skip
+                        best_threshold(peaks[~labels], peaks[labels]), max(float(np.ptp(peaks)), 1e-6),
+                        best.location)  # fmt: skip
     remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
                              "Memory": remembered})  # fmt: skip
-    del best_images
+    del best_images, all_images
 
     head = refine = None
     if classes:
@@ -139,9 +146,12 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
         session = cpu_session(feature_graph(size, segmentation=True).SerializeToString())
         # each training image's held-out anomaly level, as the served graph computes it ("shifted")
         levels = [(blurred - decision.map_threshold) / decision.map_spread + 0.5 for blurred in best.maps]
-        # every anomalous image and SEGMENTATION_NORMALS normal ones: anomalous images are mostly background
-        keep = [i for i, anomalous in enumerate(labels) if anomalous or i < SEGMENTATION_NORMALS]
-        seen = [see(samples[i], size, alignment) for i in keep]
+        # the anomalous images (at most SEGMENTATION_ANOMALIES) and SEGMENTATION_NORMALS normal ones:
+        # anomalous images are mostly background
+        anomalous = np.flatnonzero(labels)
+        spread = np.linspace(0, len(anomalous) - 1, min(SEGMENTATION_ANOMALIES, len(anomalous))).round()
+        keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
+        seen = [see(samples[chosen[i]], size, alignment) for i in keep]
         head, refine = fit_segmentation(session, seen, classes, [levels[i] for i in keep])
 
     progress("Exporting the model.")
@@ -230,7 +240,8 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 # Turned parts come back through a resampling; remember normal parts that went the same way.
                 turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
             elif candidate.turned:
-                turned = [_reflected_turns(session, s.path, size, rng) for s in normals]
+                count = max(1, min(len(TURNS), TURNED_IMAGES // len(normals)))
+                turned = [_reflected_turns(session, s.path, size, rng, count) for s in normals]
             views[key] = Images(maps, turned, labels, folds, feature_grid(size))
         return views[key]
 
@@ -253,8 +264,10 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         progress("Model choice: scoring the training images with the chosen candidate's full memory.")
         images = view(best.candidate)
         cap = memory_cap(input_size(job.image_size, best.candidate.long_side))
-        final = evaluate(best.candidate, images, cap)
-        return final, images, {**summary(outcomes or [final], final), "Folds": int(folds.max()) + 1}
+        final = evaluate(best.candidate, images, cap, scored=compared, located=best.location is not None)
+        choice = {**summary(outcomes or [final], final), "Folds": int(folds.max()) + 1,
+                  "DecisionImages": len(labels) if compared is None else len(compared)}  # fmt: skip
+        return final, images, choice, compared
 
     base = working_side(job.image_size, LONG_SIDE)
     if alignment is not None:
@@ -351,8 +364,10 @@ def _turned_features(
 TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about these angles, give or take 15
 
 
-def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Features of turned copies of an image, filled where the turn uncovers the frame as a camera turned
+def _reflected_turns(
+    session, path: str, size: tuple[int, int], rng: np.random.Generator, count: int = len(TURNS)
+) -> np.ndarray:
+    """Features of `count` turned copies of an image, filled where the turn uncovers the frame as a camera turned
     over a larger scene would see it: a plain background's own colour, or else the picture's surroundings
     reflected (a flat corner on a busy background would put a border into the memory that never occurs)."""
     from PIL import Image
@@ -366,7 +381,9 @@ def _reflected_turns(session, path: str, size: tuple[int, int], rng: np.random.G
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []
-    for angle in TURNS:
+    # fewer copies (large projects): each at an angle of its own, so that together they still cover the turn
+    turns = TURNS if count == len(TURNS) else tuple(float(a) for a in rng.uniform(15, 345, count))
+    for angle in turns:
         angle += float(rng.uniform(-15, 15))
         if plain is not None:
             pixels = np.asarray(rgb.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=plain))

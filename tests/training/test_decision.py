@@ -10,7 +10,9 @@ from server.training.decision import (
     auroc,
     best_threshold,
     calibration_slope,
+    distance_map,
     fit_combination,
+    map_statistics,
     memory_only,
     statistics,
 )
@@ -66,11 +68,11 @@ def test_statistics_of_a_map():
     assert spread > 0
 
 
-@pytest.mark.parametrize("local", [False, True])
-def test_the_served_graph_scores_as_the_trainer_does(local):
+@pytest.mark.parametrize(("local", "located"), [(False, False), (True, False), (False, True)])
+def test_the_served_graph_scores_as_the_trainer_does(local, located):
     """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
-    statistics, pooled components, the learnt rule and the calibration: the exported graph against the
-    trainer's computation, on real pictures."""
+    the map measured against each place's normal level or not, statistics, pooled components, the learnt
+    rule and the calibration: the exported graph against the trainer's computation, on real pictures."""
     from PIL import Image, ImageDraw
 
     from server.training.decision import Combination
@@ -92,11 +94,14 @@ def test_the_served_graph_scores_as_the_trainer_does(local):
     memory = memory_for(Images(maps, [], labels, np.zeros(4, int), grid), None, 10_000, local)
     assert memory.shape == ((2, 152, *grid) if local else (2 * grid[0] * grid[1], 152))
     combination = Combination(rng.normal(size=7), 0.3, rng.normal(size=152), rng.normal(size=(152, 3)))
-    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1)
+    location = (rng.uniform(0, 2, grid).astype(np.float32), rng.uniform(0.5, 2, grid).astype(np.float32))
+    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1,
+                        location=location if located else None)  # fmt: skip
     served = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
     searcher = Searcher(memory, grid, long_side=96)
     for picture, patches in zip(pictures, maps, strict=True):
-        stats = statistics(searcher.squared(patches), grid)
+        blurred = distance_map(searcher.squared(patches), grid)
+        stats = map_statistics((blurred - location[0]) / location[1] if located else blurred)
         combined = combination.score(stats[None], patches.mean(0)[None])[0]
         expected = 1 / (1 + np.exp(-0.7 * (combined - 1.5)))
         (score,) = served.run(["score"], {"image": picture})

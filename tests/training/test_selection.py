@@ -115,3 +115,43 @@ def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_nea
     aligned = Outcome(Candidate(320, aligned=True), np.zeros((1, 4)), auroc=1.0, separation=2.0)
     as_they_are = Candidate(320, cost=ALIGNMENT_COST)  # alignment also copes with turned parts: it stays
     assert not wins(Outcome(as_they_are, np.zeros((1, 4)), auroc=1.0, separation=9.0), aligned)
+
+
+def fixtured(rng: np.random.Generator, count: int, layout: np.ndarray) -> list[np.ndarray]:
+    """Aligned parts whose place 7 (an edge the light catches differently in each photo) varies a lot from
+    one normal image to the next, while every other place barely varies."""
+    maps = []
+    for _ in range(count):
+        patches = layout + rng.normal(0, 0.05, layout.shape)
+        patches[7] += rng.normal(0, 1.2, layout.shape[1])
+        maps.append(patches)
+    return maps
+
+
+def test_maps_are_measured_against_each_places_normal_level_where_normal_images_vary_by_place():
+    """A small defect at a quiet place is less far from normal than the busy place's normal variation:
+    the raw peak confuses them, the map measured against each place's normal level does not. (Five
+    anomalies: too few to learn a rule from, so the memory's peak decides.)"""
+    rng = np.random.default_rng(5)
+    layout = rng.normal(0, 1, (48, 12))
+    anomalous = fixtured(rng, 5, layout)
+    for patches in anomalous:
+        patches[30] += 0.6
+    view = images(fixtured(rng, 15, layout), anomalous)
+    raw = evaluate(Candidate(320), view, 10_000, located=False)
+    located = evaluate(Candidate(320), view, 10_000)
+    assert raw.rules["memory"] < 0.9 and raw.location is None
+    assert located.location is not None and located.auroc > 0.97
+    mean, scale = located.location
+    assert mean.shape == scale.shape == GRID and scale.min() > 0
+    assert np.unravel_index(np.argmax(scale), GRID) == np.unravel_index(7, GRID)  # the busy place
+
+
+def test_maps_stay_as_they_are_where_places_do_not_matter():
+    rng = np.random.default_rng(6)
+    normal = textured(rng, 15)
+    anomalous = textured(rng, 10)
+    for patches in anomalous:
+        patches[rng.integers(0, 48)] += 3.0
+    outcome = evaluate(Candidate(320), images(normal, anomalous), 10_000)
+    assert outcome.auroc > 0.95 and outcome.location is None

@@ -144,3 +144,31 @@ def test_a_project_without_labelled_anomalies_still_trains(tmp_path):
     assert len(result.selection["Candidates"]) == 1 and result.selection["Chosen"]["DecisionRule"] == "memory"
     normal_scores = [p["score"] for p in result.predictions if p["label"] == "normal"]
     assert np.mean(normal_scores) < 0.5 and result.metrics["ROCAUC"] > 0.7
+
+
+def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_fewer_copies(
+    tmp_path, monkeypatch
+):
+    """More than SELECTION_IMAGES images of a label: the decision is learnt from the images the candidates
+    were compared on (30 of each label), every normal image still fills the memory, and each normal image
+    gets fewer turned copies (TURNED_IMAGES in all), at angles of their own."""
+    from server.training.selection import SELECTION_IMAGES
+
+    normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 64)
+    anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 36, start=100)
+    turned_counts: list[int] = []
+    original = trainer._reflected_turns
+
+    def counting(session, path, size, rng, count=len(trainer.TURNS)):
+        turned_counts.append(count)
+        return original(session, path, size, rng, count)
+
+    monkeypatch.setattr(trainer, "_reflected_turns", counting)
+    train_set = [Sample(str(p), "normal", str(p)) for p in normal] + [
+        Sample(str(p), "anomaly", str(p)) for p in anomalous
+    ]
+    test_set = train_set[:3] + train_set[-3:]
+    result = train(Job(train_set, test_set, (160, 160), str(tmp_path / "model")))
+    assert result.selection["DecisionImages"] == 2 * SELECTION_IMAGES
+    assert turned_counts == [trainer.TURNED_IMAGES // 64] * 64  # one copy each: 64 normal images
+    assert result.selection["Chosen"]["Memory"] > 0 and result.metrics["ROCAUC"] >= 0.9
