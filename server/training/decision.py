@@ -51,6 +51,15 @@ def map_statistics(blurred: np.ndarray) -> np.ndarray:
     return np.array([cells.max(), top.mean(), cells.mean(), cells.std()])
 
 
+LIKENESS_EPSILON = 1e-6
+
+
+def likeness(to_normal: np.ndarray, to_defects: np.ndarray) -> np.ndarray:
+    """Per patch, how much it looks like a known defect: d * d / (d + e), d its distance to the normal
+    memory and e to the nearest labelled defect patch (see selection.prototype_evidence)."""
+    return to_normal * to_normal / (to_normal + to_defects + LIKENESS_EPSILON)
+
+
 @dataclass(frozen=True)
 class Combination:
     """score = statistics . weights[:4] + ((pooled - pooled_mean) @ components) . weights[4:] + bias.

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from server.training.decision import Combination, blur_kernel, top_count
+from server.training.decision import LIKENESS_EPSILON, Combination, blur_kernel, top_count
 from server.training.efficientnet import TrunkBuilder
 
 OPSET = 13
@@ -104,8 +104,11 @@ def feature_graph(
     return _model(nodes, initializers, size, outputs)
 
 
-def _nearest_squared(nodes: list, initializers: list, patches: str, memory: np.ndarray) -> str:
-    """Adds each patch's squared distance to its nearest remembered patch; returns the [patches] name.
+def _nearest_squared(
+    nodes: list, initializers: list, patches: str, memory: np.ndarray, prefix: str = ""
+) -> str:
+    """Adds each patch's squared distance to its nearest remembered patch; returns the [patches] name
+    (every name the nodes add starts with `prefix`, so that two searches can share a graph).
 
     |p - m|^2 = |p|^2 + (|m|^2 - 2 p.m): one Gemm gives the bracket for a chunk of the memory, so the
     big [patches, memory] matrix is written once and read once, and |p|^2 is added after the minimum.
@@ -116,22 +119,22 @@ def _nearest_squared(nodes: list, initializers: list, patches: str, memory: np.n
     for index, rows in enumerate(chunks):
         part = memory[rows]
         initializers += [
-            numpy_helper.from_array(np.ascontiguousarray(-2.0 * part.T), f"memory_t_{index}"),
-            numpy_helper.from_array((part**2).sum(1)[None, :], f"memory_norms_{index}"),
+            numpy_helper.from_array(np.ascontiguousarray(-2.0 * part.T), f"{prefix}memory_t_{index}"),
+            numpy_helper.from_array((part**2).sum(1)[None, :], f"{prefix}memory_norms_{index}"),
         ]
         nodes += [
-            helper.make_node(
-                "Gemm", [patches, f"memory_t_{index}", f"memory_norms_{index}"], [f"bracket_{index}"]
-            ),
-            helper.make_node("ReduceMin", [f"bracket_{index}"], [f"nearest_{index}"], axes=[1], keepdims=0),
-        ]
-        minima.append(f"nearest_{index}")
+            helper.make_node("Gemm", [patches, f"{prefix}memory_t_{index}", f"{prefix}memory_norms_{index}"],
+                             [f"{prefix}bracket_{index}"]),
+            helper.make_node("ReduceMin", [f"{prefix}bracket_{index}"], [f"{prefix}nearest_{index}"], axes=[1],
+                             keepdims=0),
+        ]  # fmt: skip
+        minima.append(f"{prefix}nearest_{index}")
     nodes += [
-        helper.make_node("Min", minima, ["nearest_bracket"]),
-        helper.make_node("ReduceSumSquare", [patches], ["patch_norms"], axes=[1], keepdims=0),
-        helper.make_node("Add", ["nearest_bracket", "patch_norms"], ["nearest"]),
+        helper.make_node("Min", minima, [f"{prefix}nearest_bracket"]),
+        helper.make_node("ReduceSumSquare", [patches], [f"{prefix}patch_norms"], axes=[1], keepdims=0),
+        helper.make_node("Add", [f"{prefix}nearest_bracket", f"{prefix}patch_norms"], [f"{prefix}nearest"]),
     ]
-    return "nearest"
+    return f"{prefix}nearest"
 
 
 def _local_nearest_squared(
@@ -260,6 +263,9 @@ class Decision:
     map_spread: float = 1.0
     # each place's normal level (mean, scale [rows, cols]): the map is (blurred - mean) / scale; None: blurred
     location: tuple[np.ndarray, np.ndarray] | None = None
+    # patches of the labelled defects [n, channels]: the rule also reads the patches' largest likeness to
+    # them (selection.prototype_evidence); None: it does not
+    prototypes: np.ndarray | None = None
 
 
 def scoring_graph(
@@ -340,6 +346,20 @@ def scoring_graph(
         helper.make_node("Sqrt", ["variance_positive"], ["stat_spread"]),
     ]
     rule_inputs = ["stat_peak", "stat_top", "stat_mean", "stat_spread"]
+    if decision.prototypes is not None:
+        found = _nearest_squared(nodes, initializers, "patches", decision.prototypes, prefix="defect_")
+        initializers.append(helper.make_tensor("likeness_epsilon", TensorProto.FLOAT, [], [LIKENESS_EPSILON]))
+        nodes += [  # selection.likeness: d * d / (d + e + epsilon), its largest value over the patches
+            helper.make_node("Max", [found, "zero"], ["defect_positive"]),
+            helper.make_node("Sqrt", ["defect_positive"], ["defect_distances"]),
+            helper.make_node("Add", ["distances", "defect_distances"], ["likeness_sum"]),
+            helper.make_node("Add", ["likeness_sum", "likeness_epsilon"], ["likeness_denominator"]),
+            helper.make_node("Mul", ["distances", "distances"], ["likeness_numerator"]),
+            helper.make_node("Div", ["likeness_numerator", "likeness_denominator"], ["likeness"]),
+            helper.make_node("Reshape", ["likeness", "cells_shape"], ["likeness_cells"]),
+            helper.make_node("ReduceMax", ["likeness_cells"], ["stat_defect"], axes=[1], keepdims=1),
+        ]
+        rule_inputs.append("stat_defect")
     if combination.components.shape[1]:
         initializers += [
             numpy_helper.from_array(combination.pooled_mean[None, :].astype(np.float32), "pooled_mean"),

@@ -26,8 +26,8 @@ from server.training.decision import (
     Combination,
     auroc,
     blur,
-    distance_map,
     fit_combination,
+    likeness,
     map_statistics,
     memory_only,
     separation,
@@ -99,6 +99,10 @@ class Outcome:
     # per place, the normal images' typical distance (mean, scale [rows, cols]) that `maps` and `stats` are
     # measured against; None when the maps are the distances themselves
     location: tuple[np.ndarray, np.ndarray] | None = None
+    # held-out likeness to the labelled defects per image (see prototype_evidence), and the defect patches
+    # of every labelled anomaly (served when the rule uses them); None with too few labelled anomalies
+    evidence: np.ndarray | None = None
+    prototypes: np.ndarray | None = None
 
 
 def deal(labels: np.ndarray, folds: int = FOLDS) -> np.ndarray:
@@ -174,8 +178,8 @@ def held_out_maps(
     progress: Callable[[str], None] = lambda message: None,
     scored: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """The blurred distance map of each image in `scored` (indices; all by default), from the memory of
-    the folds it is not in."""
+    """The distance map [rows, cols] of each image in `scored` (indices; all by default), from the memory
+    of the folds it is not in: each patch's distance to its nearest remembered patch, not yet blurred."""
     wanted = np.zeros(len(images.maps), bool)
     wanted[np.arange(len(images.maps)) if scored is None else scored] = True
     maps: list[np.ndarray] = [np.zeros(0)] * len(images.maps)
@@ -184,7 +188,7 @@ def held_out_maps(
         progress(f"fold {fold + 1} of {folds}")
         searcher = Searcher(memory_for(images, fold, cap, candidate.local), images.grid, candidate.long_side)
         for index in np.flatnonzero((images.folds == fold) & wanted):
-            maps[index] = distance_map(searcher.squared(images.maps[index]), images.grid)
+            maps[index] = np.sqrt(np.maximum(searcher.squared(images.maps[index]), 0.0)).reshape(images.grid)
     return [maps[index] for index in np.flatnonzero(wanted)]
 
 
@@ -211,6 +215,10 @@ def judge(outcome: Outcome, images: Images, learn: bool) -> None:
         candidates["supervised+pooled"] = nested_scores(
             outcome.stats, pooled, labels, images.folds, components=COMPONENTS
         )
+        if outcome.evidence is not None:
+            candidates[PROTOTYPE_RULE] = nested_scores(
+                rule_statistics(outcome, PROTOTYPE_RULE), pooled, labels, images.folds, components=0
+            )
     outcome.rules = {rule: auroc(scores, labels) for rule, scores in candidates.items()}
     best = "memory"
     for rule in candidates:  # in order of cost: a learnt rule must do better, not as well
@@ -251,7 +259,50 @@ def final_combination(outcome: Outcome, images: Images) -> Combination:
     if outcome.rule == "memory":
         return memory_only(channels)
     components = COMPONENTS if outcome.rule == "supervised+pooled" else 0
-    return fit_combination(outcome.stats, images.pooled, images.labels, components)
+    return fit_combination(rule_statistics(outcome, outcome.rule), images.pooled, images.labels, components)
+
+
+PROTOTYPE_RULE = "supervised+prototypes"
+PROTOTYPE_CELLS = 3  # patches taken from each labelled anomaly: where its held-out map peaks
+
+
+def rule_statistics(outcome: Outcome, rule: str) -> np.ndarray:
+    """The image statistics a rule reads: the map's four, and for PROTOTYPE_RULE the likeness to the
+    labelled defects beside them."""
+    if rule == PROTOTYPE_RULE and outcome.evidence is not None:
+        return np.column_stack([outcome.stats, outcome.evidence])
+    return outcome.stats
+
+
+def defect_patches(images: Images, distances: list[np.ndarray], anomalous: np.ndarray) -> np.ndarray:
+    """The patches [n, channels] farthest from the normal memory in these anomalous images (by their
+    held-out distances): without masks, the best guess of where each labelled defect is."""
+    picked = []
+    for index in anomalous:
+        cells = np.argsort(distances[index].reshape(-1))[-PROTOTYPE_CELLS:]
+        picked.append(images.maps[index][cells])
+    return np.concatenate(picked).astype(np.float32)
+
+
+def prototype_evidence(images: Images, distances: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Few-shot prototypes of the labelled defects. A patch's likeness to a known defect is
+    d * d / (d + e), d its distance to the normal memory and e to the nearest defect patch of the labelled
+    anomalies: near 0 for a normal patch, about d / 2 for a patch unlike anything seen (an unusual normal
+    patch, or a new kind of defect, which the memory's peak still catches), near d for a patch like a
+    known defect. Each image's evidence is its patches' largest likeness, the defect patches taken from
+    the labelled anomalies of the other folds. Returns the held-out evidence per image and the defect
+    patches of every labelled anomaly; None when some fold has no labelled anomaly elsewhere."""
+    anomalous = np.flatnonzero(images.labels)
+    evidence = np.zeros(len(distances))
+    for fold in np.unique(images.folds):
+        donors = anomalous[images.folds[anomalous] != fold]
+        if not len(donors):
+            return None
+        nearest = Nearest(defect_patches(images, distances, donors))
+        for index in np.flatnonzero(images.folds == fold):
+            to_defects = np.sqrt(np.maximum(nearest.squared(images.maps[index]), 0.0))
+            evidence[index] = likeness(distances[index].reshape(-1), to_defects).max()
+    return evidence, defect_patches(images, distances, anomalous)
 
 
 def evaluate(
@@ -266,15 +317,19 @@ def evaluate(
     each fold. The maps are judged as they are and measured against each place's normal level (see
     `located_maps`); the better of the two stays, unless `located` says which."""
     begin = time.monotonic()
-    maps = held_out_maps(images, cap, candidate, progress, scored)
+    distances = held_out_maps(images, cap, candidate, progress, scored)
+    maps = [blur(grid) for grid in distances]
     images = images.subset(scored)  # judged on the scored images alone
     learn = int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN
-    outcome = Outcome(candidate, np.stack([map_statistics(blurred) for blurred in maps]), maps)
+    evidence, prototypes = (prototype_evidence(images, distances) if learn else None) or (None, None)
+    outcome = Outcome(candidate, np.stack([map_statistics(blurred) for blurred in maps]), maps,
+                      evidence=evidence, prototypes=prototypes)  # fmt: skip
     if located is not True:
         judge(outcome, images, learn)
     if located is not False and (~images.labels).sum() >= 2:
         moved, location = located_maps(maps, images.labels, images.folds)
-        other = Outcome(candidate, np.stack([map_statistics(m) for m in moved]), moved, location=location)
+        other = Outcome(candidate, np.stack([map_statistics(m) for m in moved]), moved, location=location,
+                        evidence=evidence, prototypes=prototypes)  # fmt: skip
         judge(other, images, learn)
         if located or better(
             other.auroc, other.separation, outcome.auroc, outcome.separation, LOCATED_MARGIN

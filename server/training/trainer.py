@@ -107,7 +107,14 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import Decision, feature_graph, scoring_graph
     from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
-    from server.training.selection import deal, final_combination, fold_count, memory_for, radius
+    from server.training.selection import (
+        PROTOTYPE_RULE,
+        deal,
+        final_combination,
+        fold_count,
+        memory_for,
+        radius,
+    )
 
     progress("Extracting features from the training images.")
     normals = [s for s in job.train if s.label == "normal"]
@@ -134,7 +141,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     peaks = best.stats[:, 0]
     decision = Decision(combination, threshold, slope, radius(best.candidate.long_side),
                         best_threshold(peaks[~labels], peaks[labels]), max(float(np.ptp(peaks)), 1e-6),
-                        best.location)  # fmt: skip
+                        best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None)  # fmt: skip
     remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
                              "Memory": remembered})  # fmt: skip

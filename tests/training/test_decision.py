@@ -12,6 +12,7 @@ from server.training.decision import (
     calibration_slope,
     distance_map,
     fit_combination,
+    likeness,
     map_statistics,
     memory_only,
     statistics,
@@ -68,15 +69,20 @@ def test_statistics_of_a_map():
     assert spread > 0
 
 
-@pytest.mark.parametrize(("local", "located"), [(False, False), (True, False), (False, True)])
-def test_the_served_graph_scores_as_the_trainer_does(local, located):
+@pytest.mark.parametrize(
+    ("local", "located", "defects"),
+    [(False, False, False), (True, False, False), (False, True, False), (False, True, True)],
+)
+def test_the_served_graph_scores_as_the_trainer_does(local, located, defects):
     """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
-    the map measured against each place's normal level or not, statistics, pooled components, the learnt
-    rule and the calibration: the exported graph against the trainer's computation, on real pictures."""
+    the map measured against each place's normal level or not, statistics, the likeness to labelled
+    defect patches, pooled components, the learnt rule and the calibration: the exported graph against
+    the trainer's computation, on real pictures."""
     from PIL import Image, ImageDraw
 
     from server.training.decision import Combination
     from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.memory import Nearest
     from server.training.selection import Images, Searcher, memory_for
     from server.training.trainer import cpu_session, network_input
 
@@ -93,15 +99,22 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located):
     labels = np.array([False, False, True, True])
     memory = memory_for(Images(maps, [], labels, np.zeros(4, int), grid), None, 10_000, local)
     assert memory.shape == ((2, 152, *grid) if local else (2 * grid[0] * grid[1], 152))
-    combination = Combination(rng.normal(size=7), 0.3, rng.normal(size=152), rng.normal(size=(152, 3)))
+    statistics_used = 5 if defects else 4
+    combination = Combination(rng.normal(size=statistics_used + 3), 0.3, rng.normal(size=152),
+                              rng.normal(size=(152, 3)))  # fmt: skip
     location = (rng.uniform(0, 2, grid).astype(np.float32), rng.uniform(0.5, 2, grid).astype(np.float32))
-    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1,
-                        location=location if located else None)  # fmt: skip
+    prototypes = maps[3][[5, 9, 17]]  # patches of a labelled anomaly
+    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1, location=location if located else None,
+                        prototypes=prototypes if defects else None)  # fmt: skip
     served = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
     searcher = Searcher(memory, grid, long_side=96)
     for picture, patches in zip(pictures, maps, strict=True):
         blurred = distance_map(searcher.squared(patches), grid)
         stats = map_statistics((blurred - location[0]) / location[1] if located else blurred)
+        if defects:
+            to_normal = np.sqrt(np.maximum(searcher.squared(patches), 0))
+            to_defects = np.sqrt(np.maximum(Nearest(prototypes).squared(patches), 0))
+            stats = np.append(stats, likeness(to_normal, to_defects).max())
         combined = combination.score(stats[None], patches.mean(0)[None])[0]
         expected = 1 / (1 + np.exp(-0.7 * (combined - 1.5)))
         (score,) = served.run(["score"], {"image": picture})

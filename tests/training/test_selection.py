@@ -8,6 +8,8 @@ import numpy as np
 from server.training.selection import (
     ALIGNMENT_COST,
     HIGH_SIDE_COST,
+    PROTOTYPE_CELLS,
+    PROTOTYPE_RULE,
     TURNED_COST,
     Candidate,
     Images,
@@ -155,3 +157,21 @@ def test_maps_stay_as_they_are_where_places_do_not_matter():
         patches[rng.integers(0, 48)] += 3.0
     outcome = evaluate(Candidate(320), images(normal, anomalous), 10_000)
     assert outcome.auroc > 0.95 and outcome.location is None
+
+
+def test_prototypes_of_the_labelled_defects_tell_a_known_defect_from_a_merely_unusual_normal_patch():
+    """Some normal images have one odd patch (each its own), as far from the memory as the defects are;
+    every defect is the same kind of patch. The peak cannot tell them apart; the likeness to the defect
+    patches of the other folds' labelled anomalies can."""
+    rng = np.random.default_rng(7)
+    defect = rng.normal(0, 1, 12) * 3.0
+    normal = textured(rng, 20)
+    for index in range(0, 20, 2):
+        normal[index][rng.integers(0, 48)] += rng.normal(0, 1, 12) * 3.0
+    anomalous = textured(rng, 12)
+    for patches in anomalous:
+        patches[rng.integers(0, 48)] += defect + rng.normal(0, 0.2, 12)
+    outcome = evaluate(Candidate(320), images(normal, anomalous), 10_000, located=False)
+    assert outcome.rules["memory"] < 0.85
+    assert outcome.rule == PROTOTYPE_RULE and outcome.auroc > 0.95
+    assert outcome.prototypes is not None and outcome.prototypes.shape == (12 * PROTOTYPE_CELLS, 12)

@@ -159,7 +159,7 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
     turned_counts: list[int] = []
     original = trainer._reflected_turns
 
-    def counting(session, path, size, rng, count=len(trainer.TURNS)):
+    def counting(session, path, size, rng, count=4):
         turned_counts.append(count)
         return original(session, path, size, rng, count)
 
