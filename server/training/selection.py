@@ -314,7 +314,8 @@ def evaluate(
     located: bool | None = None,
 ) -> Outcome:
     """One candidate's held-out outcome over the images `scored` (all by default); `progress` hears of
-    each fold. The maps are judged as they are and measured against each place's normal level (see
+    each fold. The maps are judged as they are and, for candidates whose places correspond across
+    images (aligned parts, a local memory), measured against each place's normal level (see
     `located_maps`); the better of the two stays, unless `located` says which."""
     begin = time.monotonic()
     distances = held_out_maps(images, cap, candidate, progress, scored)
@@ -326,7 +327,9 @@ def evaluate(
                       evidence=evidence, prototypes=prototypes)  # fmt: skip
     if located is not True:
         judge(outcome, images, learn)
-    if located is not False and (~images.labels).sum() >= 2:
+    # places correspond across images only where the candidate assumes so (aligned parts, a local memory)
+    placed = candidate.aligned or candidate.local
+    if located or (located is None and placed and (~images.labels).sum() >= 2):
         moved, location = located_maps(maps, images.labels, images.folds)
         other = Outcome(candidate, np.stack([map_statistics(m) for m in moved]), moved, location=location,
                         evidence=evidence, prototypes=prototypes)  # fmt: skip

@@ -140,8 +140,9 @@ def test_maps_are_measured_against_each_places_normal_level_where_normal_images_
     for patches in anomalous:
         patches[30] += 0.6
     view = images(fixtured(rng, 15, layout), anomalous)
-    raw = evaluate(Candidate(320), view, 10_000, located=False)
-    located = evaluate(Candidate(320), view, 10_000)
+    raw = evaluate(Candidate(320, aligned=True), view, 10_000, located=False)
+    located = evaluate(Candidate(320, aligned=True), view, 10_000)
+    assert evaluate(Candidate(320), view, 10_000).location is None  # a global memory of unaligned images
     assert raw.rules["memory"] < 0.9 and raw.location is None
     assert located.location is not None and located.auroc > 0.97
     mean, scale = located.location
@@ -155,7 +156,7 @@ def test_maps_stay_as_they_are_where_places_do_not_matter():
     anomalous = textured(rng, 10)
     for patches in anomalous:
         patches[rng.integers(0, 48)] += 3.0
-    outcome = evaluate(Candidate(320), images(normal, anomalous), 10_000)
+    outcome = evaluate(Candidate(320, aligned=True), images(normal, anomalous), 10_000)
     assert outcome.auroc > 0.95 and outcome.location is None
 
 
