@@ -26,9 +26,14 @@ class Nearest:
             for start in range(0, len(memory), chunk)
         ]
 
-    def squared(self, patches: np.ndarray) -> np.ndarray:
+    def squared(self, patches: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
+        """`excluded`: a mask of memory rows left out of this search (an image's own patches)."""
         best = np.full(len(patches), np.inf, dtype=np.float32)
+        start = 0
         for minus_two_t, norms in self.chunks:
+            if excluded is not None:
+                norms = np.where(excluded[start : start + len(norms)], np.float32(np.inf), norms)
+            start += len(norms)
             bracket = patches @ minus_two_t
             bracket += norms
             np.minimum(best, bracket.min(1), out=best)
@@ -36,13 +41,19 @@ class Nearest:
 
 
 def coreset(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """At most `size` of `patches` [n, channels], spread over the space they fill rather than over where
+    """The coreset's patches (see coreset_rows); `patches` itself when all of them fit."""
+    return patches if len(patches) <= size else patches[coreset_rows(patches, size, seed)]
+
+
+def coreset_rows(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """The rows of at most `size` of `patches` [n, channels], spread over the space they fill rather than over where
     most of them lie: the patches are binned into cells of a coarse grid in a random low-dimensional
     projection, the cell width is chosen so that about `size` cells are occupied, and each occupied cell
     gives one patch (the rest filled at random). A rare normal patch owns its cell and stays; a thousand
-    near-copies of a plain area share a few. Linear in the patches, unlike an exact k-centre cover."""
+    near-copies of a plain area share a few. Linear in the patches, unlike an exact k-centre cover.
+    Returns the rows kept, in order."""
     if len(patches) <= size:
-        return patches
+        return np.arange(len(patches))
     rng = np.random.default_rng(seed)
     projection = rng.normal(size=(patches.shape[1], PROJECTION)).astype(np.float32)
     projected = patches @ projection
@@ -65,4 +76,4 @@ def coreset(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
                 break
     rest = np.setdiff1d(np.arange(len(patches)), firsts)
     fill = rng.choice(rest, size - len(firsts), replace=False)
-    return patches[np.sort(np.concatenate([firsts, fill]))]
+    return np.sort(np.concatenate([firsts, fill]))

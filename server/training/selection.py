@@ -32,7 +32,7 @@ from server.training.decision import (
     memory_only,
     separation,
 )
-from server.training.memory import Nearest, coreset
+from server.training.memory import Nearest, coreset_rows
 
 FOLDS = 5
 MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
@@ -143,9 +143,36 @@ def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np
         ]
         chosen = np.linspace(0, len(grids) - 1, min(LOCAL_IMAGES, len(grids))).round().astype(int)
         return np.stack([grids[i].T.reshape(-1, rows, cols) for i in chosen]).astype(np.float32)
+    return global_memory(parts, cap / sum(len(part) for part in every))[0]
+
+
+def global_memory(parts: list[np.ndarray], share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The patches of `parts` thinned to `share` of them, and the part each kept patch came from."""
     patches = np.concatenate(parts).astype(np.float32)
-    share = min(1.0, cap / sum(len(part) for part in every))
-    return coreset(patches, max(1, round(len(patches) * share)))
+    rows = coreset_rows(patches, max(1, round(len(patches) * min(1.0, share))))
+    owners = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
+    return patches[rows], owners[rows]
+
+
+def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) -> list[np.ndarray]:
+    """Like held_out_maps for a global memory, but nearer to what serving sees: every image is scored by
+    the served memory itself (all normal images, thinned to `cap`), a normal image without the patches
+    that came from it or its turned copies. Held out by folds, a normal image meets a memory a fifth
+    smaller than the served one and scores higher than served normal images do, which set the threshold
+    too high."""
+    normal = np.flatnonzero(~images.labels)
+    parts = [images.maps[i] for i in normal] + images.turned
+    owners_of_parts = np.concatenate([normal, normal[: len(images.turned)]])
+    memory, rows_from = global_memory(parts, cap / sum(len(part) for part in parts))
+    owners = owners_of_parts[rows_from]
+    nearest = Nearest(memory)
+    indices = np.arange(len(images.maps)) if scored is None else scored
+    return [
+        np.sqrt(
+            np.maximum(nearest.squared(images.maps[i], owners == i if not images.labels[i] else None), 0)
+        ).reshape(images.grid)
+        for i in indices
+    ]
 
 
 class Searcher:
@@ -312,13 +339,17 @@ def evaluate(
     progress: Callable[[str], None] = lambda message: None,
     scored: np.ndarray | None = None,
     located: bool | None = None,
+    leave_one_out: bool = False,
 ) -> Outcome:
     """One candidate's held-out outcome over the images `scored` (all by default); `progress` hears of
     each fold. The maps are judged as they are and, for candidates whose places correspond across
     images (aligned parts, a local memory), measured against each place's normal level (see
     `located_maps`); the better of the two stays, unless `located` says which."""
     begin = time.monotonic()
-    distances = held_out_maps(images, cap, candidate, progress, scored)
+    if leave_one_out and not candidate.local:  # see left_out_maps
+        distances = left_out_maps(images, cap, scored)
+    else:
+        distances = held_out_maps(images, cap, candidate, progress, scored)
     maps = [blur(grid) for grid in distances]
     images = images.subset(scored)  # judged on the scored images alone
     learn = int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN

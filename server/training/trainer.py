@@ -271,7 +271,8 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         progress("Model choice: scoring the training images with the chosen candidate's full memory.")
         images = view(best.candidate)
         cap = memory_cap(input_size(job.image_size, best.candidate.long_side))
-        final = evaluate(best.candidate, images, cap, scored=compared, located=best.location is not None)
+        final = evaluate(best.candidate, images, cap, scored=compared, located=best.location is not None,
+                         leave_one_out=True)  # fmt: skip
         choice = {**summary(outcomes or [final], final), "Folds": int(folds.max()) + 1,
                   "DecisionImages": len(labels) if compared is None else len(compared)}  # fmt: skip
         return final, images, choice, compared

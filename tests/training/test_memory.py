@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.training.memory import Nearest, coreset
+from server.training.memory import Nearest, coreset, coreset_rows
 
 
 def test_the_coreset_keeps_rare_patches_that_a_random_sample_would_lose():
@@ -26,3 +26,25 @@ def test_the_coreset_is_deterministic_and_leaves_small_sets_alone():
     patches = rng.normal(size=(5_000, 16)).astype(np.float32)
     np.testing.assert_array_equal(coreset(patches, 800), coreset(patches, 800))
     assert coreset(patches, 5_000) is patches
+
+
+def test_a_search_can_leave_rows_of_the_memory_out():
+    rng = np.random.default_rng(2)
+    memory = rng.normal(size=(5_000, 16)).astype(np.float32)
+    patches = memory[[10, 4_000]] + 0.01  # next to two remembered patches, in different chunks
+    nearest = Nearest(memory, chunk=2_048)
+    assert nearest.squared(patches).max() < 0.01
+    excluded = np.zeros(len(memory), bool)
+    excluded[[10, 4_000]] = True
+    left_out = nearest.squared(patches, excluded)
+    rest = memory[~excluded]
+    expected = ((patches[:, None, :] - rest[None, :, :]) ** 2).sum(-1).min(1)
+    np.testing.assert_allclose(left_out, expected, rtol=1e-4)
+    assert left_out.min() > 1.0
+
+
+def test_coreset_rows_name_the_patches_the_coreset_keeps():
+    patches = np.random.default_rng(3).normal(size=(6_000, 16)).astype(np.float32)
+    rows = coreset_rows(patches, 700)
+    assert len(rows) == 700 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(patches[rows], coreset(patches, 700))

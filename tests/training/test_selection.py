@@ -16,6 +16,7 @@ from server.training.selection import (
     Outcome,
     deal,
     evaluate,
+    left_out_maps,
     memory_for,
     wins,
 )
@@ -176,3 +177,21 @@ def test_prototypes_of_the_labelled_defects_tell_a_known_defect_from_a_merely_un
     assert outcome.rules["memory"] < 0.85
     assert outcome.rule == PROTOTYPE_RULE and outcome.auroc > 0.95
     assert outcome.prototypes is not None and outcome.prototypes.shape == (12 * PROTOTYPE_CELLS, 12)
+
+
+def test_the_decision_images_meet_the_served_memory_without_their_own_patches():
+    """left_out_maps: a normal image is scored by the served memory less the patches it (and its turned
+    copies) put there; an anomalous one by the whole served memory. Unrelated normal images, each
+    patch with a near twin in its own turned copy: only its own patches would be near it."""
+    rng = np.random.default_rng(8)
+    normal = [rng.normal(0, 1, (48, 12)) for _ in range(6)]
+    turned = [patches + rng.normal(0, 0.01, patches.shape) for patches in normal]
+    anomalous = [normal[0] + rng.normal(0, 0.01, (48, 12)) for _ in range(2)]  # copies of a normal image
+    labels = np.array([False] * 6 + [True] * 2)
+    view = Images(normal + anomalous, turned, labels, deal(labels, 5), GRID)
+    maps = left_out_maps(view, 10_000)
+    assert all(grid.shape == GRID for grid in maps)
+    assert min(grid.min() for grid in maps[:6]) > 1.0  # neither its own patches nor its turned copy's
+    assert max(grid.max() for grid in maps[6:]) < 0.5  # the whole memory, normal image 0 included
+    outcome = evaluate(Candidate(320), view, 10_000, leave_one_out=True)
+    assert outcome.stats[:6, 0].min() > 1.0
