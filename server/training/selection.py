@@ -344,7 +344,8 @@ def evaluate(
     """One candidate's held-out outcome over the images `scored` (all by default); `progress` hears of
     each fold. The maps are judged as they are and, for candidates whose places correspond across
     images (aligned parts, a local memory), measured against each place's normal level (see
-    `located_maps`); the better of the two stays, unless `located` says which."""
+    `located_maps`); the better of the two stays, unless `located` says which. With `leave_one_out` a
+    global memory's images are scored as `left_out_maps` scores them instead of by folds."""
     begin = time.monotonic()
     if leave_one_out and not candidate.local:  # see left_out_maps
         distances = left_out_maps(images, cap, scored)

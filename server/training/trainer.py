@@ -11,10 +11,11 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   images' own size up to 640 px, never enlarged; a global or a position-aware memory) and decision rules
   (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
   statistics and pooled features) are compared by cross-validation on the training images only.
-- Threshold and Confidence (server/training/decision.py): the threshold maximises F1 on the held-out
-  scores, each training image counted once; the served score is sigmoid(slope * (score - threshold)), with
-  the slope fitted to the same held-out scores, so it reads as the probability that the image is
-  anomalous and Confidence as the probability that the decision is right.
+- Threshold and Confidence (server/training/decision.py): the threshold maximises F1 on the training
+  images' scores by the served memory (a normal image's own patches left out), each image counted once;
+  the served score is sigmoid(slope * (score - threshold)), with the slope fitted to the same scores, so
+  it reads as the probability that the image is anomalous and Confidence as the probability that the
+  decision is right.
 - Segmentation (projects with masks): see server/training/segmentation.py.
 """
 
@@ -39,7 +40,7 @@ HIGH_SIDE = 640  # the largest working size (for small defects); images are neve
 MEMORY_MAX = 16_000  # remembered patches at most
 NEAREST_BUDGET = 32_000_000  # input patches x remembered patches per image: bounds the serving cost
 SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
-# winner is then scored again with its full memory, for the threshold and the calibration
+# winner is then scored again with the memory it serves with, for the threshold and the calibration
 SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
 SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
 SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
