@@ -74,6 +74,14 @@ class Images:
     def pooled(self) -> np.ndarray:
         return np.stack([patches.mean(0) for patches in self.maps]).astype(np.float64)
 
+    def normal_parts(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """What a memory is made of: each normal image's patches, then its turned copies', and the index
+        of the image each part belongs to."""
+        normal = np.flatnonzero(~self.labels)
+        return [self.maps[i] for i in normal] + self.turned, np.concatenate(
+            [normal, normal[: len(self.turned)]]
+        )
+
     def subset(self, indices: np.ndarray | None) -> Images:
         """The images at `indices` (all when None), for judging rules on them (no turned copies)."""
         if indices is None:
@@ -132,10 +140,9 @@ def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np
     their patches [patches, channels], thinned as the final memory of all folds is thinned to `cap` (the
     same share kept, so held-out scores meet a memory as dense as the served one). Local: their feature
     maps [images, channels, rows, cols], at most LOCAL_IMAGES of them, evenly chosen."""
-    normal = np.flatnonzero(~images.labels)
-    every = [images.maps[i] for i in normal] + images.turned
-    owners = list(normal) + list(normal[: len(images.turned)])
-    parts = [part for part, owner in zip(every, owners, strict=True) if images.folds[owner] != exclude]
+    every, owners = images.normal_parts()
+    kept = images.folds[owners] != exclude
+    parts = [part for part, keep in zip(every, kept, strict=True) if keep]
     if local:
         rows, cols = images.grid
         grids = [
@@ -143,15 +150,14 @@ def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np
         ]
         chosen = np.linspace(0, len(grids) - 1, min(LOCAL_IMAGES, len(grids))).round().astype(int)
         return np.stack([grids[i].T.reshape(-1, rows, cols) for i in chosen]).astype(np.float32)
-    return global_memory(parts, cap / sum(len(part) for part in every))[0]
+    return global_memory(parts, owners[kept], cap / sum(len(part) for part in every))[0]
 
 
-def global_memory(parts: list[np.ndarray], share: float) -> tuple[np.ndarray, np.ndarray]:
-    """The patches of `parts` thinned to `share` of them, and the part each kept patch came from."""
+def global_memory(parts: list[np.ndarray], owners: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """The patches of `parts` thinned to `share` of them, and the owner (image index) of each kept patch."""
     patches = np.concatenate(parts).astype(np.float32)
     rows = coreset_rows(patches, max(1, round(len(patches) * min(1.0, share))))
-    owners = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
-    return patches[rows], owners[rows]
+    return patches[rows], np.repeat(owners, [len(part) for part in parts])[rows]
 
 
 def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) -> list[np.ndarray]:
@@ -160,11 +166,8 @@ def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) ->
     that came from it or its turned copies. Held out by folds, a normal image meets a memory a fifth
     smaller than the served one and scores higher than served normal images do, which set the threshold
     too high."""
-    normal = np.flatnonzero(~images.labels)
-    parts = [images.maps[i] for i in normal] + images.turned
-    owners_of_parts = np.concatenate([normal, normal[: len(images.turned)]])
-    memory, rows_from = global_memory(parts, cap / sum(len(part) for part in parts))
-    owners = owners_of_parts[rows_from]
+    parts, owners_of_parts = images.normal_parts()
+    memory, owners = global_memory(parts, owners_of_parts, cap / sum(len(part) for part in parts))
     nearest = Nearest(memory)
     indices = np.arange(len(images.maps)) if scored is None else scored
     return [
