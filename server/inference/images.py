@@ -59,12 +59,14 @@ def decode_image(body: bytes, content_type: str) -> Image.Image:
             image.load()
         except (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombWarning) as error:
             raise validation_error(f"The {expected} image is corrupt or truncated: {error}") from None
-    if image.mode != "RGB":
-        image = _to_rgb(image)
-    return image
+    return to_rgb(image)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
+    """The RGB picture a model sees: the trainer opens its images this way too, so that a model learns
+    from the pixels it is later asked about (16-bit grey scaled to 8 bits, transparency on white)."""
+    if image.mode == "RGB":
+        return image
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent areas become white, as they look in a viewer on a white page.
         rgba = image.convert("RGBA")

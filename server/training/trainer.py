@@ -309,13 +309,21 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     return choose_final(best)
 
 
-def _open(path: str, alignment=None):
-    """An image as the model sees it: aligned when the model aligns."""
+def open_rgb(path: str):
+    """A training image as DetectAnomalies would decode it (server.inference.images.to_rgb)."""
     from PIL import Image
 
+    from server.inference.images import to_rgb
+
     with Image.open(path) as image:
-        rgb = image.convert("RGB")
+        rgb = to_rgb(image)
+        return rgb.copy() if rgb is image else rgb  # closing the file closes the image it was read into
+
+
+def _open(path: str, alignment=None):
+    """An image as the model sees it: aligned when the model aligns."""
     placement = None
+    rgb = open_rgb(path)
     if alignment is not None:
         from server.inference.alignment import align
 
@@ -363,8 +371,7 @@ def _turned_features(
 
     from server.inference.alignment import align, own_background
 
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    rgb = open_rgb(path)
     turned = rgb.rotate(float(rng.uniform(0, 360)), resample=Image.Resampling.BILINEAR,
                         fillcolor=own_background(rgb, alignment.background))  # fmt: skip
     aligned, _ = align(turned, alignment)
@@ -387,8 +394,7 @@ def _reflected_turns(
 
     from server.inference.alignment import plain_border
 
-    with Image.open(path) as image:
-        rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    rgb = open_rgb(path).resize(size, Image.Resampling.BILINEAR)
     width, height = size
     plain = plain_border(rgb)
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2

@@ -176,3 +176,38 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
     assert result.selection["DecisionImages"] == 2 * SELECTION_IMAGES
     assert turned_counts == [trainer.TURNED_IMAGES // 64] * 64  # one copy each: 64 normal images
     assert result.selection["Chosen"]["Memory"] > 0 and result.metrics["ROCAUC"] >= 0.9
+
+
+def sixteen_bit_plate(rng: np.random.Generator, dented: bool) -> Image.Image:
+    """A 16-bit grey picture (as industrial cameras save them): a plate with a shaded gradient, levels far
+    above 255; a dent is a darker spot."""
+    yy, xx = np.mgrid[0:96, 0:96]
+    levels = 30_000 + 80 * xx + 40 * yy + rng.normal(0, 400, (96, 96))
+    if dented:
+        cx, cy = rng.integers(25, 70, 2)
+        levels -= 12_000 * (np.hypot(xx - cx, yy - cy) < 7)
+    return Image.fromarray(levels.clip(0, 65535).astype(np.uint16))
+
+
+def test_training_images_are_read_as_detect_anomalies_decodes_them(tmp_path):
+    """16-bit grey, transparent and palette pictures: the trainer sees the pixels DetectAnomalies will
+    decode (Pillow's own RGB conversion would saturate 16-bit grey to white and drop transparency
+    differently), so a project of 16-bit images trains a model that finds its defects."""
+    from server.inference.images import decode_image
+
+    grey16 = sixteen_bit_plate(np.random.default_rng(0), dented=True)
+    transparent = Image.new("RGBA", (80, 64), (200, 40, 40, 0))
+    transparent.paste((10, 120, 200, 255), (20, 16, 60, 48))
+    palette = Image.new("RGB", (80, 64), (30, 160, 60)).convert("P")
+    for name, picture in (("grey16", grey16), ("transparent", transparent), ("palette", palette)):
+        path = tmp_path / f"{name}.png"
+        picture.save(path)
+        seen = trainer.see(Sample(str(path), "normal", str(path)), (64, 64))
+        decoded = decode_image(path.read_bytes(), "image/png").resize((64, 64), Image.Resampling.BILINEAR)
+        assert np.array_equal(seen.pixels, np.asarray(decoded)), name
+    assert 100 < np.asarray(trainer.open_rgb(str(tmp_path / "grey16.png"))).mean() < 200  # not saturated
+
+    normal = folder(tmp_path, "normal", lambda rng: sixteen_bit_plate(rng, False), 24)
+    anomalous = folder(tmp_path, "anomaly", lambda rng: sixteen_bit_plate(rng, True), 16, start=100)
+    result = train(job(tmp_path, normal, anomalous, (96, 96)))
+    assert result.metrics["ROCAUC"] >= 0.9
