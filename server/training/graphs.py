@@ -143,51 +143,64 @@ def _local_nearest_squared(
     """Adds each patch's squared distance to the nearest patch of the remembered normal images at the
     same place, give or take `radius` cells; returns the name of the [rows * cols] distances.
 
-    `memory` is [images, channels, rows, cols]. For each shift, the input moved by it is multiplied with
-    every image's patches place by place and summed over channels. The input is shifted, not the memory,
-    so nothing of the memory's size is copied or folded into the model; each shift's result is shifted
-    back (what fell off the grid never wins).
+    `memory` is [images, channels, rows, cols]. The input, place-major, is moved by each shift and the
+    moved copies stacked, so that at every remembered place q one batched MatMul compares the input
+    patches the shifts bring there (from q - shift) with every image's patch at q: [places, shifts,
+    channels] x [places, channels, images]; nothing of the memory's size is written out. Each shift's
+    minimum is then moved back to the input's place (what fell off the grid never wins).
     """
-    _, channels, rows, cols = memory.shape
-    memory = np.ascontiguousarray(memory, dtype=np.float32)
+    images, channels, rows, cols = memory.shape
+    places = rows * cols
+    shifts = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+    by_place = memory.astype(np.float32).transpose(2, 3, 1, 0).reshape(places, channels, images)
     initializers += [
-        numpy_helper.from_array(memory, "local_memory"),
-        numpy_helper.from_array((memory**2).sum(1, keepdims=True), "local_norms"),
-        helper.make_tensor("local_channel_axis", TensorProto.INT64, [1], [1]),
-        helper.make_tensor("local_minus_two", TensorProto.FLOAT, [], [-2.0]),
+        numpy_helper.from_array(np.ascontiguousarray(-2.0 * by_place), "local_memory"),
+        numpy_helper.from_array((by_place**2).sum(1, keepdims=True), "local_norms"),
+        helper.make_tensor("local_pads", TensorProto.INT64, [8], [0, radius, radius, 0, 0, radius, radius, 0]),
+        helper.make_tensor("local_found_pads", TensorProto.INT64, [8],
+                           [0, 0, radius, radius, 0, 0, radius, radius]),
         helper.make_tensor("local_far", TensorProto.FLOAT, [], [1e30]),
-        helper.make_tensor(
-            "local_pads", TensorProto.INT64, [8], [0, 0, radius, radius, 0, 0, radius, radius]
-        ),
+        helper.make_tensor("local_moved_shape", TensorProto.INT64, [3], [places, 1, channels]),
+        helper.make_tensor("local_found_shape", TensorProto.INT64, [4], [len(shifts), 1, rows, cols]),
         helper.make_tensor("local_flat", TensorProto.INT64, [1], [rows * cols]),
+    ]  # fmt: skip
+    nodes += [
+        helper.make_node("Transpose", [features], ["local_place_major"], perm=[0, 2, 3, 1]),
+        helper.make_node("Pad", ["local_place_major", "local_pads"], ["local_padded"], mode="edge"),
     ]
-    nodes.append(helper.make_node("Pad", [features, "local_pads"], ["local_padded"], mode="edge"))
+    moved = []
+    for index, (dy, dx) in enumerate(shifts):
+        initializers += [
+            # the input moved by (dy, dx): at place q, the patch from q - (dy, dx)
+            helper.make_tensor(f"in_starts_{index}", TensorProto.INT64, [4], [0, radius - dy, radius - dx, 0]),
+            helper.make_tensor(f"in_ends_{index}", TensorProto.INT64, [4],
+                               [1, radius - dy + rows, radius - dx + cols, channels]),
+        ]  # fmt: skip
+        nodes += [
+            helper.make_node("Slice", ["local_padded", f"in_starts_{index}", f"in_ends_{index}"], [f"moved_{index}"]),
+            helper.make_node("Reshape", [f"moved_{index}", "local_moved_shape"], [f"moved_rows_{index}"]),
+        ]  # fmt: skip
+        moved.append(f"moved_rows_{index}")
+    nodes += [
+        helper.make_node("Concat", moved, ["local_stack"], axis=1),  # [places, shifts, channels]
+        helper.make_node("MatMul", ["local_stack", "local_memory"], ["local_minus_two_dots"]),
+        helper.make_node("Add", ["local_minus_two_dots", "local_norms"], ["local_brackets"]),
+        helper.make_node("ReduceMin", ["local_brackets"], ["local_found_by_place"], axes=[2], keepdims=0),
+        helper.make_node("Transpose", ["local_found_by_place"], ["local_found_by_shift"], perm=[1, 0]),
+        helper.make_node("Reshape", ["local_found_by_shift", "local_found_shape"], ["local_found"]),
+        helper.make_node("Pad", ["local_found", "local_found_pads", "local_far"], ["local_found_padded"]),
+    ]
     minima = []
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            tag = f"{dy + radius}_{dx + radius}"
-            initializers += [
-                # the input moved by (dy, dx): at place q, the patch from q - (dy, dx)
-                helper.make_tensor(f"in_starts_{tag}", TensorProto.INT64, [4], [0, 0, radius - dy, radius - dx]),
-                helper.make_tensor(f"in_ends_{tag}", TensorProto.INT64, [4],
-                                   [1, channels, radius - dy + rows, radius - dx + cols]),
-                # and each result moved back: at place p, what was found at p + (dy, dx)
-                helper.make_tensor(f"out_starts_{tag}", TensorProto.INT64, [4], [0, 0, radius + dy, radius + dx]),
-                helper.make_tensor(f"out_ends_{tag}", TensorProto.INT64, [4],
-                                   [1, 1, radius + dy + rows, radius + dx + cols]),
-            ]  # fmt: skip
-            nodes += [
-                helper.make_node("Slice", ["local_padded", f"in_starts_{tag}", f"in_ends_{tag}"], [f"moved_{tag}"]),
-                helper.make_node("Mul", [f"moved_{tag}", "local_memory"], [f"products_{tag}"]),
-                helper.make_node("ReduceSum", [f"products_{tag}", "local_channel_axis"], [f"dots_{tag}"], keepdims=1),
-                helper.make_node("Mul", [f"dots_{tag}", "local_minus_two"], [f"minus_two_dots_{tag}"]),
-                helper.make_node("Add", [f"minus_two_dots_{tag}", "local_norms"], [f"brackets_{tag}"]),
-                helper.make_node("ReduceMin", [f"brackets_{tag}"], [f"found_{tag}"], axes=[0], keepdims=1),
-                helper.make_node("Pad", [f"found_{tag}", "local_pads", "local_far"], [f"found_padded_{tag}"]),
-                helper.make_node("Slice", [f"found_padded_{tag}", f"out_starts_{tag}", f"out_ends_{tag}"],
-                                 [f"local_min_{tag}"]),
-            ]  # fmt: skip
-            minima.append(f"local_min_{tag}")
+    for index, (dy, dx) in enumerate(shifts):
+        initializers += [
+            # each minimum moved back: at place p, what shift (dy, dx) found at p + (dy, dx)
+            helper.make_tensor(f"out_starts_{index}", TensorProto.INT64, [4], [index, 0, radius + dy, radius + dx]),
+            helper.make_tensor(f"out_ends_{index}", TensorProto.INT64, [4],
+                               [index + 1, 1, radius + dy + rows, radius + dx + cols]),
+        ]  # fmt: skip
+        nodes.append(helper.make_node("Slice", ["local_found_padded", f"out_starts_{index}", f"out_ends_{index}"],
+                                      [f"local_min_{index}"]))  # fmt: skip
+        minima.append(f"local_min_{index}")
     nodes += [
         helper.make_node("Min", minima, ["local_bracket"]),
         helper.make_node("ReduceSumSquare", [features], ["local_feature_norms"], axes=[1], keepdims=1),
