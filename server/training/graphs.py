@@ -137,25 +137,36 @@ def _nearest_squared(
     return f"{prefix}nearest"
 
 
+def local_memory_tensors(memory: np.ndarray) -> dict[str, np.ndarray]:
+    """A local memory [images, channels, rows, cols] as _local_nearest_squared reads it: place-major
+    ([places, channels, images], times -2) and each remembered patch's squared norm."""
+    images, channels, rows, cols = memory.shape
+    by_place = memory.astype(np.float32).transpose(2, 3, 1, 0).reshape(rows * cols, channels, images)
+    return {
+        "local_memory": np.ascontiguousarray(-2.0 * by_place),
+        "local_norms": (by_place**2).sum(1, keepdims=True),
+    }
+
+
 def _local_nearest_squared(
-    nodes: list, initializers: list, features: str, memory: np.ndarray, radius: int
+    nodes: list, initializers: list, features: str, grid: tuple[int, int, int], radius: int
 ) -> str:
     """Adds each patch's squared distance to the nearest patch of the remembered normal images at the
-    same place, give or take `radius` cells; returns the name of the [rows * cols] distances.
+    same place, give or take `radius` cells; returns the name of the [rows * cols] distances. The memory is
+    read from "local_memory" and "local_norms" (local_memory_tensors), which the caller adds as
+    initializers (the served graph) or feeds (the trainer's held-out scoring); `grid` is (channels, rows,
+    cols).
 
-    `memory` is [images, channels, rows, cols]. The input, place-major, is moved by each shift and the
+    The input, place-major, is moved by each shift and the
     moved copies stacked, so that at every remembered place q one batched MatMul compares the input
     patches the shifts bring there (from q - shift) with every image's patch at q: [places, shifts,
     channels] x [places, channels, images]; nothing of the memory's size is written out. Each shift's
     minimum is then moved back to the input's place (what fell off the grid never wins).
     """
-    images, channels, rows, cols = memory.shape
+    channels, rows, cols = grid
     places = rows * cols
     shifts = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
-    by_place = memory.astype(np.float32).transpose(2, 3, 1, 0).reshape(places, channels, images)
     initializers += [
-        numpy_helper.from_array(np.ascontiguousarray(-2.0 * by_place), "local_memory"),
-        numpy_helper.from_array((by_place**2).sum(1, keepdims=True), "local_norms"),
         helper.make_tensor("local_pads", TensorProto.INT64, [8], [0, radius, radius, 0, 0, radius, radius, 0]),
         helper.make_tensor("local_found_pads", TensorProto.INT64, [8],
                            [0, 0, radius, radius, 0, 0, radius, radius]),
@@ -210,17 +221,23 @@ def _local_nearest_squared(
     return "local_nearest"
 
 
-def local_nearest_graph(memory: np.ndarray, radius: int) -> onnx.ModelProto:
-    """features [1, channels, rows, cols] -> squared distances [rows * cols] to a local memory (see
-    _local_nearest_squared): the trainer's held-out scoring runs the very nodes the served graph holds."""
-    _, channels, rows, cols = memory.shape
+def local_nearest_graph(grid: tuple[int, int, int], radius: int) -> onnx.ModelProto:
+    """features [1, channels, rows, cols] and a local memory (the inputs named by local_memory_tensors, any
+    number of images) -> squared distances [rows * cols]: the trainer's held-out scoring runs the very nodes
+    the served graph holds, with each fold's memory fed rather than built into a graph of its own."""
+    channels, rows, cols = grid
     nodes: list = []
     initializers: list = []
-    name = _local_nearest_squared(nodes, initializers, "features", memory, radius)
+    name = _local_nearest_squared(nodes, initializers, "features", grid, radius)
+    inputs = [
+        helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, channels, rows, cols]),
+        helper.make_tensor_value_info("local_memory", TensorProto.FLOAT, [rows * cols, channels, "images"]),
+        helper.make_tensor_value_info("local_norms", TensorProto.FLOAT, [rows * cols, 1, "images"]),
+    ]
     graph = helper.make_graph(
         nodes,
         "lookoutvision_emulator_local_nearest",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, channels, rows, cols])],
+        inputs,
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, [rows * cols])],
         initializer=initializers,
     )
@@ -323,7 +340,10 @@ def scoring_graph(
         helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
     ]
     if memory.ndim == 4:  # a local memory: images x channels x rows x cols
-        nearest = _local_nearest_squared(nodes, initializers, features, memory, decision.radius)
+        initializers += [
+            numpy_helper.from_array(array, name) for name, array in local_memory_tensors(memory).items()
+        ]
+        nearest = _local_nearest_squared(nodes, initializers, features, memory.shape[1:], decision.radius)
     else:
         nearest = _nearest_squared(nodes, initializers, "patches", memory)
     nodes += [

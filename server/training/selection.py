@@ -15,6 +15,7 @@ add it) win unless clearly worse; equal AUROCs go to the larger separation betwe
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,10 +186,10 @@ class Searcher:
     def __init__(self, memory: np.ndarray, grid: tuple[int, int], long_side: int) -> None:
         self.grid = grid
         if memory.ndim == 4:
-            from server.training.graphs import local_nearest_graph
-            from server.training.samples import cpu_session
+            from server.training.graphs import local_memory_tensors
 
-            self.session = cpu_session(local_nearest_graph(memory, radius(long_side)).SerializeToString())
+            self.session = _local_session(memory.shape[1:], radius(long_side))
+            self.memory = local_memory_tensors(memory)
         else:
             self.nearest = Nearest(memory)
 
@@ -197,8 +198,17 @@ class Searcher:
             return self.nearest.squared(patches)
         rows, cols = self.grid
         grid = np.ascontiguousarray(patches.T.reshape(1, -1, rows, cols), dtype=np.float32)
-        (found,) = self.session.run(None, {"features": grid})
+        (found,) = self.session.run(None, {"features": grid, **self.memory})
         return found
+
+
+@functools.lru_cache(maxsize=4)
+def _local_session(grid: tuple[int, int, int], reach: int):
+    """One session per grid and radius: each fold's local memory is fed to it."""
+    from server.training.graphs import local_nearest_graph
+    from server.training.samples import cpu_session
+
+    return cpu_session(local_nearest_graph(grid, reach).SerializeToString())
 
 
 def held_out_maps(

@@ -122,14 +122,14 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects):
 
 
 def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
-    from server.training.graphs import local_nearest_graph
+    from server.training.graphs import local_memory_tensors, local_nearest_graph
     from server.training.trainer import cpu_session
 
     rng = np.random.default_rng(3)
     memory = rng.normal(size=(3, 5, 6, 7)).astype(np.float32)  # 3 images, 5 channels, 6 x 7 cells
     features = rng.normal(size=(1, 5, 6, 7)).astype(np.float32)
-    (found,) = cpu_session(local_nearest_graph(memory, 1).SerializeToString()).run(
-        None, {"features": features}
+    (found,) = cpu_session(local_nearest_graph((5, 6, 7), 1).SerializeToString()).run(
+        None, {"features": features, **local_memory_tensors(memory)}
     )
     padded = np.pad(memory, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
     expected = np.full((6, 7), np.inf)
