@@ -61,15 +61,14 @@ def mask_classes(
         from server.inference.alignment import transform
 
         rgba_image = transform(rgba_image, placement, (0, 0, 0, 0), Image.Resampling.NEAREST)
-    rgba = np.asarray(rgba_image.resize(size, Image.Resampling.NEAREST))
+    rgba = np.asarray(rgba_image.resize(size, Image.Resampling.NEAREST)).astype(np.uint32)
+    # one number per pixel (0xRRGGBB; transparent pixels none of the colours), compared once per colour
+    codes = np.where(rgba[:, :, 3] > 0, (rgba[:, :, 0] << 16) | (rgba[:, :, 1] << 8) | rgba[:, :, 2], 1 << 24)
     index_of = {name: i for i, (name, _) in enumerate(classes, start=1)}
-    opaque = rgba[:, :, 3] > 0
     for color, name in sample.colors.items():
         index = index_of.get(_clean(name))
-        if index is None:
-            continue
-        value = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
-        target[opaque & (rgba[:, :, :3] == value).all(axis=2)] = index
+        if index is not None:
+            target[codes == int(color[1:7], 16)] = index
     return target
 
 
@@ -225,9 +224,13 @@ class PixelCounts:
         predicted_small = scores[0].argmax(0).astype(np.uint8)
         predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.Resampling.NEAREST))
         truth = mask_classes(item.sample, self.classes, size, item.placement)
+        count = len(self.classes) + 1
+        confusion = np.bincount(
+            predicted.ravel().astype(np.int64) * count + truth.ravel(), minlength=count * count
+        ).reshape(count, count)  # [predicted, true]
         for index, counts in self.counts.items():
-            mine, real = predicted == index, truth == index
-            counts += [(mine & real).sum(), (mine & ~real).sum(), (~mine & real).sum()]
+            hits = confusion[index, index]
+            counts += [hits, confusion[index].sum() - hits, confusion[:, index].sum() - hits]
 
     def metrics(self) -> list[dict[str, Any]]:
         entries = []
