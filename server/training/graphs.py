@@ -157,11 +157,12 @@ def _local_nearest_squared(
     initializers (the served graph) or feeds (the trainer's held-out scoring); `grid` is (channels, rows,
     cols).
 
-    The input, place-major, is moved by each shift and the
-    moved copies stacked, so that at every remembered place q one batched MatMul compares the input
-    patches the shifts bring there (from q - shift) with every image's patch at q: [places, shifts,
-    channels] x [places, channels, images]; nothing of the memory's size is written out. Each shift's
-    minimum is then moved back to the input's place (what fell off the grid never wins).
+    The input, place-major, is moved by each shift and the moved copies stacked, so that at every
+    remembered place q one batched MatMul compares the input patches the shifts bring there (from
+    q - shift) with every image's patch at q: [places, shifts, channels] x [places, channels, images];
+    nothing of the memory's size is written out (a product per shift and channel was, and cost 4-8 times
+    as long). Each shift's minimum is then moved back to the input's place (what fell off the grid never
+    wins).
     """
     channels, rows, cols = grid
     places = rows * cols
