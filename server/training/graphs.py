@@ -21,6 +21,11 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
     return size[1] // 8, size[0] // 8
 
 
+TONE_WEIGHT = 300.0  # tone values are scaled to weigh like the trunk's features (measured: docs/quality.md)
+TONE_CELLS = 7  # a cell's tone is measured against the cells around it, this many across
+TONE_FLOOR = 0.02  # added to intensities (0..1) before the logarithm: black stays finite
+
+
 @dataclass(frozen=True)
 class Widths:
     """Channels of the feature maps (Lite0: 152 patch features, 40 at stride 8 and 112 at stride 16;
@@ -32,9 +37,39 @@ class Widths:
     pixel: int
 
 
-def _features(nodes: list, initializers: list, segmentation: bool, trunk_name: str | None = None) -> Widths:
-    """Adds the trunk and the patch features ("features", [1, channels, H/8, W/8]); for `segmentation`,
-    also the head's fine_features and the refinement's pixel_features. Returns their channel counts."""
+def _tone(nodes: list, initializers: list) -> str:
+    """Adds each cell's tone: per colour channel, the mean log intensity of its 8x8 pixels less that of
+    the cells around it (TONE_CELLS across), times TONE_WEIGHT; returns the [1, 3, H/8, W/8] name.
+
+    The trunk's features answer to edges and texture and hardly to a soft change of colour or brightness
+    over a few cells (a stain, a discoloured or burnt patch, an uneven coating). Against its surroundings
+    and in logarithms, a cell's tone keeps such a patch and drops what light does to a whole part: a
+    gradient across it, a brighter or dimmer exposure."""
+    half = TONE_CELLS // 2
+    initializers += [
+        helper.make_tensor("tone_half", TensorProto.FLOAT, [], [0.5]),  # the input is (pixel - 127) / 128
+        helper.make_tensor("tone_offset", TensorProto.FLOAT, [], [127.0 / 256 + TONE_FLOOR]),
+        helper.make_tensor("tone_weight", TensorProto.FLOAT, [], [TONE_WEIGHT]),
+    ]
+    nodes += [
+        helper.make_node("Mul", ["image", "tone_half"], ["tone_scaled"]),
+        helper.make_node("Add", ["tone_scaled", "tone_offset"], ["tone_intensity"]),
+        helper.make_node("Log", ["tone_intensity"], ["tone_log"]),
+        helper.make_node("AveragePool", ["tone_log"], ["tone_cells"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("AveragePool", ["tone_cells"], ["tone_around"], kernel_shape=[TONE_CELLS] * 2,
+                         pads=[half] * 4, count_include_pad=0),
+        helper.make_node("Sub", ["tone_cells", "tone_around"], ["tone_contrast"]),
+        helper.make_node("Mul", ["tone_contrast", "tone_weight"], ["tone"]),
+    ]  # fmt: skip
+    return "tone"
+
+
+def _features(
+    nodes: list, initializers: list, segmentation: bool, trunk_name: str | None = None, tone: bool = False
+) -> Widths:
+    """Adds the trunk and the patch features ("features", [1, channels, H/8, W/8]), with each cell's tone
+    after them when `tone` (see _tone); for `segmentation`, also the head's fine_features and the
+    refinement's pixel_features. Returns their channel counts."""
     trunk = TrunkBuilder(trunk=trunk_name)
     stride8, stride16 = trunk.build("image")
     nodes += trunk.nodes
@@ -43,9 +78,13 @@ def _features(nodes: list, initializers: list, segmentation: bool, trunk_name: s
     nodes += [
         helper.make_node("Resize", [stride16, "", "upscale"], ["stride16_up"], mode="nearest"),
         helper.make_node("Concat", [stride8, "stride16_up"], ["stacked"], axis=1),
-        helper.make_node("AveragePool", ["stacked"], ["features"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-                         count_include_pad=0),
+        helper.make_node("AveragePool", ["stacked"], ["trunk_features" if tone else "features"], kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1], count_include_pad=0),
     ]  # fmt: skip
+    if tone:
+        nodes.append(
+            helper.make_node("Concat", ["trunk_features", _tone(nodes, initializers)], ["features"], axis=1)
+        )
     if segmentation:
         nodes += [
             # The stride-4 map beside the patch features, upsampled: what the head classifies.
@@ -58,7 +97,7 @@ def _features(nodes: list, initializers: list, segmentation: bool, trunk_name: s
             helper.make_node("Resize", [trunk.stride2, "", "upscale"], ["stride2_up"], mode="linear"),
             helper.make_node("Concat", ["image", "contrast", "stride2_up"], ["pixel_features"], axis=1),
         ]  # fmt: skip
-    features = trunk.channels[8] + trunk.channels[16]
+    features = trunk.channels[8] + trunk.channels[16] + (3 if tone else 0)
     return Widths(features, trunk.channels[4] + features, 6 + trunk.channels[2])
 
 
@@ -79,13 +118,14 @@ def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list
 
 
 def feature_graph(
-    size: tuple[int, int], segmentation: bool = False, trunk: str | None = None
+    size: tuple[int, int], segmentation: bool = False, trunk: str | None = None, tone: bool = False
 ) -> onnx.ModelProto:
-    """image -> features [1, 152, H/8, W/8]; for `segmentation` also fine_features [1, 176, H/4, W/4]
-    and pixel_features [1, 22, H, W] (channels for Lite0; `trunk` defaults to efficientnet.trunk_name())."""
+    """image -> features [1, 152, H/8, W/8] (155 with `tone`); for `segmentation` also fine_features
+    [1, 176, H/4, W/4] (179) and pixel_features [1, 22, H, W] (channels for Lite0; `trunk` defaults to
+    efficientnet.trunk_name())."""
     nodes: list = []
     initializers: list = []
-    widths = _features(nodes, initializers, segmentation, trunk)
+    widths = _features(nodes, initializers, segmentation, trunk, tone)
     width, height = size
     outputs = [
         helper.make_tensor_value_info(
@@ -306,15 +346,17 @@ def scoring_graph(
     head: tuple[np.ndarray, np.ndarray] | None = None,
     refine: tuple[np.ndarray, np.ndarray] | None = None,
     trunk: str | None = None,
+    tone: bool = False,
 ) -> onnx.ModelProto:
     """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8], from a
     global `memory` [patches, channels] or a local one [images, channels, rows, cols]; with a
     segmentation `head` (weights [classes, 176], bias, on the fine features), also class_scores
     [1, classes, H, W]: the head's scores upsampled, then, with `refine` (weights [classes, classes + 22],
-    bias), rescored per pixel from those and the pixel features."""
+    bias), rescored per pixel from those and the pixel features. `tone`: the features end with each
+    cell's tone, as the memory's do (see _tone)."""
     nodes: list = []
     initializers: list = []
-    widths = _features(nodes, initializers, head is not None, trunk)
+    widths = _features(nodes, initializers, head is not None, trunk, tone)
     features = "features"
     width, height = size
     rows, cols = height // 8, width // 8

@@ -47,18 +47,27 @@ class Candidate:
     cost: int = 0  # its margin class: it must beat the best so far by MARGIN[cost] (negative: preferred)
     turned: bool = False  # the memory also holds turned copies of the normal images
     aligned: bool = False  # parts are centred and turned upright first (plain backgrounds only)
+    tone: bool = False  # the features also hold each cell's tone against its surroundings (graphs._tone)
 
     def name(self) -> str:
         where = "local (position-aware)" if self.local else "global"
         return (f"{self.long_side} px, {'aligned parts, ' if self.aligned else ''}{where} memory"
-                + (" with turned copies" if self.turned else ""))  # fmt: skip
+                + (" with turned copies" if self.turned else "") + (", with tone" if self.tone else ""))  # fmt: skip
 
 
 LOCAL_COST = 1  # no dearer to serve: it must only do better
 ALIGNMENT_COST = 4  # unaligned parts must do clearly better: alignment also copes with turned parts
 HIGH_SIDE_COST = 2  # four times the features: it must do clearly better
 TURNED_COST = 3  # robust to turned parts: it wins unless clearly worse
-MARGIN = {0: 0.0, LOCAL_COST: 0.0, HIGH_SIDE_COST: 0.01, TURNED_COST: -0.01, ALIGNMENT_COST: 0.01}
+TONE_COST = 5  # a second way of seeing the same cells: it must do clearly better
+MARGIN = {
+    0: 0.0,
+    LOCAL_COST: 0.0,
+    HIGH_SIDE_COST: 0.01,
+    TURNED_COST: -0.01,
+    ALIGNMENT_COST: 0.01,
+    TONE_COST: 0.01,
+}
 
 
 @dataclass

@@ -4,7 +4,8 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
 - Features: the trunk's stride-8 map (40 channels) with the stride-16 map (112) upsampled beside it,
   3x3 average pooled: 152 values per patch of the input, resized to the working size (see below). The
   trunk is Lite0; LOOKOUTVISION_EMULATOR_TRUNK=lite1 or lite2 swaps in a larger one for experiments
-  (server/training/efficientnet.py; measured in docs/quality.md, "Larger trunks").
+  (server/training/efficientnet.py; measured in docs/quality.md, "Larger trunks"). A candidate may add
+  each 8x8 cell's tone (its log colour against the cells around it: stains, discoloured patches).
 - Memory: the normal images' patches (with turned copies when parts are aligned), thinned to a coreset
   whose size keeps one image's nearest-patch search within a fixed budget (server/training/memory.py).
 - Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
@@ -151,7 +152,9 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     head = refine = None
     if classes:
         progress("Learning the anomaly classes from the masks.")
-        session = cpu_session(feature_graph(size, segmentation=True).SerializeToString())
+        session = cpu_session(
+            feature_graph(size, segmentation=True, tone=best.candidate.tone).SerializeToString()
+        )
         # each training image's held-out anomaly level, as the served graph computes it ("shifted")
         levels = [(blurred - decision.map_threshold) / decision.map_spread + 0.5 for blurred in best.maps]
         # the anomalous images (at most SEGMENTATION_ANOMALIES) and SEGMENTATION_NORMALS normal ones:
@@ -165,7 +168,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    graph = scoring_graph(size, memory, decision, head, refine)
+    graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone)
     (output / MODEL_FILE).write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",
@@ -222,6 +225,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
         LOCAL_COST,
+        TONE_COST,
         TURNED_COST,
         Candidate,
         Images,
@@ -232,14 +236,14 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     )
 
     normals = samples[: int((~labels).sum())]
-    views: dict[tuple[int, bool, bool], Images] = {}
+    views: dict[tuple[int, bool, bool, bool], Images] = {}
 
     def view(candidate: Candidate) -> Images:
         """The training images as a candidate sees them (kept while candidates share them)."""
-        key = (candidate.long_side, candidate.aligned, candidate.turned)
+        key = (candidate.long_side, candidate.aligned, candidate.turned, candidate.tone)
         if key not in views:
             size = input_size(job.image_size, candidate.long_side)
-            session = cpu_session(feature_graph(size).SerializeToString())
+            session = cpu_session(feature_graph(size, tone=candidate.tone).SerializeToString())
             aligned = alignment if candidate.aligned else None
             maps = [_features(session, see(sample, size, aligned)) for sample in samples]
             rng = np.random.default_rng(0)
@@ -296,13 +300,18 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         # Parts may come turned on a busy background: prefer a memory that knows them turned unless it
         # does clearly worse (a robustness bought at almost no cost).
         consider(Candidate(base, cost=TURNED_COST, turned=True), "a memory with turned copies")
+    if best.auroc < SATURATED:
+        # Soft stains and discoloured patches barely move the trunk's features: the best way of seeing so
+        # far is tried again with each cell's tone beside them.
+        consider(replace(best.candidate, tone=True, cost=TONE_COST), "the same with each cell's tone")
     high = high_side(job.image_size, len(samples))
     if high is not None and best.auroc < SATURATED:
         # The larger size is tried in the way of seeing the images whose memory alone did best: the
         # learnt rules are fitted again there, and their held-out AUROCs on a few dozen images are too
-        # close to one another to pick the way of seeing by.
-        basis = max(outcomes, key=lambda outcome: outcome.rules["memory"]).candidate
-        keep = {(c.long_side, c.aligned, c.turned) for c in (basis, best.candidate)}
+        # close to one another to pick the way of seeing by. Tone goes along only where it won.
+        seeing = [outcome for outcome in outcomes if outcome.candidate.tone == best.candidate.tone]
+        basis = max(seeing, key=lambda outcome: outcome.rules["memory"]).candidate
+        keep = {(c.long_side, c.aligned, c.turned, c.tone) for c in (basis, best.candidate)}
         for key in [key for key in views if key not in keep]:
             del views[key]  # the larger view takes four times the room
         consider(replace(basis, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")

@@ -70,10 +70,11 @@ def test_statistics_of_a_map():
 
 
 @pytest.mark.parametrize(
-    ("local", "located", "defects"),
-    [(False, False, False), (True, False, False), (False, True, False), (False, True, True)],
-)
-def test_the_served_graph_scores_as_the_trainer_does(local, located, defects):
+    ("local", "located", "defects", "tone"),
+    [(False, False, False, False), (True, False, False, False), (False, True, False, False),
+     (False, True, True, False), (True, False, False, True)],
+)  # fmt: skip
+def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone):
     """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
     the map measured against each place's normal level or not, statistics, the likeness to labelled
     defect patches, pooled components, the learnt rule and the calibration: the exported graph against
@@ -94,19 +95,20 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects):
         image = Image.fromarray(rng.integers(90, 160, (64, 96, 3), dtype=np.uint8))
         ImageDraw.Draw(image).ellipse((10 + 8 * index, 10, 40 + 8 * index, 40), fill=(200, 40, 40))
         pictures.append(network_input(np.asarray(image)))
-    features = cpu_session(feature_graph(size).SerializeToString())
-    maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
+    features = cpu_session(feature_graph(size, tone=tone).SerializeToString())
+    channels = 155 if tone else 152
+    maps = [features.run(["features"], {"image": p})[0][0].reshape(channels, -1).T for p in pictures]
     labels = np.array([False, False, True, True])
     memory = memory_for(Images(maps, [], labels, np.zeros(4, int), grid), None, 10_000, local)
-    assert memory.shape == ((2, 152, *grid) if local else (2 * grid[0] * grid[1], 152))
+    assert memory.shape == ((2, channels, *grid) if local else (2 * grid[0] * grid[1], channels))
     statistics_used = 5 if defects else 4
-    combination = Combination(rng.normal(size=statistics_used + 3), 0.3, rng.normal(size=152),
-                              rng.normal(size=(152, 3)))  # fmt: skip
+    combination = Combination(rng.normal(size=statistics_used + 3), 0.3, rng.normal(size=channels),
+                              rng.normal(size=(channels, 3)))  # fmt: skip
     location = (rng.uniform(0, 2, grid).astype(np.float32), rng.uniform(0.5, 2, grid).astype(np.float32))
     prototypes = maps[3][[5, 9, 17]]  # patches of a labelled anomaly
     decision = Decision(combination, threshold=1.5, slope=0.7, radius=1, location=location if located else None,
                         prototypes=prototypes if defects else None)  # fmt: skip
-    served = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
+    served = cpu_session(scoring_graph(size, memory, decision, tone=tone).SerializeToString())
     searcher = Searcher(memory, grid, long_side=96)
     for picture, patches in zip(pictures, maps, strict=True):
         blurred = distance_map(searcher.squared(patches), grid)
@@ -138,3 +140,41 @@ def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
             near = padded[:, :, y : y + 3, x : x + 3]  # the 3 x 3 cells around (y, x) in every image
             expected[y, x] = ((near - features[0, :, y, x][None, :, None, None]) ** 2).sum(1).min()
     np.testing.assert_allclose(found, expected.reshape(-1), rtol=1e-4, atol=1e-4)
+
+
+def test_tone_is_each_cells_log_intensity_against_its_surroundings():
+    """The features with tone: the trunk's 152 unchanged, then per colour channel the mean log intensity
+    of each 8x8 cell less the mean over the 7x7 cells around it (fewer at the border), weighted; a light
+    gradient across the picture leaves it near zero inside the picture, a soft stain does not."""
+    from server.training.graphs import TONE_CELLS, TONE_FLOOR, TONE_WEIGHT, feature_graph
+    from server.training.trainer import cpu_session, network_input
+
+    size = (128, 96)
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:96, 0:128]
+    lit = 60 + 1.2 * xx + 0.5 * yy  # light falling off across the part
+    stain = 40 * np.exp(-((xx - 80) ** 2 + (yy - 40) ** 2) / 150.0)  # soft, no edge to speak of
+    pixels = np.clip(
+        np.stack([lit - stain, lit - 0.5 * stain, lit], axis=2) + rng.normal(0, 2, (96, 128, 3)), 0, 255
+    )
+    picture = network_input(pixels.astype(np.uint8))
+    (plain,) = cpu_session(feature_graph(size).SerializeToString()).run(["features"], {"image": picture})
+    (toned,) = cpu_session(feature_graph(size, tone=True).SerializeToString()).run(
+        ["features"], {"image": picture}
+    )
+    np.testing.assert_allclose(toned[0, :152], plain[0], rtol=1e-5, atol=1e-5)
+
+    intensity = np.log((picture[0] * 128 + 127) / 256 + TONE_FLOOR)  # [3, H, W]
+    cells = intensity.reshape(3, 12, 8, 16, 8).mean(axis=(2, 4))
+    half = TONE_CELLS // 2
+    around = np.zeros_like(cells)
+    for row in range(12):
+        for col in range(16):
+            block = cells[:, max(0, row - half) : row + half + 1, max(0, col - half) : col + half + 1]
+            around[:, row, col] = block.mean(axis=(1, 2))
+    expected = TONE_WEIGHT * (cells - around)
+    np.testing.assert_allclose(toned[0, 152:], expected, rtol=1e-3, atol=1e-2)
+    red = expected[0]
+    # the stain's cell against cells whose whole neighbourhood is inside the picture, away from the stain
+    # (at the border the neighbourhood is one-sided, and a gradient shows there)
+    assert abs(red[5, 10]) > 3 * np.abs(red[3:9, 3:6]).max()
