@@ -16,6 +16,8 @@ RADII = 48
 ANGLES = 360
 TOLERANCE = 40.0  # how far (per channel) a pixel may be from the background colour and still be background
 MAX_SHARE = 0.9  # parts may fill most of the frame, as long as the border stays background
+ONE_PIECE = 0.5  # the largest connected piece of what is not background holds at least this share of it
+PIECES_SIDE = 96  # pieces are counted on a copy this many pixels on its longer side
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,28 @@ def reference_for(image: Image.Image, background: tuple[int, int, int], toleranc
     return polar(mask, (float(cols.mean()), float(rows.mean())))
 
 
+def largest_piece(mask: np.ndarray) -> float:
+    """The share of the mask's pixels in its largest 4-connected piece (0 for an empty mask). Each pixel
+    takes the largest label around it until nothing changes: as many numpy passes as the longest path
+    inside a piece, cheap on a thumbnail."""
+    height, width = mask.shape
+    labels = np.where(mask, np.arange(1, height * width + 1).reshape(height, width), 0)
+    while True:
+        padded = np.pad(labels, 1)
+        grown = np.maximum.reduce([padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1],
+                                   padded[1:-1, :-2], padded[1:-1, 2:]])  # fmt: skip
+        grown = np.where(mask, grown, 0)
+        if np.array_equal(grown, labels):
+            break
+        labels = grown
+    sizes = np.bincount(labels.ravel())[1:]
+    return float(sizes.max() / sizes.sum()) if sizes.sum() else 0.0
+
+
 def plain_background(images: list[Image.Image], tolerance: float = TOLERANCE) -> tuple[int, int, int] | None:
     """The typical background colour if every image's border is almost all one colour (its own: the light
-    may change between photos) and the part covers between 2 % and MAX_SHARE of the image; otherwise
-    None (alignment would not be reliable)."""
+    may change between photos) and the part covers between 2 % and MAX_SHARE of the image in mostly one
+    piece; otherwise None (alignment would not be reliable)."""
     colours = []
     for image in images:
         colour, plain = _border(np.asarray(image, dtype=np.int16))
@@ -136,6 +156,10 @@ def plain_background(images: list[Image.Image], tolerance: float = TOLERANCE) ->
         share = silhouette(image, colour, tolerance).mean()
         if not 0.02 <= share <= MAX_SHARE:
             return None
+        small = image.copy()
+        small.thumbnail((PIECES_SIDE, PIECES_SIDE))
+        if largest_piece(silhouette(small, colour, tolerance) > 0) < ONE_PIECE:
+            return None  # a pattern of many pieces (the traces of a board), not a part to turn upright
         colours.append(colour)
     red, green, blue = (int(c) for c in np.median(np.array(colours), axis=0))
     return red, green, blue

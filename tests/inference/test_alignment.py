@@ -9,6 +9,7 @@ from server.inference.alignment import (
     Placement,
     align,
     from_json,
+    largest_piece,
     locate,
     own_background,
     plain_background,
@@ -59,6 +60,29 @@ def test_aligned_parts_look_alike_and_masks_go_back(alignment):
 def test_no_alignment_without_a_plain_background():
     noisy = Image.fromarray(np.random.default_rng(0).integers(0, 255, (160, 200, 3), dtype=np.uint8))
     assert plain_background([noisy]) is None
+
+
+def test_largest_piece_counts_connected_pixels():
+    mask = np.zeros((10, 12), bool)
+    mask[1:4, 1:4] = True  # 9 pixels
+    mask[6:9, 5:11] = True  # 18 pixels
+    mask[5, 0] = True  # 1 pixel, touching the others only at a corner
+    assert largest_piece(mask) == pytest.approx(18 / 28)
+    mask[4:6, 2] = True  # joins the first square to the lone pixel's neighbour: still three pieces
+    assert largest_piece(mask) == pytest.approx(18 / 30)
+    assert largest_piece(np.zeros((4, 4), bool)) == 0.0
+
+
+def test_no_alignment_for_a_pattern_of_many_pieces():
+    """Traces and pads on a plain board: every border is plain and the copper covers a fair share, but it
+    is many pieces, not one part whose silhouette says how it lies."""
+    board = Image.new("RGB", (200, 160), (20, 90, 40))
+    draw = ImageDraw.Draw(board)
+    for row in range(6):
+        for col in range(8):
+            draw.rectangle((20 + 21 * col, 20 + 21 * row, 32 + 21 * col, 30 + 21 * row), fill=(200, 170, 90))
+    assert plain_background([board]) is None
+    assert plain_background([part()]) == (255, 255, 255)
 
 
 def test_round_trip_through_json(alignment):
