@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most
 SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
 TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
+DECODED_BUDGET = 256 * 2**20  # bytes of decoded training images kept while a model trains
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,39 @@ def high_side(image_size: tuple[int, int], images: int) -> int | None:
     return working_side(image_size, HIGH_SIDE)
 
 
+class Decoded:
+    """The training images, decoded once while a model trains (each candidate, the segmentation and the
+    turned copies read them again), up to DECODED_BUDGET bytes; test images are read once, not kept."""
+
+    def __init__(self, paths: set[str]) -> None:
+        self.paths = paths
+        self.images: dict[str, Any] = {}
+        self.room = DECODED_BUDGET
+
+    def get(self, path: str):
+        image = self.images.get(path)
+        if image is None:
+            image = _decode(path)
+            size = image.width * image.height * 3
+            if path in self.paths and size <= self.room:
+                self.images[path] = image
+                self.room -= size
+        return image
+
+
+_DECODED: ContextVar[Decoded | None] = ContextVar("decoded_training_images", default=None)
+
+
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
+    """Trains, evaluates and exports a model for `job` (see the module's docstring)."""
+    token = _DECODED.set(Decoded({sample.path for sample in job.train}))
+    try:
+        return _train(job, progress)
+    finally:
+        _DECODED.reset(token)
+
+
+def _train(job: Job, progress: Callable[[str], None]) -> Result:
     from server.training.decision import best_threshold, calibration_slope
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import Decision, feature_graph, scoring_graph
@@ -319,7 +353,13 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
 
 
 def open_rgb(path: str):
-    """A training image as DetectAnomalies would decode it (server.inference.images.to_rgb)."""
+    """A training image as DetectAnomalies would decode it (server.inference.images.to_rgb); while a
+    model trains, a training image decoded before (read-only: callers make new images from it)."""
+    decoded = _DECODED.get()
+    return decoded.get(path) if decoded is not None else _decode(path)
+
+
+def _decode(path: str):
     from PIL import Image
 
     from server.inference.images import to_rgb

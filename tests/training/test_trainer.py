@@ -243,3 +243,31 @@ def test_soft_stains_are_found_by_each_cells_tone(tmp_path):
     assert toned > plain + 0.1
     assert result.selection["Chosen"]["Candidate"] == "128 px, global memory, with tone"
     assert result.metrics["ROCAUC"] >= 0.95
+
+
+def test_training_images_are_decoded_once_per_training(tmp_path, monkeypatch):
+    """Every candidate, the turned copies and the segmentation read the training images again: they are
+    decoded once and kept while the model trains (within trainer.DECODED_BUDGET); test images are read
+    once and not kept, and nothing is kept after training."""
+    normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 12)
+    anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 8, start=100)
+    decoded: list[str] = []
+    original = trainer._decode
+
+    def counting(path: str):
+        decoded.append(path)
+        return original(path)
+
+    monkeypatch.setattr(trainer, "_decode", counting)
+    project = job(tmp_path, normal, anomalous, (160, 160))
+    train(project)
+    train_paths = sorted(sample.path for sample in project.train)
+    test_paths = sorted(sample.path for sample in project.test)
+    assert sorted(path for path in decoded if path in train_paths) == train_paths
+    assert sorted(path for path in decoded if path in test_paths) == test_paths
+    assert trainer._DECODED.get() is None
+
+    decoded.clear()
+    monkeypatch.setattr(trainer, "DECODED_BUDGET", 0)  # no room: every reading decodes again
+    train(project)
+    assert len([path for path in decoded if path in train_paths]) > len(train_paths)
