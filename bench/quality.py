@@ -16,6 +16,7 @@ Rows:
   reflected where it is busy, as for the cookies' tray, rather than a flat corner).
 - texture, rotated_parts, boards, thin_cracks, large_parts: bench/synthetic.py's sets (seed 0, 30 + 30),
   even index train, odd test per class (15 + 15 each); masks for texture, boards and thin_cracks.
+- texture-grey, ... large_parts-grey: the same pictures in grey (bench/synthetic.py --grey).
 A row whose shared dataset folder is missing is skipped, with a note.
 
 Columns: image AUROC, F1, precision and recall at the model's own threshold (from the evaluation result;
@@ -59,7 +60,15 @@ from server.training.trainer import metrics  # noqa: E402
 SHARED = ROOT.parent / "shared" / "datasets"
 BUCKET = "aliens"  # bench/train.py's helpers work in this bucket
 REAL = ("aliens", "cookies")
-ROWS = ("aliens", "aliens-turned", "cookies", "cookies-turned", *synthetic.SETS)
+GREY = "-grey"  # a synthetic set's pictures in grey: several real inspection sets are grey
+ROWS = (
+    "aliens",
+    "aliens-turned",
+    "cookies",
+    "cookies-turned",
+    *synthetic.SETS,
+    *(f"{name}{GREY}" for name in synthetic.SETS),
+)
 TRAIN_TIMEOUT = 1800.0
 
 
@@ -120,7 +129,8 @@ def cookies_data() -> Data | None:
 def synthetic_data(name: str, folder: Path) -> Data:
     root = folder / name
     if not (root / "anomaly" / "029.png").exists():
-        synthetic.generate(name, folder, seed=0)
+        base = name.removesuffix(GREY)
+        synthetic.generate(base, folder, seed=0, grey=base != name)
     classes = json.loads((root / "classes.json").read_text()) if (root / "classes.json").exists() else None
     parts = split(root)
 

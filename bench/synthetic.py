@@ -1,11 +1,13 @@
 """Deterministic synthetic image sets of L4V size, for measuring the trainer on many kinds of data.
 
-    python bench/synthetic.py OUT [--sets texture,boards] [--seed 0] [--count 30]
+    python bench/synthetic.py OUT [--sets texture,boards] [--seed 0] [--count 30] [--grey]
 
 Each set is written as OUT/<set>/normal/NNN.png and OUT/<set>/anomaly/NNN.png; segmentation sets also
 have OUT/<set>/masks/NNN.png (the anomaly's name: white background, each defect class in its own colour)
-and OUT/<set>/classes.json ({"#RRGGBB": "class name"}). Only numpy and Pillow are used, and every image
-comes from its own seed (set, label, index, seed): the first N images are the same whatever the count.
+and OUT/<set>/classes.json ({"#RRGGBB": "class name"}). With --grey the pictures are saved in grey (8-bit,
+as many inspection cameras take them) under OUT/<set>-grey, the masks as they are. Only numpy and Pillow
+are used, and every image comes from its own seed (set, label, index, seed): the first N images are the
+same whatever the count.
 
 Every picture is "photographed": a random exposure and colour cast, a lighting gradient, a little blur
 and sensor noise, so a set is not separable by mean colour. An anomalous picture is a clean scene of its
@@ -548,16 +550,21 @@ def sample(name: str, index: int, anomalous: bool, seed: int = 0) -> Sample:
     return Sample(image, clean, mask)
 
 
-def generate(name: str, out_dir: str | Path, seed: int = 0, count: int = 30) -> Path:
-    """Write set `name` under out_dir/name with `count` normal and `count` anomalous images; its folder."""
-    folder = Path(out_dir) / name
+def generate(name: str, out_dir: str | Path, seed: int = 0, count: int = 30, grey: bool = False) -> Path:
+    """Write set `name` under out_dir/name (out_dir/name-grey, in grey, with `grey`) with `count` normal
+    and `count` anomalous images; its folder."""
+    folder = Path(out_dir) / (f"{name}-grey" if grey else name)
     classes = SETS[name][1]
     for label in ("normal", "anomaly") + (("masks",) if classes else ()):
         (folder / label).mkdir(parents=True, exist_ok=True)
+
+    def picture(image: Image.Image) -> Image.Image:
+        return image.convert("L") if grey else image
+
     for index in range(count):
-        sample(name, index, False, seed).image.save(folder / "normal" / f"{index:03d}.png")
+        picture(sample(name, index, False, seed).image).save(folder / "normal" / f"{index:03d}.png")
         anomalous = sample(name, index, True, seed)
-        anomalous.image.save(folder / "anomaly" / f"{index:03d}.png")
+        picture(anomalous.image).save(folder / "anomaly" / f"{index:03d}.png")
         if anomalous.mask is not None:
             anomalous.mask.save(folder / "masks" / f"{index:03d}.png")
     if classes:
@@ -571,9 +578,10 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=30, help="normal and anomalous images per set, each")
+    parser.add_argument("--grey", action="store_true", help="save the pictures in grey, under OUT/<set>-grey")
     args = parser.parse_args()
     for name in args.sets.split(","):
-        print(generate(name.strip(), args.out, args.seed, args.count))
+        print(generate(name.strip(), args.out, args.seed, args.count, args.grey))
 
 
 if __name__ == "__main__":

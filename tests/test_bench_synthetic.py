@@ -72,3 +72,19 @@ def test_defects_only_where_masked(name):
         assert outside.sum() <= 0.02 * changed.sum() + 3, (outside.sum(), changed.sum())
         coverage = (np.asarray(item.mask) != 255).any(axis=2).mean()
         assert coverage < 0.05, coverage
+
+
+def test_grey_sets_are_the_same_pictures_in_grey(tmp_path):
+    colour = synthetic.generate("boards", tmp_path, seed=0, count=2)
+    grey = synthetic.generate("boards", tmp_path, seed=0, count=2, grey=True)
+    assert grey == tmp_path / "boards-grey"
+    for label in ("normal", "anomaly"):
+        for path in sorted((colour / label).glob("*.png")):
+            picture = Image.open(grey / label / path.name)
+            assert picture.mode == "L"
+            assert np.array_equal(np.asarray(picture), np.asarray(Image.open(path).convert("L")))
+    for path in sorted((colour / "masks").glob("*.png")):
+        assert np.array_equal(
+            np.asarray(Image.open(grey / "masks" / path.name)), np.asarray(Image.open(path))
+        )
+    assert (grey / "classes.json").read_text() == (colour / "classes.json").read_text()
