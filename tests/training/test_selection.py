@@ -4,10 +4,12 @@ them. Feature maps are made up here (no network), so each test runs in well unde
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from server.training.selection import (
     ALIGNMENT_COST,
     HIGH_SIDE_COST,
+    LOCAL_COST,
     PROTOTYPE_CELLS,
     PROTOTYPE_RULE,
     TURNED_COST,
@@ -18,6 +20,7 @@ from server.training.selection import (
     evaluate,
     left_out_maps,
     memory_for,
+    merit,
     wins,
 )
 
@@ -118,6 +121,20 @@ def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_nea
     aligned = Outcome(Candidate(320, aligned=True), np.zeros((1, 4)), auroc=1.0, separation=2.0)
     as_they_are = Candidate(320, cost=ALIGNMENT_COST)  # alignment also copes with turned parts: it stays
     assert not wins(Outcome(as_they_are, np.zeros((1, 4)), auroc=1.0, separation=9.0), aligned)
+
+
+def test_a_learnt_rule_counts_half_between_candidates():
+    """Candidates are compared by the memory's held-out AUROC plus half of what a learnt rule adds: a way
+    of seeing whose memory is at chance does not win by a rule that makes up for it (noise on a few dozen
+    images), while a rule's gain on a memory that sees the defects still counts."""
+    seeing = Outcome(Candidate(608), np.zeros((1, 4)), rule="memory", auroc=0.77, rules={"memory": 0.77})
+    blind = Outcome(Candidate(320, cost=TURNED_COST, turned=True), np.zeros((1, 4)), rule="supervised",
+                    auroc=0.80, rules={"memory": 0.44, "supervised": 0.80})  # fmt: skip
+    assert merit(blind) == pytest.approx(0.62) and merit(seeing) == pytest.approx(0.77)
+    assert not wins(blind, seeing) and wins(seeing, blind)
+    helped = Outcome(Candidate(320, local=True, cost=LOCAL_COST), np.zeros((1, 4)), rule="supervised",
+                     auroc=0.95, rules={"memory": 0.90, "supervised": 0.95})  # fmt: skip
+    assert merit(helped) == pytest.approx(0.925) and wins(helped, seeing)
 
 
 def fixtured(rng: np.random.Generator, count: int, layout: np.ndarray) -> list[np.ndarray]:
