@@ -35,9 +35,14 @@ def blur(grid: np.ndarray) -> np.ndarray:
     return sum(kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3))
 
 
+def unsquared(squared: np.ndarray) -> np.ndarray:
+    """Nearest distances from squared ones (|p|^2 + |m|^2 - 2 p.m can fall a hair below 0)."""
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
 def distance_map(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """The blurred [rows, cols] map of nearest distances (given squared, per patch), as the graph makes it."""
-    return blur(np.sqrt(np.maximum(squared, 0.0)).reshape(grid))
+    return blur(unsquared(squared).reshape(grid))
 
 
 def statistics(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

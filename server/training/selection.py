@@ -33,6 +33,7 @@ from server.training.decision import (
     map_statistics,
     memory_only,
     separation,
+    unsquared,
 )
 from server.training.memory import Nearest, coreset_rows
 
@@ -182,9 +183,9 @@ def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) ->
     nearest = Nearest(memory)
     indices = np.arange(len(images.maps)) if scored is None else scored
     return [
-        np.sqrt(
-            np.maximum(nearest.squared(images.maps[i], owners == i if not images.labels[i] else None), 0)
-        ).reshape(images.grid)
+        unsquared(nearest.squared(images.maps[i], owners == i if not images.labels[i] else None)).reshape(
+            images.grid
+        )
         for i in indices
     ]
 
@@ -238,7 +239,7 @@ def held_out_maps(
         progress(f"fold {fold + 1} of {folds}")
         searcher = Searcher(memory_for(images, fold, cap, candidate.local), images.grid, candidate.long_side)
         for index in np.flatnonzero((images.folds == fold) & wanted):
-            maps[index] = np.sqrt(np.maximum(searcher.squared(images.maps[index]), 0.0)).reshape(images.grid)
+            maps[index] = unsquared(searcher.squared(images.maps[index])).reshape(images.grid)
     return [maps[index] for index in np.flatnonzero(wanted)]
 
 
@@ -350,7 +351,7 @@ def prototype_evidence(images: Images, distances: list[np.ndarray]) -> tuple[np.
             return None
         nearest = Nearest(defect_patches(images, distances, donors))
         for index in np.flatnonzero(images.folds == fold):
-            to_defects = np.sqrt(np.maximum(nearest.squared(images.maps[index]), 0.0))
+            to_defects = unsquared(nearest.squared(images.maps[index]))
             evidence[index] = likeness(distances[index].reshape(-1), to_defects).max()
     return evidence, defect_patches(images, distances, anomalous)
 
