@@ -19,6 +19,7 @@ from server.inference.bundle import (
     check_against_graph,
 )
 from server.inference.devices import CPU, CUDA
+from server.inference.masks import class_labels
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,10 @@ class ModelRunner:
         outputs = description.outputs
         if outputs.class_map:
             values = np.asarray(results[outputs.class_map])[0]
-            if values.ndim == 3 and values.shape[0] > 1:
-                labels = values.argmax(axis=0)  # per-class scores: the best class wins
-            else:
-                labels = values.reshape(values.shape[-2:])
+            if values.ndim == 3 and values.shape[0] > 1:  # per-class scores: the best class wins
+                labels = class_labels(values, size)
+                return np.where(labels <= len(description.classes), labels, 0).astype(np.uint8)
+            labels = values.reshape(values.shape[-2:])
             labels = np.where((labels >= 0) & (labels <= len(description.classes)), labels, 0).astype(
                 np.uint8
             )

@@ -218,11 +218,10 @@ class PixelCounts:
         self.counts = {index: np.zeros(3) for index in range(1, len(classes) + 1)}
 
     def add(self, scores: np.ndarray, item: Seen) -> None:
-        from PIL import Image
+        from server.inference.masks import class_labels
 
         size = item.size
-        predicted_small = scores[0].argmax(0).astype(np.uint8)
-        predicted = np.asarray(Image.fromarray(predicted_small, "L").resize(size, Image.Resampling.NEAREST))
+        predicted = class_labels(scores[0], size)  # as DetectAnomalies draws the mask
         truth = mask_classes(item.sample, self.classes, size, item.placement)
         count = len(self.classes) + 1
         confusion = np.bincount(

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from server.inference.bundle import Normalization, parse_description
-from server.inference.masks import AnomalyArea, anomalies, mask_png
+from server.inference.masks import AnomalyArea, anomalies, class_labels, mask_png
 from server.inference.runtime import ModelRunner, confidence, normalise
 from tests.support.onnx_models import red_classifier
 
@@ -75,6 +75,28 @@ def test_masks_and_areas():
     image = np.asarray(Image.open(io.BytesIO(mask_png(labels, classes))))
     assert image.shape == (4, 5, 3)
     assert (image[0] == (10, 11, 12)).all() and (image[1:] == 255).all()
+
+
+def test_class_scores_are_resized_before_the_best_class_is_picked():
+    """A diagonal edge between background and class 1, scored at 16 x 16 and drawn at 80 x 80: resizing
+    the scores puts the edge where it lies; resizing the picked classes would draw a staircase of 5-pixel
+    steps (what thin defects lose most to)."""
+    cells = np.arange(16, dtype=np.float32)
+    scores = np.stack([np.zeros((16, 16), np.float32), cells[:, None] + cells[None, :] - 15.3])
+    labels = class_labels(scores, (80, 80))
+    assert labels.shape == (80, 80) and labels.dtype == np.uint8
+    at = (np.arange(80) + 0.5) / 5 - 0.5  # where each drawn pixel falls among the cells
+    ideal = (at[:, None] + at[None, :] - 15.3 > 0).astype(np.uint8)
+    inner = np.s_[3:-3, 3:-3]  # the edge rows and columns repeat the outer cells
+    assert (labels[inner] == ideal[inner]).mean() > 0.995
+    staircase = np.kron(scores.argmax(axis=0), np.ones((5, 5), np.uint8))
+    assert (staircase[inner] != ideal[inner]).sum() > 50
+    # several classes: each plane resized and the best one picked; at the scores' own size, the best one
+    third = np.where(cells[:, None] < 4, 20.0, -20.0) * np.ones((16, 16), np.float32)
+    three = np.concatenate([scores, third[None]])
+    labels = class_labels(three, (80, 80))
+    assert (labels[:15] == 2).all() and (labels[inner][20:] == ideal[inner][20:]).mean() > 0.995
+    assert (class_labels(three, (16, 16)) == three.argmax(axis=0)).all()
 
 
 def test_worker_threads_stop_spinning_when_a_run_ends():
