@@ -188,12 +188,12 @@ def test_the_trainers_graphs_take_a_wider_trunk(monkeypatch):
     features, fine, pixel = cpu_session(feature_graph(size, True, trunk="lite2").SerializeToString()).run(
         None, {"image": image}
     )
-    assert (features.shape, fine.shape, pixel.shape) == ((1, 168, 8, 12), (1, 192, 16, 24), (1, 22, 64, 96))
+    assert (features.shape, fine.shape, pixel.shape) == ((1, 168, 8, 12), (1, 192, 16, 24), (1, 28, 64, 96))
     rng = np.random.default_rng(4)
     combination = Combination(rng.normal(size=7), 0.3, rng.normal(size=168), rng.normal(size=(168, 3)))
     memory = features[0].reshape(168, -1).T[::2]
     head = (rng.normal(size=(2, 193)), rng.normal(size=2))
-    refine = (rng.normal(size=(2, 24)), rng.normal(size=2))
+    refine = (rng.normal(size=(2, 30)), rng.normal(size=2))
     served = scoring_graph(size, memory, Decision(combination, 0.0, 1.0), head, refine, trunk="lite2")
     score, classes = cpu_session(served.SerializeToString()).run(["score", "class_scores"], {"image": image})
     assert 0.0 <= score[0] <= 1.0

@@ -54,3 +54,43 @@ def test_class_weights_favour_a_rare_class_when_balancing():
         return float(((features @ weights.T + bias).argmax(1) == 1).mean())
 
     assert flagged(balanced) > 2 * flagged(plain)
+
+
+def test_the_served_graph_draws_the_classes_the_trainer_fitted():
+    """The exported refinement (weighed part by part at each part's own resolution) gives the class scores
+    that the trainer's stack of features would: the head on the fine features and the anomaly level,
+    upsampled, beside the pixel features, through the refinement's weights."""
+    from server.training.decision import Combination
+    from server.training.graphs import Decision, feature_graph, level_graph, scoring_graph, upsample_graph
+    from server.training.samples import cpu_session
+
+    rng = np.random.default_rng(5)
+    size = (64, 48)
+    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
+    features, fine, pixel = cpu_session(feature_graph(size, segmentation=True).SerializeToString()).run(
+        None, {"image": image}
+    )
+    channels = features.shape[1]
+    combination = Combination(
+        np.array([1.0, 0.0, 0.0, 0.0]), 0.0, np.zeros(channels), np.zeros((channels, 0))
+    )
+    # a wide map spread keeps the anomaly map inside 0..1, so it is the level the head reads, unclipped
+    decision = Decision(combination, 0.0, 1.0, map_threshold=0.0, map_spread=1e3)
+    head = (rng.normal(size=(3, fine.shape[1] + 1)) * 0.1, rng.normal(size=3))
+    refine = (rng.normal(size=(3, 3 + pixel.shape[1])), rng.normal(size=3))
+    memory = features[0].reshape(channels, -1).T[::3].copy()
+    served = scoring_graph(size, memory, decision, head, refine)
+    level, scores = cpu_session(served.SerializeToString()).run(
+        ["anomaly_map", "class_scores"], {"image": image}
+    )
+
+    (level_up,) = cpu_session(level_graph((6, 8)).SerializeToString()).run(["level_up"], {"level": level})
+    inputs = np.concatenate([fine[0], level_up[0]])
+    logits = np.einsum("kc,chw->khw", head[0], inputs) + head[1][:, None, None]
+    (coarse,) = cpu_session(upsample_graph(3, (12, 16)).SerializeToString()).run(
+        ["coarse_up"], {"class_logits": logits[None].astype(np.float32)}
+    )
+    stacked = np.concatenate([coarse[0], pixel[0]])
+    expected = np.einsum("kc,chw->khw", refine[0], stacked) + refine[1][:, None, None]
+    assert scores.shape == (1, 3, 48, 64)
+    assert np.allclose(scores[0], expected, atol=1e-4 * np.abs(expected).max())

@@ -271,3 +271,47 @@ def test_training_images_are_decoded_once_per_training(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "DECODED_BUDGET", 0)  # no room: every reading decodes again
     train(project)
     assert len([path for path in decoded if path in train_paths]) > len(train_paths)
+
+
+def scratched_metal(rng: np.random.Generator, scratched: bool) -> tuple[Image.Image, Image.Image]:
+    """Brushed metal under varying light, and its mask; a scratch is a thin bent line, darker than the
+    metal or lighter (as it catches the light or not)."""
+    streaks = np.repeat(rng.normal(0, 1, (1, 128)), 128, axis=0) + 0.6 * rng.normal(0, 1, (128, 128))
+    metal = 150 * (1 + 0.06 * streaks) * rng.uniform(0.85, 1.15)
+    mask = Image.new("RGB", (128, 128), (255, 255, 255))
+    if scratched:
+        x, y = rng.uniform(30, 98, 2)
+        angle = rng.uniform(0, 2 * np.pi)
+        points = [(x, y)]
+        for _ in range(3):
+            angle += rng.uniform(-0.4, 0.4)
+            x, y = x + 14 * np.cos(angle), y + 14 * np.sin(angle)
+            points.append((x, y))
+        line = Image.new("L", (128, 128), 0)
+        ImageDraw.Draw(line).line(points, fill=255, width=2)
+        ImageDraw.Draw(mask).line(points, fill=(0, 0, 255), width=2)
+        alpha = np.asarray(line, np.float32) / 255
+        metal = metal * (1 - alpha) + metal * (0.55 if rng.random() < 0.5 else 1.4) * alpha
+    pixels = metal[..., None] * np.array([1.0, 1.01, 1.04]) + rng.normal(0, 3, (128, 128, 1))
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.5)), mask
+
+
+def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
+    """The refinement is linear in its pixel features: it draws a scratch that may be lighter or darker
+    than the metal from how far each pixel is from its surroundings either way (with colour and contrast
+    alone, the same images gave IoU 0.24)."""
+    splits: dict[str, list[Sample]] = {"train": [], "test": []}
+    for index in range(60):
+        scratched = index >= 36
+        image, mask = scratched_metal(np.random.default_rng(index), scratched)
+        image.save(tmp_path / f"{index}.png")
+        split = splits["train" if index % 2 == 0 else "test"]
+        if scratched:
+            mask.save(tmp_path / f"{index}-mask.png")
+            split.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
+                                str(tmp_path / f"{index}-mask.png"), {"#0000FF": "scratch"}))  # fmt: skip
+        else:
+            split.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
+    result = train(Job(splits["train"], splits["test"], (128, 128), str(tmp_path / "model")))
+    (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
+    assert scratch["ClassName"] == "scratch" and scratch["AIOU"] > 0.7, scratch
