@@ -97,6 +97,8 @@ def test_class_scores_are_resized_before_the_best_class_is_picked():
     labels = class_labels(three, (80, 80))
     assert (labels[:15] == 2).all() and (labels[inner][20:] == ideal[inner][20:]).mean() > 0.995
     assert (class_labels(three, (16, 16)) == three.argmax(axis=0)).all()
+    normal = np.stack([np.ones((16, 16), np.float32), np.zeros((16, 16), np.float32)])
+    assert class_labels(normal, (80, 60)).shape == (60, 80) and not class_labels(normal, (80, 60)).any()
 
 
 def test_worker_threads_stop_spinning_when_a_run_ends():
