@@ -67,16 +67,17 @@ def likeness(to_normal: np.ndarray, to_defects: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Combination:
-    """score = statistics . weights[:4] + ((pooled - pooled_mean) @ components) . weights[4:] + bias.
+    """score = statistics . weights[:s] + ((pooled - pooled_mean) @ components) . weights[s:] + bias, for
+    the s statistics a rule reads (selection.rule_statistics: the map's four, with one more for some rules).
     Memory only: weights pick the peak, no components."""
 
-    weights: np.ndarray  # [4 + components]
+    weights: np.ndarray  # [statistics + components]
     bias: float
     pooled_mean: np.ndarray  # [channels]
     components: np.ndarray  # [channels, components] (components may be 0)
 
     def score(self, stats: np.ndarray, pooled: np.ndarray) -> np.ndarray:
-        """Scores for stats [n, 4] and pooled features [n, channels]."""
+        """Scores for stats [n, statistics] and pooled features [n, channels]."""
         inputs = np.concatenate([stats, (pooled - self.pooled_mean) @ self.components], axis=1)
         return inputs @ self.weights + self.bias
 

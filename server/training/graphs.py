@@ -362,6 +362,9 @@ class Decision:
     # patches of the labelled defects [n, channels]: the rule also reads the patches' largest likeness to
     # them (selection.prototype_evidence); None: it does not
     prototypes: np.ndarray | None = None
+    # the segmentation head (weights [classes, fine channels], bias) whose evidence the rule also reads
+    # (see _mask_evidence); None: the rule does not
+    masks: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def scoring_graph(
@@ -381,7 +384,7 @@ def scoring_graph(
     cell's tone, as the memory's do (see _tone)."""
     nodes: list = []
     initializers: list = []
-    widths = _features(nodes, initializers, head is not None, trunk, tone)
+    widths = _features(nodes, initializers, head is not None or decision.masks is not None, trunk, tone)
     features = "features"
     width, height = size
     rows, cols = height // 8, width // 8
@@ -446,7 +449,26 @@ def scoring_graph(
         helper.make_node("Max", ["variance", "zero"], ["variance_positive"]),
         helper.make_node("Sqrt", ["variance_positive"], ["stat_spread"]),
     ]
+    nodes += [
+        helper.make_node("Sub", ["blurred", "map_threshold"], ["centred"]),
+        helper.make_node("Div", ["centred", "map_spread"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "half"], ["shifted"]),
+        helper.make_node("Clip", ["shifted", "zero", "one"], ["anomaly_map"]),
+    ]
     rule_inputs = ["stat_peak", "stat_top", "stat_mean", "stat_spread"]
+    head_inputs = _head_inputs(nodes, initializers, head, widths) if head is not None else ""
+    if decision.masks is not None:
+        evidence_weights, evidence_bias = decision.masks
+        head_inputs = head_inputs or _head_inputs(nodes, initializers, decision.masks, widths)
+        initializers += [
+            numpy_helper.from_array(evidence_weights[:, :, None, None].astype(np.float32), "evidence_head_w"),
+            numpy_helper.from_array(evidence_bias.astype(np.float32), "evidence_head_b"),
+        ]
+        nodes.append(
+            helper.make_node("Conv", [head_inputs, "evidence_head_w", "evidence_head_b"], ["cell_logits"])
+        )
+        # that rule reads the map's peak and the evidence (selection.rule_statistics)
+        rule_inputs = ["stat_peak", _mask_evidence(nodes, initializers, "cell_logits", len(evidence_bias))]
     if decision.prototypes is not None:
         found = _nearest_squared(nodes, initializers, "patches", decision.prototypes, prefix="defect_")
         initializers.append(helper.make_tensor("likeness_epsilon", TensorProto.FLOAT, [], [LIKENESS_EPSILON]))
@@ -480,10 +502,6 @@ def scoring_graph(
         helper.make_node("Mul", ["over", "slope"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["probability"]),
         helper.make_node("Reshape", ["probability", "score_shape"], ["score"]),
-        helper.make_node("Sub", ["blurred", "map_threshold"], ["centred"]),
-        helper.make_node("Div", ["centred", "map_spread"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "half"], ["shifted"]),
-        helper.make_node("Clip", ["shifted", "zero", "one"], ["anomaly_map"]),
     ]
     outputs = [
         helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
@@ -493,14 +511,6 @@ def scoring_graph(
         weights, bias = head
         initializers.append(helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]))
         # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
-        head_inputs = "fine_features"
-        if weights.shape[1] == widths.fine + 1:  # the head also reads the anomaly level (see LEVEL)
-            initializers.append(helper.make_tensor("to_fine", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0]))
-            nodes += [
-                helper.make_node("Resize", ["shifted", "", "to_fine"], ["level_up"], mode="linear"),
-                helper.make_node("Concat", ["fine_features", "level_up"], ["fine_with_level"], axis=1),
-            ]
-            head_inputs = "fine_with_level"
         if refine is None:
             initializers += [
                 numpy_helper.from_array(weights[:, :, None, None].astype(np.float32), "head_w"),
@@ -518,6 +528,63 @@ def scoring_graph(
             )
         )
     return _model(nodes, initializers, size, outputs)
+
+
+def _head_inputs(nodes: list, initializers: list, head: tuple, widths: Widths) -> str:
+    """The segmentation head's input: the fine features, with the anomaly level beside them when the head
+    reads it (see LEVEL)."""
+    if head[0].shape[1] != widths.fine + 1:
+        return "fine_features"
+    initializers.append(helper.make_tensor("to_fine", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0]))
+    nodes += [
+        helper.make_node("Resize", ["shifted", "", "to_fine"], ["level_up"], mode="linear"),
+        helper.make_node("Concat", ["fine_features", "level_up"], ["fine_with_level"], axis=1),
+    ]
+    return "fine_with_level"
+
+
+def _mask_evidence(nodes: list, initializers: list, logits: str, classes: int) -> str:
+    """The image's evidence from the segmentation head ([1, 1]): over its 4x4-pixel cells, how far the
+    likeliest anomaly class outscores the background, averaged over 3x3 cells (one cell is noise), at
+    its largest. Learnt from the masks, it knows what the labelled defects look like where the memory
+    only knows what is unusual."""
+    initializers += [
+        helper.make_tensor("evidence_first", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("evidence_second", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("evidence_end", TensorProto.INT64, [1], [classes]),
+        helper.make_tensor("evidence_axis", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("evidence_flat", TensorProto.INT64, [2], [1, -1]),
+    ]
+    nodes += [
+        helper.make_node("Slice", [logits, "evidence_first", "evidence_second", "evidence_axis"], ["evidence_normal"]),
+        helper.make_node("Slice", [logits, "evidence_second", "evidence_end", "evidence_axis"], ["evidence_classes"]),
+        helper.make_node("ReduceMax", ["evidence_classes"], ["evidence_likeliest"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["evidence_likeliest", "evidence_normal"], ["evidence_margin"]),
+        helper.make_node("AveragePool", ["evidence_margin"], ["evidence_pooled"], kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1], count_include_pad=0),
+        helper.make_node("Reshape", ["evidence_pooled", "evidence_flat"], ["evidence_cells"]),
+        helper.make_node("ReduceMax", ["evidence_cells"], ["stat_masks"], axes=[1], keepdims=1),
+    ]  # fmt: skip
+    return "stat_masks"
+
+
+def evidence_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
+    """cell_logits [1, classes, rows, cols] at stride 4 -> the mask evidence [1, 1], as the served graph
+    computes it, so the trainer's held-out evidence is exactly what serving computes."""
+    rows, cols = grid
+    nodes: list = []
+    initializers: list = []
+    output = _mask_evidence(nodes, initializers, "cell_logits", classes)
+    graph = helper.make_graph(
+        nodes,
+        "lookoutvision_emulator_mask_evidence",
+        [helper.make_tensor_value_info("cell_logits", TensorProto.FLOAT, [1, classes, rows, cols])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, [1, 1])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    return model
 
 
 def _refinement(nodes: list, initializers: list, head_inputs: str, head: tuple, refine: tuple) -> None:

@@ -10,6 +10,7 @@ Two logistic regressions, both exported into the served graph:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,31 +85,95 @@ def cell_classes(truth: np.ndarray, count: int, cell: int = CELL) -> np.ndarray:
     return np.where(counts.max(1) >= cell * cell // 4, best, 0).astype(np.int64)
 
 
-def fit_segmentation(
-    session, seen: list[Seen], classes: list[tuple[str, str]], levels: list[np.ndarray] | None = None
-) -> tuple[Head, Head]:
-    """The head and the refinement for the training images `seen`, through the feature graph `session`.
-    With `levels` (each image's held-out anomaly level, [rows, cols] at stride 8: how far its patches lie
-    from the normal memory), the head reads that level beside the features: where a defect is, the memory
-    already knows, and the head learns which class it is and how far it reaches.
-    Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
+@dataclass
+class HeadCells:
+    """What the head learns from: per training image, its sampled cells' inputs and classes, and its
+    class map (for the refinement)."""
+
+    count: int  # classes, the background included
+    cells: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    truths: list[np.ndarray] = field(default_factory=list)
+
+    def fit(self, images: list[int] | None = None) -> Head:
+        """The head fitted on these images' cells (positions in the lists; None: all of them)."""
+        chosen = range(len(self.cells)) if images is None else images
+        return fit_logistic(np.concatenate([self.cells[i] for i in chosen]),
+                            np.concatenate([self.labels[i] for i in chosen]), self.count, balance=0.5)  # fmt: skip
+
+
+def head_cells(seen: list[Seen], classes: list[tuple[str, str]], fine_of: Callable) -> HeadCells:
+    """Samples each image's cells: all anomalous ones (up to ANOMALY_CELLS) and BACKGROUND_CELLS others."""
     count = len(classes) + 1
     rng = np.random.default_rng(0)
-    truths, cells, labels = [], [], []
-    fine_of = _fine_features(session, seen, levels)
+    result = HeadCells(count)
     for item in seen:
         height, width = item.pixels.shape[:2]
         truth = mask_classes(item.sample, classes, (width, height), item.placement)
-        truths.append(truth)
         fine = fine_of(item)
         fine = fine.reshape(fine.shape[0], -1).T
         targets = cell_classes(truth, count)
         keep = np.concatenate([_some(np.flatnonzero(targets != 0), ANOMALY_CELLS, rng),
                                _some(np.flatnonzero(targets == 0), BACKGROUND_CELLS, rng)])  # fmt: skip
-        cells.append(fine[keep])
-        labels.append(targets[keep])
-    head = fit_logistic(np.concatenate(cells), np.concatenate(labels), count, balance=0.5)
-    return head, fit_refinement(session, head, seen, truths, fine_of)
+        result.cells.append(fine[keep])
+        result.labels.append(targets[keep])
+        result.truths.append(truth)
+    return result
+
+
+def fit_segmentation(
+    session,
+    seen: list[Seen],
+    classes: list[tuple[str, str]],
+    levels: list[np.ndarray] | None = None,
+    cells: HeadCells | None = None,
+) -> tuple[Head, Head]:
+    """The head and the refinement for the training images `seen`, through the feature graph `session`.
+    With `levels` (each image's held-out anomaly level, [rows, cols] at stride 8: how far its patches lie
+    from the normal memory), the head reads that level beside the features: where a defect is, the memory
+    already knows, and the head learns which class it is and how far it reaches. `cells`: the images'
+    head samples, when already taken (see held_out_evidence).
+    Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
+    fine_of = _fine_features(session, seen, levels)
+    cells = cells or head_cells(seen, classes, fine_of)
+    head = cells.fit()
+    return head, fit_refinement(session, head, seen, cells.truths, fine_of)
+
+
+EVIDENCE_FOLDS = 3  # heads fitted for the held-out evidence (each takes about half a second)
+
+
+def held_out_evidence(
+    session,
+    seen: list[Seen],
+    learn_from: list[int],
+    folds: np.ndarray,
+    classes: list[tuple[str, str]],
+    levels: list[np.ndarray],
+) -> tuple[np.ndarray | None, HeadCells]:
+    """Each image's mask evidence (graphs._mask_evidence) from a head fitted on the images `learn_from`
+    (positions in `seen`) outside its group of folds, so that a decision rule can learn how far to trust
+    it; and the head samples of `learn_from`, for the final head. The evidence is None when some group
+    would have no labelled defect to learn from."""
+    from server.training.graphs import evidence_graph
+    from server.training.samples import cpu_session
+
+    fine_of = _fine_features(session, seen, levels)
+    cells = head_cells([seen[i] for i in learn_from], classes, fine_of)
+    height, width = seen[0].pixels.shape[:2]
+    graph = cpu_session(evidence_graph(cells.count, (height // CELL, width // CELL)).SerializeToString())
+    groups = folds % EVIDENCE_FOLDS
+    evidence = np.zeros(len(seen))
+    for group in np.unique(groups):
+        others = [n for n, index in enumerate(learn_from) if groups[index] != group]
+        if not any((cells.labels[n] != 0).any() for n in others):
+            return None, cells
+        weights, bias = cells.fit(others)
+        for index in np.flatnonzero(groups == group):
+            logits = np.einsum("kc,chw->khw", weights, fine_of(seen[index])) + bias[:, None, None]
+            (value,) = graph.run(["stat_masks"], {"cell_logits": logits[None].astype(np.float32)})
+            evidence[index] = float(value.reshape(-1)[0])
+    return evidence, cells
 
 
 def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):

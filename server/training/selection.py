@@ -123,6 +123,8 @@ class Outcome:
     # of every labelled anomaly (served when the rule uses them); None with too few labelled anomalies
     evidence: np.ndarray | None = None
     prototypes: np.ndarray | None = None
+    # held-out evidence of the segmentation head per image (see offer_mask_rule); None without masks
+    mask_evidence: np.ndarray | None = None
 
 
 def deal(labels: np.ndarray, folds: int = FOLDS) -> np.ndarray:
@@ -319,10 +321,37 @@ PROTOTYPE_CELLS = 3  # patches taken from each labelled anomaly: where its held-
 
 def rule_statistics(outcome: Outcome, rule: str) -> np.ndarray:
     """The image statistics a rule reads: the map's four, and for PROTOTYPE_RULE the likeness to the
-    labelled defects beside them."""
+    labelled defects beside them; MASK_RULE reads the map's peak and the masks' evidence."""
     if rule == PROTOTYPE_RULE and outcome.evidence is not None:
         return np.column_stack([outcome.stats, outcome.evidence])
+    if rule == MASK_RULE and outcome.mask_evidence is not None:
+        return np.column_stack([outcome.stats[:, 0], outcome.mask_evidence])
     return outcome.stats
+
+
+MASK_RULE = "supervised+masks"
+
+
+def offer_mask_rule(outcome: Outcome, images: Images, evidence: np.ndarray) -> None:
+    """With masks, a fifth decision rule: a logistic regression on the map's peak and each image's evidence
+    from the segmentation head, which learnt from the masks what the labelled defects look like (pixel by
+    pixel, where the other rules learn from one label per image). The map's other statistics are left out:
+    with them the rule weighed how spread out a map is, which differs between held-out maps and the served
+    memory's, and its threshold fell among the normal test images (150 boards: 26 false positives of 75).
+    `evidence` is held out (a head fitted without the image's fold); the rule is scored by the same nested
+    cross-validation and replaces the chosen rule where it does better (a tie: where it separates the
+    classes clearly better); preferring it on near-ties cost test F1 on thin cracks (docs/quality.md)."""
+    labels = images.labels
+    if int(labels.sum()) < MIN_ANOMALIES_TO_LEARN:
+        return
+    outcome.mask_evidence = evidence
+    scores = nested_scores(rule_statistics(outcome, MASK_RULE), images.pooled, labels, images.folds, 0)
+    outcome.rules[MASK_RULE] = auroc(scores, labels)
+    if better(outcome.rules[MASK_RULE], separation(scores, labels), outcome.auroc, outcome.separation, 0.0):
+        outcome.rule = MASK_RULE
+        outcome.scores = scores
+        outcome.auroc = outcome.rules[MASK_RULE]
+        outcome.separation = separation(scores, labels)
 
 
 def defect_patches(images: Images, distances: list[np.ndarray], anomalous: np.ndarray) -> np.ndarray:

@@ -142,13 +142,15 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     from server.training.decision import best_threshold, calibration_slope
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import Decision, feature_graph, scoring_graph
-    from server.training.segmentation import PixelCounts, fit_segmentation, project_classes
+    from server.training.segmentation import PixelCounts, fit_segmentation, held_out_evidence, project_classes
     from server.training.selection import (
+        MASK_RULE,
         PROTOTYPE_RULE,
         deal,
         final_combination,
         fold_count,
         memory_for,
+        offer_mask_rule,
         radius,
     )
 
@@ -169,20 +171,9 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     alignment = alignment if best.candidate.aligned else None
     size = input_size(job.image_size, best.candidate.long_side)
 
-    progress("Choosing the decision threshold and calibrating Confidence.")
-    memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)
-    combination = final_combination(best, best_images)
-    threshold = best_threshold(best.scores[~labels], best.scores[labels])
-    slope = calibration_slope(best.scores, labels, threshold)
     peaks = best.stats[:, 0]
-    decision = Decision(combination, threshold, slope, radius(best.candidate.long_side),
-                        best_threshold(peaks[~labels], peaks[labels]), max(float(np.ptp(peaks)), 1e-6),
-                        best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None)  # fmt: skip
-    remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
-    choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
-                             "Memory": remembered})  # fmt: skip
-    del best_images, all_images
-
+    map_threshold = best_threshold(peaks[~labels], peaks[labels])
+    map_spread = max(float(np.ptp(peaks)), 1e-6)
     head = refine = None
     if classes:
         progress("Learning the anomaly classes from the masks.")
@@ -190,14 +181,34 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             feature_graph(size, segmentation=True, tone=best.candidate.tone).SerializeToString()
         )
         # each training image's held-out anomaly level, as the served graph computes it ("shifted")
-        levels = [(blurred - decision.map_threshold) / decision.map_spread + 0.5 for blurred in best.maps]
+        levels = [(blurred - map_threshold) / map_spread + 0.5 for blurred in best.maps]
         # the anomalous images (at most SEGMENTATION_ANOMALIES) and SEGMENTATION_NORMALS normal ones:
         # anomalous images are mostly background
         anomalous = np.flatnonzero(labels)
         spread = np.linspace(0, len(anomalous) - 1, min(SEGMENTATION_ANOMALIES, len(anomalous))).round()
         keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
-        seen = [see(samples[chosen[i]], size, alignment) for i in keep]
-        head, refine = fit_segmentation(session, seen, classes, [levels[i] for i in keep])
+        seen = [see(samples[chosen[i]], size, alignment) for i in range(len(labels))]
+        evidence, cells = held_out_evidence(session, seen, keep, best_images.folds, classes, levels)
+        if evidence is not None:
+            offer_mask_rule(best, best_images, evidence)
+            choice["Chosen"].update({"DecisionRule": best.rule, "CrossValidatedROCAUC": round(best.auroc, 4),
+                                     "MaskRuleROCAUC": round(best.rules.get(MASK_RULE, 0.0), 4)})  # fmt: skip
+        head, refine = fit_segmentation(session, [seen[i] for i in keep], classes, [levels[i] for i in keep],
+                                        cells)  # fmt: skip
+        del seen
+
+    progress("Choosing the decision threshold and calibrating Confidence.")
+    memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)
+    combination = final_combination(best, best_images)
+    threshold = best_threshold(best.scores[~labels], best.scores[labels])
+    slope = calibration_slope(best.scores, labels, threshold)
+    decision = Decision(combination, threshold, slope, radius(best.candidate.long_side), map_threshold,
+                        map_spread, best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None,
+                        masks=head if best.rule == MASK_RULE else None)  # fmt: skip
+    remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
+    choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
+                             "Memory": remembered})  # fmt: skip
+    del best_images, all_images
 
     progress("Exporting the model.")
     output = Path(job.output)

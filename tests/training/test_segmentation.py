@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from server.training.samples import Sample
@@ -94,3 +95,40 @@ def test_the_served_graph_draws_the_classes_the_trainer_fitted():
     expected = np.einsum("kc,chw->khw", refine[0], stacked) + refine[1][:, None, None]
     assert scores.shape == (1, 3, 48, 64)
     assert np.allclose(scores[0], expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_the_served_score_reads_the_masks_evidence_as_the_trainer_does():
+    """With the rule that reads the masks, the served score is that rule on the map's peak and the head's
+    evidence: over the 4x4-pixel cells, how far the likeliest anomaly class outscores the background,
+    averaged over 3x3 cells, at its largest (in numpy here); graphs.evidence_graph, from which the trainer
+    takes its held-out evidence, computes the same."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from server.training.decision import Combination
+    from server.training.graphs import Decision, evidence_graph, feature_graph, scoring_graph
+    from server.training.samples import cpu_session
+
+    rng = np.random.default_rng(6)
+    size = (64, 48)
+    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
+    features, fine, _ = cpu_session(feature_graph(size, segmentation=True).SerializeToString()).run(
+        None, {"image": image}
+    )
+    channels = features.shape[1]
+    head = (rng.normal(size=(3, fine.shape[1])) * 0.02, rng.normal(size=3))
+    rule = Combination(np.array([0.0, 1.0]), 0.0, np.zeros(channels), np.zeros((channels, 0)))
+    served = scoring_graph(
+        size, features[0].reshape(channels, -1).T.copy(), Decision(rule, 0.0, 1.0, masks=head)
+    )
+    (score,) = cpu_session(served.SerializeToString()).run(["score"], {"image": image})
+
+    logits = np.einsum("kc,chw->khw", head[0], fine[0]) + head[1][:, None, None]
+    lead = logits[1:].max(axis=0) - logits[0]
+    windows = sliding_window_view(np.pad(lead, 1, constant_values=np.nan), (3, 3))
+    evidence = np.nanmean(windows, axis=(2, 3)).max()
+    assert abs(evidence) < 10  # inside the sigmoid's useful range
+    assert np.log(score[0] / (1 - score[0])) == pytest.approx(evidence, abs=1e-3)
+    (value,) = cpu_session(evidence_graph(3, lead.shape).SerializeToString()).run(
+        ["stat_masks"], {"cell_logits": logits[None].astype(np.float32)}
+    )
+    assert value.reshape(-1)[0] == pytest.approx(evidence, abs=1e-4)

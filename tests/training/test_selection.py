@@ -10,6 +10,7 @@ from server.training.selection import (
     ALIGNMENT_COST,
     HIGH_SIDE_COST,
     LOCAL_COST,
+    MASK_RULE,
     PROTOTYPE_CELLS,
     PROTOTYPE_RULE,
     TURNED_COST,
@@ -21,6 +22,7 @@ from server.training.selection import (
     left_out_maps,
     memory_for,
     merit,
+    offer_mask_rule,
     wins,
 )
 
@@ -100,6 +102,30 @@ def test_labelled_anomalies_teach_a_rule_when_the_memory_peak_is_not_enough():
     outcome = evaluate(Candidate(320), view, 10_000)
     assert outcome.rules["memory"] < 0.95
     assert outcome.rule != "memory" and outcome.auroc > outcome.rules["memory"]
+
+
+def test_the_masks_evidence_replaces_the_rule_only_where_it_does_better():
+    """Anomalies the memory's peak half misses (normal images with one odd patch score as high): evidence
+    from the masks that tells them apart makes a rule of its own, and evidence that is noise leaves the
+    rule as it was."""
+    rng = np.random.default_rng(5)
+    normal = textured(rng, 20)
+    anomalous = textured(rng, 14)
+    for index, patches in enumerate(anomalous):
+        patches[rng.integers(0, 48)] += 3.0 if index % 2 else 0.3
+    for index in rng.choice(20, 8, replace=False):
+        normal[index][rng.integers(0, 48)] += 3.0
+    view = images(normal, anomalous)
+    outcome = evaluate(Candidate(320), view, 10_000)
+    before = (outcome.rule, outcome.auroc)
+    assert before[1] < 0.9
+    noise = Outcome(outcome.candidate, outcome.stats, rule=outcome.rule, scores=outcome.scores,
+                    auroc=outcome.auroc, separation=outcome.separation, rules=dict(outcome.rules))  # fmt: skip
+    offer_mask_rule(noise, view, rng.normal(0, 1, len(view.labels)))
+    assert (noise.rule, noise.auroc) == before and MASK_RULE in noise.rules
+    offer_mask_rule(outcome, view, view.labels * 2.0 + rng.normal(0, 0.5, len(view.labels)))
+    assert outcome.rule == MASK_RULE and outcome.auroc > 0.95
+    assert outcome.auroc == outcome.rules[MASK_RULE] and len(outcome.scores) == len(view.labels)
 
 
 def test_few_labelled_anomalies_leave_the_decision_to_the_memory():

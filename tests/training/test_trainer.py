@@ -315,3 +315,5 @@ def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
     result = train(Job(splits["train"], splits["test"], (128, 128), str(tmp_path / "model")))
     (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
     assert scratch["ClassName"] == "scratch" and scratch["AIOU"] > 0.7, scratch
+    # the masks also offered a decision rule of their own, judged on the held-out images like the others
+    assert 0.5 < result.selection["Chosen"]["MaskRuleROCAUC"] <= 1.0 and result.metrics["ROCAUC"] > 0.95
