@@ -317,3 +317,26 @@ def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
     assert scratch["ClassName"] == "scratch" and scratch["AIOU"] > 0.7, scratch
     # the masks also offered a decision rule of their own, judged on the held-out images like the others
     assert 0.5 < result.selection["Chosen"]["MaskRuleROCAUC"] <= 1.0 and result.metrics["ROCAUC"] > 0.95
+
+
+def test_a_segmentation_project_with_few_labelled_defects_still_draws_them(tmp_path):
+    """With fewer labelled anomalies than a learnt rule needs, the masks still train the segmentation, and
+    the decision stays with the memory (no rule of the masks is offered)."""
+    train_set, test_set = [], []
+    for index in range(32):
+        scratched = index >= 24
+        image, mask = scratched_metal(np.random.default_rng(index), scratched)
+        image.save(tmp_path / f"{index}.png")
+        target = test_set if (index % 2 and index < 24) or index >= 28 else train_set
+        if scratched:
+            mask.save(tmp_path / f"{index}-mask.png")
+            target.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
+                                 str(tmp_path / f"{index}-mask.png"), {"#0000FF": "scratch"}))  # fmt: skip
+        else:
+            target.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
+    assert sum(sample.label == "anomaly" for sample in train_set) == 4
+    result = train(Job(train_set, test_set, (128, 128), str(tmp_path / "model")))
+    chosen = result.selection["Chosen"]
+    assert chosen["DecisionRule"] == "memory" and "MaskRuleROCAUC" not in chosen
+    (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
+    assert scratch["AIOU"] > 0.5, scratch
