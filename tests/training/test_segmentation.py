@@ -57,20 +57,27 @@ def test_class_weights_favour_a_rare_class_when_balancing():
     assert flagged(balanced) > 2 * flagged(plain)
 
 
+def segmentation_features(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A random 64x48 network input, and its features, fine features and pixel features."""
+    from server.training.graphs import feature_graph
+    from server.training.samples import cpu_session
+
+    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
+    session = cpu_session(feature_graph((64, 48), segmentation=True).SerializeToString())
+    return image, session.run(None, {"image": image})
+
+
 def test_the_served_graph_draws_the_classes_the_trainer_fitted():
     """The exported refinement (weighed part by part at each part's own resolution) gives the class scores
     that the trainer's stack of features would: the head on the fine features and the anomaly level,
     upsampled, beside the pixel features, through the refinement's weights."""
     from server.training.decision import Combination
-    from server.training.graphs import Decision, feature_graph, level_graph, scoring_graph, upsample_graph
+    from server.training.graphs import Decision, level_graph, scoring_graph, upsample_graph
     from server.training.samples import cpu_session
 
     rng = np.random.default_rng(5)
     size = (64, 48)
-    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
-    features, fine, pixel = cpu_session(feature_graph(size, segmentation=True).SerializeToString()).run(
-        None, {"image": image}
-    )
+    image, (features, fine, pixel) = segmentation_features(rng)
     channels = features.shape[1]
     combination = Combination(
         np.array([1.0, 0.0, 0.0, 0.0]), 0.0, np.zeros(channels), np.zeros((channels, 0))
@@ -105,15 +112,12 @@ def test_the_served_score_reads_the_masks_evidence_as_the_trainer_does():
     from numpy.lib.stride_tricks import sliding_window_view
 
     from server.training.decision import Combination
-    from server.training.graphs import Decision, evidence_graph, feature_graph, scoring_graph
+    from server.training.graphs import Decision, evidence_graph, scoring_graph
     from server.training.samples import cpu_session
 
     rng = np.random.default_rng(6)
     size = (64, 48)
-    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
-    features, fine, _ = cpu_session(feature_graph(size, segmentation=True).SerializeToString()).run(
-        None, {"image": image}
-    )
+    image, (features, fine, _) = segmentation_features(rng)
     channels = features.shape[1]
     head = (rng.normal(size=(3, fine.shape[1])) * 0.02, rng.normal(size=3))
     rule = Combination(np.array([0.0, 1.0]), 0.0, np.zeros(channels), np.zeros((channels, 0)))

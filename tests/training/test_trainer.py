@@ -296,23 +296,23 @@ def scratched_metal(rng: np.random.Generator, scratched: bool) -> tuple[Image.Im
     return Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.5)), mask
 
 
+def metal_sample(folder: Path, index: int, scratched: bool) -> Sample:
+    """scratched_metal's picture number `index` (and its mask), saved in `folder`."""
+    image, mask = scratched_metal(np.random.default_rng(index), scratched)
+    image.save(folder / f"{index}.png")
+    if not scratched:
+        return Sample(str(folder / f"{index}.png"), "normal", str(index))
+    mask.save(folder / f"{index}-mask.png")
+    return Sample(str(folder / f"{index}.png"), "anomaly", str(index), str(folder / f"{index}-mask.png"),
+                  {"#0000FF": "scratch"})  # fmt: skip
+
+
 def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
     """The refinement is linear in its pixel features: it draws a scratch that may be lighter or darker
     than the metal from how far each pixel is from its surroundings either way (with colour and contrast
     alone, the same images gave IoU 0.24)."""
-    splits: dict[str, list[Sample]] = {"train": [], "test": []}
-    for index in range(60):
-        scratched = index >= 36
-        image, mask = scratched_metal(np.random.default_rng(index), scratched)
-        image.save(tmp_path / f"{index}.png")
-        split = splits["train" if index % 2 == 0 else "test"]
-        if scratched:
-            mask.save(tmp_path / f"{index}-mask.png")
-            split.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
-                                str(tmp_path / f"{index}-mask.png"), {"#0000FF": "scratch"}))  # fmt: skip
-        else:
-            split.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
-    result = train(Job(splits["train"], splits["test"], (128, 128), str(tmp_path / "model")))
+    samples = [metal_sample(tmp_path, index, scratched=index >= 36) for index in range(60)]
+    result = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / "model")))
     (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
     assert scratch["ClassName"] == "scratch" and scratch["AIOU"] > 0.7, scratch
     # the masks also offered a decision rule of their own, judged on the held-out images like the others
@@ -322,19 +322,9 @@ def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
 def test_a_segmentation_project_with_few_labelled_defects_still_draws_them(tmp_path):
     """With fewer labelled anomalies than a learnt rule needs, the masks still train the segmentation, and
     the decision stays with the memory (no rule of the masks is offered)."""
-    train_set, test_set = [], []
-    for index in range(32):
-        scratched = index >= 24
-        image, mask = scratched_metal(np.random.default_rng(index), scratched)
-        image.save(tmp_path / f"{index}.png")
-        target = test_set if (index % 2 and index < 24) or index >= 28 else train_set
-        if scratched:
-            mask.save(tmp_path / f"{index}-mask.png")
-            target.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
-                                 str(tmp_path / f"{index}-mask.png"), {"#0000FF": "scratch"}))  # fmt: skip
-        else:
-            target.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
-    assert sum(sample.label == "anomaly" for sample in train_set) == 4
+    samples = [metal_sample(tmp_path, index, scratched=index >= 24) for index in range(32)]
+    train_set = samples[0:24:2] + samples[24:28]
+    test_set = samples[1:24:2] + samples[28:]
     result = train(Job(train_set, test_set, (128, 128), str(tmp_path / "model")))
     chosen = result.selection["Chosen"]
     assert chosen["DecisionRule"] == "memory" and "MaskRuleROCAUC" not in chosen
