@@ -3,8 +3,10 @@
 Two logistic regressions, both exported into the served graph:
 - the head classifies 4x4-pixel cells from the stride-4 features beside the upsampled patch features;
 - the refinement rescores every pixel of the input from the head's upsampled scores and the pixel's own
-  features (colour, colour against its neighbourhood, stride-2 features), so edges follow the defect
-  rather than the cells. Thin defects need it: a 4-px scratch is one cell wide.
+  features (colour, colour against its neighbourhood and how far from it either way, stride-2 features),
+  so edges follow the defect rather than the cells. Thin defects need it: a 4-px scratch is one cell wide.
+The head's evidence (its strongest anomaly score in an image) can also inform the image's decision: see
+held_out_evidence and selection.offer_mask_rule.
 """
 
 from __future__ import annotations

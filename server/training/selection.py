@@ -7,7 +7,9 @@ The normal training images are dealt into folds; each fold is scored by a memory
 normal patches, and each anomalous image by the memory of the fold it was dealt to, so every image is
 scored once by a memory that has never seen it. From those held-out statistics, three decision rules
 compete: the memory's peak alone, and logistic regressions learnt from the labelled anomalies (on the
-map's statistics, or on those and the pooled features), themselves cross-validated over the same folds.
+map's statistics, or on those and the pooled features), themselves cross-validated over the same folds
+(two more where they apply: one reads the likeness to the labelled defects' patches, and with masks one
+reads the segmentation head's evidence, offered once the candidate is chosen; see offer_mask_rule).
 The winner has the best merit, its memory's held-out AUROC plus half of what its learnt rule adds (see
 `merit`), with margins: a larger working size (dearer to serve), unaligned parts (which lose the
 robustness alignment gives) and each cell's tone must do clearly better, turned copies (which add it) win
@@ -338,7 +340,7 @@ def offer_mask_rule(outcome: Outcome, images: Images, evidence: np.ndarray) -> N
     pixel, where the other rules learn from one label per image). The map's other statistics are left out:
     with them the rule weighed how spread out a map is, which differs between held-out maps and the served
     memory's, and its threshold fell among the normal test images (150 boards: 26 false positives of 75).
-    `evidence` is held out (a head fitted without the image's fold); the rule is scored by the same nested
+    `evidence` is held out (a head fitted without the image's group of folds); the rule is scored by the same nested
     cross-validation and replaces the chosen rule where it does better (a tie: where it separates the
     classes clearly better); preferring it on near-ties cost test F1 on thin cracks (docs/quality.md)."""
     labels = images.labels
