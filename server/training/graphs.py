@@ -521,7 +521,11 @@ def scoring_graph(
                 helper.make_node("Resize", ["class_logits", "", "to_input"], ["class_scores"], mode="linear"),
             ]
         else:
-            _refinement(nodes, initializers, head_inputs, head, refine)
+            # the masks' rule already computed this head's cell scores: the refinement starts from them
+            shared = decision.masks is not None and all(
+                np.array_equal(mine, theirs) for mine, theirs in zip(head, decision.masks, strict=True)
+            )
+            _refinement(nodes, initializers, head_inputs, head, refine, "cell_logits" if shared else None)
         outputs.append(
             helper.make_tensor_value_info(
                 "class_scores", TensorProto.FLOAT, [1, len(bias), rows * 8, cols * 8]
@@ -587,28 +591,37 @@ def evidence_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
     return model
 
 
-def _refinement(nodes: list, initializers: list, head_inputs: str, head: tuple, refine: tuple) -> None:
+def _refinement(
+    nodes: list, initializers: list, head_inputs: str, head: tuple, refine: tuple, cell_logits: str | None
+) -> None:
     """class_scores: the refinement's weights applied to [the head's scores upsampled, colour features,
     stride-2 features upsampled], as the trainer fitted them, without building that stack at the input's
     size. A per-pixel linear map commutes with a linear resize, so each part is weighed at its own
     resolution and only the classes' few channels are upsampled: the head and the refinement's weights for
-    its scores become one convolution at stride 4."""
+    its scores become one convolution at stride 4, or, when the graph already has the head's scores
+    (`cell_logits`), the refinement's weights apply to those."""
     head_weights, head_bias = head
     weights, bias = refine
     classes = len(bias)
     on_scores = weights[:, :classes].astype(np.float64)
     on_colour = weights[:, classes : classes + COLOUR_FEATURES]
     on_stride2 = weights[:, classes + COLOUR_FEATURES :]
-    fused = on_scores @ head_weights
-    fused_bias = on_scores @ head_bias + bias
+    if cell_logits is None:
+        coarse_input, coarse_weights, coarse_bias = (
+            head_inputs,
+            on_scores @ head_weights,
+            on_scores @ head_bias + bias,
+        )
+    else:
+        coarse_input, coarse_weights, coarse_bias = cell_logits, on_scores, bias
     initializers += [
-        numpy_helper.from_array(fused[:, :, None, None].astype(np.float32), "refine_head_w"),
-        numpy_helper.from_array(fused_bias.astype(np.float32), "refine_head_b"),
+        numpy_helper.from_array(coarse_weights[:, :, None, None].astype(np.float32), "refine_head_w"),
+        numpy_helper.from_array(coarse_bias.astype(np.float32), "refine_head_b"),
         numpy_helper.from_array(on_colour[:, :, None, None].astype(np.float32), "refine_colour_w"),
         numpy_helper.from_array(on_stride2[:, :, None, None].astype(np.float32), "refine_stride2_w"),
     ]
     nodes += [
-        helper.make_node("Conv", [head_inputs, "refine_head_w", "refine_head_b"], ["refined_coarse"]),
+        helper.make_node("Conv", [coarse_input, "refine_head_w", "refine_head_b"], ["refined_coarse"]),
         helper.make_node("Resize", ["refined_coarse", "", "to_input"], ["refined_coarse_up"], mode="linear"),
         helper.make_node("Conv", ["stride2_features", "refine_stride2_w"], ["refined_stride2"]),
         helper.make_node("Resize", ["refined_stride2", "", "upscale"], ["refined_stride2_up"], mode="linear"),
