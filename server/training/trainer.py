@@ -48,6 +48,7 @@ SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most
 SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
 TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
+REFERENCE_TURN = 37  # degrees; any angle off the quarter turns, where the warp moves whole pixels
 DECODED_BUDGET = 256 * 2**20  # bytes of decoded training images kept while a model trains
 
 
@@ -412,9 +413,10 @@ def choose_alignment(normals: list[Sample]):
     if background is None:
         return None
     first = images[0]
-    return Alignment(
-        background, TOLERANCE, reference_for(first, own_background(first, background), TOLERANCE)
-    )
+    # Upright is the first part's pose turned by REFERENCE_TURN degrees, so that the first image too comes
+    # through the warp's interpolation like every other one: left sharp, it stood out from the memory.
+    reference = reference_for(first, own_background(first, background), TOLERANCE)
+    return Alignment(background, TOLERANCE, np.roll(reference, REFERENCE_TURN, axis=1))
 
 
 def alignment_json(alignment) -> dict:

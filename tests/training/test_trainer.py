@@ -330,3 +330,28 @@ def test_a_segmentation_project_with_few_labelled_defects_still_draws_them(tmp_p
     assert chosen["DecisionRule"] == "memory" and "MaskRuleROCAUC" not in chosen
     (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
     assert scratch["AIOU"] > 0.5, scratch
+
+
+def bracket_on_white(rng: np.random.Generator) -> Image.Image:
+    """The bracket of part_on_grain at any angle on a plain white background (alignment's case)."""
+    part = Image.new("L", (160, 160), 0)
+    draw = ImageDraw.Draw(part)
+    draw.rectangle((50, 40, 75, 120), fill=255)
+    draw.rectangle((50, 95, 115, 120), fill=255)
+    part = part.rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR)
+    image = Image.new("RGB", (160, 160), (250, 250, 250))
+    image.paste(Image.new("RGB", (160, 160), (70, 75, 90)), (0, 0), part)
+    return image
+
+
+def test_alignment_turns_the_first_part_too(tmp_path):
+    """Upright is the first normal part's pose turned by REFERENCE_TURN: every training image, the first
+    included, goes through the warp's interpolation (the first one left sharp stood out from the memory)."""
+    from server.inference.alignment import locate
+
+    paths = folder(tmp_path, "normal", bracket_on_white, 6)
+    alignment = trainer.choose_alignment([Sample(str(path), "normal", str(path)) for path in paths])
+    assert alignment is not None
+    with Image.open(paths[0]) as first:
+        angle = locate(first.convert("RGB"), alignment).angle
+    assert min(abs(angle - trainer.REFERENCE_TURN), abs(angle - (360 - trainer.REFERENCE_TURN))) <= 3
