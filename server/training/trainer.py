@@ -48,7 +48,6 @@ SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most
 SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
 TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
-REFERENCE_TURN = 37  # degrees; any angle off the quarter turns, where the warp moves whole pixels
 DECODED_BUDGET = 256 * 2**20  # bytes of decoded training images kept while a model trains
 
 
@@ -403,6 +402,7 @@ def choose_alignment(normals: list[Sample]):
     from server.inference.alignment import (
         TOLERANCE,
         Alignment,
+        locate,
         own_background,
         plain_background,
         reference_for,
@@ -413,10 +413,14 @@ def choose_alignment(normals: list[Sample]):
     if background is None:
         return None
     first = images[0]
-    # Upright is the first part's pose turned by REFERENCE_TURN degrees, so that the first image too comes
-    # through the warp's interpolation like every other one: left sharp, it stood out from the memory.
     reference = reference_for(first, own_background(first, background), TOLERANCE)
-    return Alignment(background, TOLERANCE, np.roll(reference, REFERENCE_TURN, axis=1))
+    # Upright is the normal parts' mean pose, not the first part's: with parts at any angle, the first
+    # image alone would be left unturned by the alignment's warp (and sharper than every other one, it
+    # stood out from the memory); with parts photographed alike, every one stays close to its own pose.
+    start = Alignment(background, TOLERANCE, reference)
+    poses = [locate(image, start, own_background(image, background)).angle for image in images]
+    mean = np.angle(np.exp(1j * np.deg2rad(poses)).mean(), deg=True)
+    return Alignment(background, TOLERANCE, np.roll(reference, round(float(mean)), axis=1))
 
 
 def alignment_json(alignment) -> dict:

@@ -332,26 +332,38 @@ def test_a_segmentation_project_with_few_labelled_defects_still_draws_them(tmp_p
     assert scratch["AIOU"] > 0.5, scratch
 
 
-def bracket_on_white(rng: np.random.Generator) -> Image.Image:
-    """The bracket of part_on_grain at any angle on a plain white background (alignment's case)."""
+def bracket_on_white(rng: np.random.Generator, angle: float | None = None) -> Image.Image:
+    """The bracket of part_on_grain on a plain white background (alignment's case), at `angle` or any."""
     part = Image.new("L", (160, 160), 0)
     draw = ImageDraw.Draw(part)
     draw.rectangle((50, 40, 75, 120), fill=255)
     draw.rectangle((50, 95, 115, 120), fill=255)
-    part = part.rotate(float(rng.uniform(0, 360)), resample=Image.BILINEAR)
+    part = part.rotate(float(rng.uniform(0, 360)) if angle is None else angle, resample=Image.BILINEAR)
     image = Image.new("RGB", (160, 160), (250, 250, 250))
     image.paste(Image.new("RGB", (160, 160), (70, 75, 90)), (0, 0), part)
     return image
 
 
-def test_alignment_turns_the_first_part_too(tmp_path):
-    """Upright is the first normal part's pose turned by REFERENCE_TURN: every training image, the first
-    included, goes through the warp's interpolation (the first one left sharp stood out from the memory)."""
+def poses(tmp_path: Path, name: str, make) -> list[float]:
+    """Where alignment finds each of six generated parts turned (degrees, -180..180) from upright."""
     from server.inference.alignment import locate
 
-    paths = folder(tmp_path, "normal", bracket_on_white, 6)
+    paths = folder(tmp_path, name, make, 6)
     alignment = trainer.choose_alignment([Sample(str(path), "normal", str(path)) for path in paths])
     assert alignment is not None
-    with Image.open(paths[0]) as first:
-        angle = locate(first.convert("RGB"), alignment).angle
-    assert min(abs(angle - trainer.REFERENCE_TURN), abs(angle - (360 - trainer.REFERENCE_TURN))) <= 3
+    found = []
+    for path in paths:
+        with Image.open(path) as image:
+            found.append((locate(image.convert("RGB"), alignment).angle + 180) % 360 - 180)
+    return found
+
+
+def test_upright_is_the_normal_parts_mean_pose(tmp_path):
+    """Parts at any angle: upright is their mean pose, so the first image is turned by the alignment's warp
+    like every other one (upright used to be the first part's pose; left sharp, it stood out from the
+    memory). Parts photographed alike stay within a few degrees of their own pose."""
+    anywhere = poses(tmp_path, "anywhere", bracket_on_white)
+    assert abs(np.angle(np.exp(1j * np.deg2rad(anywhere)).mean(), deg=True)) <= 1
+    assert abs(anywhere[0]) >= 5
+    alike = poses(tmp_path, "alike", lambda rng: bracket_on_white(rng, float(rng.uniform(-3, 3))))
+    assert max(abs(angle) for angle in alike) <= 8
