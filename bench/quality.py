@@ -16,6 +16,8 @@ Rows:
   reflected where it is busy, as for the cookies' tray, rather than a flat corner).
 - texture, rotated_parts, boards, thin_cracks, large_parts: bench/synthetic.py's sets (seed 0, 30 + 30),
   even index train, odd test per class (15 + 15 each); masks for texture, boards and thin_cracks.
+- texture-turned, rotated_parts-turned, thin_cracks-turned: as aliens-turned, for the surfaces and the parts
+  on a busy background (aligned boards and plates on a plain background are not photographed turned).
 - texture-grey, ... large_parts-grey: the same pictures in grey (bench/synthetic.py --grey).
 A row whose shared dataset folder is missing is skipped, with a note.
 
@@ -55,18 +57,20 @@ from train import create_datasets, split  # noqa: E402
 
 from bench.local_s3 import CREDENTIALS, manifest_line, start_moto  # noqa: E402
 from lookoutvision_emulator import EmulatorProcess, client  # noqa: E402
+from server.inference.alignment import plain_background  # noqa: E402
 from server.training.trainer import metrics  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 BUCKET = "aliens"  # bench/train.py's helpers work in this bucket
 REAL = ("aliens", "cookies")
 GREY = "-grey"  # a synthetic set's pictures in grey: several real inspection sets are grey
+TURNED_SETS = ("texture", "rotated_parts", "thin_cracks")  # surfaces and parts a camera may see turned
 ROWS = (
     "aliens",
     "aliens-turned",
     "cookies",
     "cookies-turned",
-    *synthetic.SETS,
+    *(row for name in synthetic.SETS for row in (name, f"{name}-turned")[: 2 if name in TURNED_SETS else 1]),
     *(f"{name}{GREY}" for name in synthetic.SETS),
 )
 TRAIN_TIMEOUT = 1800.0
@@ -217,18 +221,17 @@ def _png(image) -> bytes:
 
 def turned_image(path: Path, rng: np.random.Generator) -> Image.Image:
     """bench/train.py's `moved` (a random angle, a shift of up to 5 %, the same draws), with what the turn
-    uncovers filled as a camera turned over a larger scene would see it: on a plain background (aliens)
-    that background's colour; on a busy one (the cookies' tray) the picture's surroundings reflected,
-    since a flat corner there would itself be a new pattern that any patch model rightly flags."""
+    uncovers filled as a camera turned over a larger scene would see it: for a part on a plain background
+    (aliens) that background's colour; on a busy one (the cookies' tray) or a surface filling the frame
+    (a fine texture's border can pass for plain) the picture's surroundings reflected, since a flat corner
+    there would itself be a new pattern that any patch model rightly flags."""
     image = Image.open(path).convert("RGB")
     width, height = image.size
     angle = float(rng.uniform(0, 360))
     dx, dy = (rng.uniform(-0.05, 0.05, 2) * np.array(image.size)).round().astype(int)
     pixels = np.asarray(image)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).astype(int)
-    fill = np.median(border, axis=0)
-    if (np.abs(border - fill).max(axis=1) <= 40).mean() >= 0.9:  # plain: alignment's own test
-        colour = tuple(int(v) for v in fill)
+    colour = plain_background([image])  # a part on a plain background: alignment's own test
+    if colour is not None:
         rotated = image.rotate(angle, resample=Image.BILINEAR, fillcolor=colour)
         return rotated.transform(image.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy), fillcolor=colour)
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + max(abs(dx), abs(dy)) + 2

@@ -460,15 +460,16 @@ def _reflected_turns(
     session, path: str, size: tuple[int, int], rng: np.random.Generator, count: int = len(TURNS)
 ) -> np.ndarray:
     """Features of `count` turned copies of an image, filled where the turn uncovers the frame as a camera turned
-    over a larger scene would see it: a plain background's own colour, or else the picture's surroundings
-    reflected (a flat corner on a busy background would put a border into the memory that never occurs)."""
+    over a larger scene would see it: for a part on a plain background, that background's colour, or else the
+    picture's surroundings reflected (a flat corner on a busy background or a texture would put a border into
+    the memory that never occurs)."""
     from PIL import Image
 
-    from server.inference.alignment import plain_border
+    from server.inference.alignment import plain_background
 
     rgb = open_rgb(path).resize(size, Image.Resampling.BILINEAR)
     width, height = size
-    plain = plain_border(rgb)
+    plain = plain_background([rgb])  # alignment's own test: a fine texture's border can pass for plain
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []

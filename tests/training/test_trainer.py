@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from server.training import trainer
@@ -108,21 +109,33 @@ def test_large_images_get_their_own_size_tried_unless_the_working_size_already_s
     assert names[-1].split(", ", 1)[1] == basis["Candidate"].split(", ", 1)[1], names
 
 
-def test_turned_copies_have_no_painted_corners(tmp_path):
-    """A turned copy's corners are reflected from the picture, not painted one colour: on a busy picture
-    its corner patches look like the rest of it, where a painted corner would stand out."""
+def speckle(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+    """A fine, low-contrast surface filling the frame: its border passes for plain (within the alignment's
+    tolerance of one colour) though there is no part on a background."""
+    width, height = size
+    noise = rng.normal(0, 6, (height, width, 1)) + np.array([170, 165, 160])
+    return Image.fromarray(noise.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7))
+
+
+@pytest.mark.parametrize("picture", [grain, speckle])
+def test_turned_copies_have_no_painted_corners(tmp_path, picture):
+    """A turned copy's corners are reflected from the picture, not painted one colour: on a busy picture or
+    a surface filling the frame its corner patches look like the rest of it, where a painted corner (black,
+    or the border's own colour) would stand out."""
+    from server.inference.alignment import plain_border
     from server.training.graphs import feature_graph
     from server.training.memory import Nearest
     from server.training.trainer import TURNS, _features, _reflected_turns, cpu_session, see
 
     path = tmp_path / "p.png"
-    grain(np.random.default_rng(0), (128, 128)).save(path)
+    picture(np.random.default_rng(0), (128, 128)).save(path)
     session = cpu_session(feature_graph((128, 128)).SerializeToString())
     copies = _reflected_turns(session, str(path), (128, 128), np.random.default_rng(1))
     assert copies.shape == (len(TURNS) * 16 * 16, 152)
     own = _features(session, see(Sample(str(path), "normal", "p"), (128, 128)))
     corners = copies.reshape(len(TURNS), 16, 16, 152)[:, [0, 0, -1, -1], [0, -1, 0, -1]].reshape(-1, 152)
-    painted = Image.open(path).convert("RGB").rotate(45, fillcolor=(0, 0, 0))
+    image = Image.open(path).convert("RGB")
+    painted = image.rotate(45, fillcolor=plain_border(image) or (0, 0, 0))
     painted.save(tmp_path / "painted.png")
     painted_corners = _features(
         session, see(Sample(str(tmp_path / "painted.png"), "normal", "q"), (128, 128))
