@@ -70,7 +70,11 @@ ROWS = (
     "aliens-turned",
     "cookies",
     "cookies-turned",
-    *(row for name in synthetic.SETS for row in (name, f"{name}-turned")[: 2 if name in TURNED_SETS else 1]),
+    *(
+        row
+        for name in synthetic.SETS
+        for row in ([name, f"{name}-turned"] if name in TURNED_SETS else [name])
+    ),
     *(f"{name}{GREY}" for name in synthetic.SETS),
 )
 TRAIN_TIMEOUT = 1800.0
