@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -474,6 +474,19 @@ def wins(challenger: Outcome, best: Outcome | None) -> bool:
         return True
     margin = MARGIN.get(challenger.candidate.cost, 0.0)
     return better(merit(challenger), challenger.separation, merit(best), best.separation, margin)
+
+
+def larger_size_basis(outcomes: list[Outcome], best: Outcome) -> Candidate:
+    """The way of seeing the larger working size is tried in. The chosen one when it holds turned copies:
+    they were preferred for a robustness to turned parts that held-out scores on photos taken alike cannot
+    show (a texture lost it to a local memory at the larger size, and flagged every turned photo). Else the
+    one whose memory alone did best: the learnt rules are fitted again there, and their held-out AUROCs on a
+    few dozen images are too close to one another to pick the way of seeing by. Never with tone: carried to
+    the larger size it won held-out comparisons by noise and lost on test images (docs/quality.md)."""
+    if best.candidate.turned:
+        return replace(best.candidate, tone=False)
+    seeing = [outcome for outcome in outcomes if not outcome.candidate.tone]
+    return max(seeing, key=lambda outcome: outcome.rules["memory"]).candidate
 
 
 def summary(outcomes: list[Outcome], chosen: Outcome) -> dict:

@@ -280,6 +280,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         Candidate,
         Images,
         evaluate,
+        larger_size_basis,
         sample,
         summary,
         wins,
@@ -356,12 +357,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(replace(best.candidate, tone=True, cost=TONE_COST), "the same with each cell's tone")
     high = high_side(job.image_size, len(samples))
     if high is not None and best.auroc < SATURATED:
-        # The larger size is tried in the way of seeing the images whose memory alone did best: the
-        # learnt rules are fitted again there, and their held-out AUROCs on a few dozen images are too
-        # close to one another to pick the way of seeing by. Tone stays at the smaller size: carried to the
-        # larger one it won held-out comparisons by noise and lost on test images (docs/quality.md).
-        seeing = [outcome for outcome in outcomes if not outcome.candidate.tone]
-        basis = max(seeing, key=lambda outcome: outcome.rules["memory"]).candidate
+        basis = larger_size_basis(outcomes, best)
         keep = {(c.long_side, c.aligned, c.turned, c.tone) for c in (basis, best.candidate)}
         for key in [key for key in views if key not in keep]:
             del views[key]  # the larger view takes four times the room

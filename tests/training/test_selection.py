@@ -19,6 +19,7 @@ from server.training.selection import (
     Outcome,
     deal,
     evaluate,
+    larger_size_basis,
     left_out_maps,
     memory_for,
     merit,
@@ -238,3 +239,20 @@ def test_the_decision_images_meet_the_served_memory_without_their_own_patches():
     assert max(grid.max() for grid in maps[6:]) < 0.5  # the whole memory, normal image 0 included
     outcome = evaluate(Candidate(320), view, 10_000, leave_one_out=True)
     assert outcome.stats[:6, 0].min() > 1.0
+
+
+def test_the_larger_size_keeps_turned_copies_when_they_were_chosen():
+    """The larger working size is tried in the way of seeing whose memory alone did best, unless the
+    choice so far holds turned copies (kept for their robustness to turned parts); never with tone."""
+
+    def outcome(candidate: Candidate, memory: float) -> Outcome:
+        return Outcome(candidate, np.zeros((1, 4)), auroc=memory, rules={"memory": memory})
+
+    plain, local = outcome(Candidate(320), 0.982), outcome(Candidate(320, local=True, cost=LOCAL_COST), 0.996)
+    turned = outcome(Candidate(320, cost=TURNED_COST, turned=True), 0.987)
+    toned = outcome(Candidate(320, cost=TURNED_COST, turned=True, tone=True), 0.999)
+    outcomes = [plain, local, turned, toned]
+    assert larger_size_basis(outcomes, turned) == turned.candidate
+    assert larger_size_basis(outcomes, toned) == turned.candidate  # the same, without tone
+    assert larger_size_basis(outcomes[:2], local) == local.candidate
+    assert larger_size_basis(outcomes[:2], plain) == local.candidate  # the memory alone did best there

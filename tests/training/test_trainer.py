@@ -104,9 +104,10 @@ def test_large_images_get_their_own_size_tried_unless_the_working_size_already_s
     candidates = explored.selection["Candidates"]
     names = [candidate["Candidate"] for candidate in candidates]
     assert names[-1].startswith("576 px"), names  # 560 px, to a multiple of 32
-    # ...in the way of seeing whose memory alone did best at the working size
-    basis = max(candidates[:-1], key=lambda candidate: candidate["CrossValidatedROCAUC"]["memory"])
-    assert names[-1].split(", ", 1)[1] == basis["Candidate"].split(", ", 1)[1], names
+    # ...in one of the ways of seeing tried at the working size, without tone (which one:
+    # selection.larger_size_basis, tested in test_selection)
+    way = names[-1].split(", ", 1)[1]
+    assert way in {name.split(", ", 1)[1] for name in names[:-1]} and "tone" not in way, names
 
 
 def speckle(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
