@@ -252,28 +252,61 @@ def fit_logistic(
         chosen = np.sort(np.concatenate([anomalous, rng.choice(background, keep, replace=False)]))
         features, targets = features[chosen], targets[chosen]
     mean, std = features.mean(0, dtype=np.float64), features.std(0, dtype=np.float64) + 1e-6
-    z = ((features - mean) / std).astype(np.float32)
+    # samples as columns [channels, samples]: the softmax then reduces across a few long rows, and the
+    # products are wide rather than tall and narrow (4-5x faster on 2 cores than samples as rows)
+    z = ((features - mean) / std).astype(np.float32).T.copy()
     frequency = np.bincount(targets, minlength=count).astype(np.float64) + 1.0
-    sample_weight = ((len(targets) / (count * frequency)) ** balance)[targets][:, None].astype(np.float32)
-    weights = np.zeros((count, z.shape[1]), dtype=np.float32)
-    bias = np.zeros(count, dtype=np.float32)
-    onehot = np.eye(count, dtype=np.float32)[targets]
-    velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
-    for _ in range(steps):
-        # einsum, not matmul: OpenBLAS is slow on these tall, narrow products (measured 2-4x here)
-        logits = np.einsum("nd,kd->nk", z, weights) + bias
-        logits -= logits.max(1, keepdims=True)
-        probabilities = np.exp(logits)
-        probabilities /= probabilities.sum(1, keepdims=True)
-        gradient = (probabilities - onehot) * sample_weight
-        grad_w = np.einsum("nk,nd->kd", gradient, z) / len(z) + 1e-3 * weights
-        grad_b = gradient.mean(0)
-        velocity_w = 0.9 * velocity_w - 0.5 * grad_w
-        velocity_b = 0.9 * velocity_b - 0.5 * grad_b
-        weights += velocity_w
-        bias += velocity_b
+    sample_weight = ((len(targets) / (count * frequency)) ** balance)[targets].astype(np.float32)
+    if count == 2:
+        weights, bias = _descend_binary(z, targets, sample_weight, steps)
+    else:
+        weights, bias = _descend(z, targets, count, sample_weight, steps)
     folded = weights.astype(np.float64) / std
     return folded.astype(np.float32), (bias - folded @ mean).astype(np.float32)
+
+
+STEP, MOMENTUM, DECAY = 0.5, 0.9, 1e-3  # the gradient descent of fit_logistic
+
+
+def _descend(z: np.ndarray, targets: np.ndarray, count: int, sample_weight: np.ndarray, steps: int) -> Head:
+    """Softmax regression by gradient descent with momentum on standardised samples z [channels, samples]."""
+    weights = np.zeros((count, z.shape[0]), dtype=np.float32)
+    bias = np.zeros(count, dtype=np.float32)
+    onehot = np.eye(count, dtype=np.float32)[targets].T.copy()
+    velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
+    for _ in range(steps):
+        gradient = weights @ z
+        gradient += bias[:, None]
+        gradient -= gradient.max(0)
+        np.exp(gradient, out=gradient)
+        gradient /= gradient.sum(0)
+        gradient -= onehot  # probabilities less targets: the loss's gradient by the logits
+        gradient *= sample_weight
+        velocity_w = MOMENTUM * velocity_w - STEP * ((gradient @ z.T) / z.shape[1] + DECAY * weights)
+        velocity_b = MOMENTUM * velocity_b - STEP * gradient.mean(1)
+        weights += velocity_w
+        bias += velocity_b
+    return weights, bias
+
+
+def _descend_binary(z: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray, steps: int) -> Head:
+    """_descend for two classes, in half the work: from zero, the two classes' gradients are opposite at every
+    step, so their weights stay opposite (w0 = -w1, b0 = -b1) and the softmax is a sigmoid of 2 (w1 z + b1)."""
+    anomalous = (targets != 0).astype(np.float32)
+    weights = np.zeros(z.shape[0], dtype=np.float32)
+    bias = np.float32(0.0)
+    velocity_w, velocity_b = np.zeros_like(weights), np.float32(0.0)
+    for _ in range(steps):
+        logit = weights @ z
+        logit += bias
+        gradient = 0.5 * (1.0 + np.tanh(logit))  # sigmoid(2 logit), without overflow
+        gradient -= anomalous
+        gradient *= sample_weight
+        velocity_w = MOMENTUM * velocity_w - STEP * ((z @ gradient) / z.shape[1] + DECAY * weights)
+        velocity_b = np.float32(MOMENTUM * velocity_b - STEP * gradient.mean())
+        weights += velocity_w
+        bias += velocity_b
+    return np.stack([-weights, weights]), np.array([-bias, bias], dtype=np.float32)
 
 
 class PixelCounts:

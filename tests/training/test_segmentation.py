@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from server.training.samples import Sample
-from server.training.segmentation import cell_classes, fit_logistic, mask_classes
+from server.training.segmentation import _descend, _descend_binary, cell_classes, fit_logistic, mask_classes
 
 
 def test_mask_colours_become_class_indices_and_unknown_colours_background(tmp_path):
@@ -41,6 +41,17 @@ def test_logistic_regression_separates_classes_and_folds_the_scaling_in():
     weights, bias = fit_logistic(features, targets, 3, balance=0.0)
     predicted = (features @ weights.T + bias).argmax(1)  # raw features: the standardisation is folded in
     assert (predicted == targets).mean() > 0.9
+
+
+def test_two_classes_descend_as_the_softmax_would():
+    rng = np.random.default_rng(2)
+    targets = (rng.random(5_000) < 0.2).astype(np.int64)
+    z = (rng.normal(size=(8, 5_000)) + targets * rng.normal(size=(8, 1))).astype(np.float32)
+    weights = np.where(targets == 1, 2.0, 1.0).astype(np.float32)
+    softmax = _descend(z, targets, 2, weights, steps=60)
+    binary = _descend_binary(z, targets, weights, steps=60)
+    np.testing.assert_allclose(binary[0], softmax[0], atol=1e-4)
+    np.testing.assert_allclose(binary[1], softmax[1], atol=1e-4)
 
 
 def test_class_weights_favour_a_rare_class_when_balancing():

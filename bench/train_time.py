@@ -1,0 +1,158 @@
+"""Training time of this checkout against another one, on the same images, alternately in one run.
+
+    python bench/train_time.py --also CHECKOUT [--rows cookies,boards] [--rounds 2] [--synthetic DIR]
+
+The trainer alone (server.training.trainer.train, in-process: no HTTP, no S3), on bench/quality.py's rows
+and splits, each training in a fresh Python process that imports the server from its checkout; the two
+checkouts take turns, round after round, so that a machine's slow spell falls on both. Prints, per row and
+checkout, the median seconds of the whole training and of its phases (from the trainer's progress
+messages), the ratio of this checkout's median to the other's, and the test metrics of each, which show
+whether the two trained the same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# the trainer's progress messages that open each phase, and the phase's short name
+PHASES = (
+    ("Extracting features", "features"),
+    ("Model choice", "choice"),
+    ("Learning the anomaly classes", "masks"),
+    ("Choosing the decision threshold", "decision"),
+    ("Exporting", "export"),
+    ("Evaluating", "evaluation"),
+)
+
+
+def job_description(row: str, synthetic: Path) -> dict:
+    """The row's train and test samples as plain data, for a worker of either checkout."""
+    sys.path.insert(0, str(ROOT))
+    from PIL import Image
+
+    from bench import quality
+
+    data = (
+        quality.aliens_data()
+        if row == "aliens"
+        else quality.cookies_data()
+        if row == "cookies"
+        else quality.synthetic_data(row, synthetic)
+    )
+    if data is None:
+        raise SystemExit(f"{row}: its shared dataset folder is missing")
+
+    def sample(item) -> dict:
+        colors = {}
+        if item.line is not None:  # the dataset's own manifest names the mask's colours
+            for entry in (
+                item.line.get("anomaly-mask-ref-metadata", {}).get("internal-color-map", {}).values()
+            ):
+                if entry["class-name"].upper() != "BACKGROUND":
+                    colors[entry["hex-color"].upper()] = entry["class-name"]
+        elif item.mask is not None and data.classes:
+            colors = {color.upper(): name for color, name in data.classes.items()}
+        mask = str(item.mask) if item.mask else None
+        return {"path": str(item.path), "label": item.label, "source_ref": str(item.path), "mask": mask,
+                "colors": colors}  # fmt: skip
+
+    with Image.open(data.train[0].path) as first:
+        size = first.size
+    return {"train": [sample(i) for i in data.train], "test": [sample(i) for i in data.test], "size": size}
+
+
+def worker(checkout: Path, job_file: Path) -> None:
+    """Trains the job with `checkout`'s trainer; prints one JSON line of seconds and metrics."""
+    sys.path.insert(0, str(checkout))
+    from server.training.samples import Sample
+    from server.training.trainer import Job, train
+
+    job = json.loads(job_file.read_text())
+    marks: list[tuple[str, float]] = []
+    start = time.perf_counter()
+
+    def progress(message: str) -> None:
+        for opening, phase in PHASES:
+            if message.startswith(opening) and (not marks or marks[-1][0] != phase):
+                marks.append((phase, time.perf_counter()))
+
+    with tempfile.TemporaryDirectory() as output:
+        result = train(
+            Job(
+                [Sample(**s) for s in job["train"]],
+                [Sample(**s) for s in job["test"]],
+                tuple(job["size"]),
+                output,
+            ),
+            progress,
+        )
+    end = time.perf_counter()
+    phases = {
+        phase: round(following - at, 2)
+        for (phase, at), following in zip(marks, [m[1] for m in marks[1:]] + [end], strict=True)
+    }
+    ious = {e["ClassName"]: round(e["AIOU"], 3) for e in result.metrics.get("PixelAnomalyClassMetrics", [])}
+    print(json.dumps({"seconds": round(end - start, 2), "phases": phases, "auroc": round(result.metrics["ROCAUC"], 4),
+                      "f1": round(result.metrics["F1Score"], 4), "iou": ious}))  # fmt: skip
+
+
+def timed_run(checkout: Path, job_file: Path) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(checkout), str(job_file)]
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--also", type=Path, metavar="CHECKOUT", help="the checkout to compare with")
+    parser.add_argument("--rows", default="cookies,boards", help="bench/quality.py rows (no -turned ones)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--synthetic", type=Path, help="folder for bench/synthetic.py's sets (made when missing)"
+    )
+    parser.add_argument("--worker", nargs=2, type=Path, metavar=("CHECKOUT", "JOB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    if args.also is None:
+        parser.error("--also CHECKOUT is needed")
+    checkouts = {"this": ROOT, "other": args.also.resolve()}
+    with tempfile.TemporaryDirectory() as folder:
+        synthetic = args.synthetic or Path(folder) / "synthetic"
+        print(
+            "| row | checkout | train s, median | phases, median s | ratio this / other | AUROC / F1 / IoU |"
+        )
+        print("|---|---|---|---|---|---|")
+        for row in args.rows.split(","):
+            job_file = Path(folder) / f"{row}.json"
+            job_file.write_text(json.dumps(job_description(row, synthetic)))
+            runs: dict[str, list[dict]] = {name: [] for name in checkouts}
+            for _ in range(args.rounds):
+                for name, checkout in checkouts.items():
+                    runs[name].append(timed_run(checkout, job_file))
+            medians = {name: statistics.median(r["seconds"] for r in done) for name, done in runs.items()}
+            for name, done in runs.items():
+                phases = ", ".join(
+                    f"{phase} {statistics.median(r['phases'].get(phase, 0.0) for r in done):.1f}"
+                    for _, phase in PHASES
+                    if any(phase in r["phases"] for r in done)
+                )
+                last = done[-1]
+                ratio = f"{medians['this'] / medians['other']:.2f}" if name == "this" else ""
+                label = "this" if name == "this" else str(checkouts["other"])
+                print(f"| {row} | {label} | {medians[name]:.1f} | {phases} | {ratio} | "
+                      f"{last['auroc']:.3f} / {last['f1']:.3f} / {last['iou'] or '-'} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
