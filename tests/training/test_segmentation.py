@@ -7,7 +7,14 @@ import pytest
 from PIL import Image
 
 from server.training.samples import Sample
-from server.training.segmentation import _descend, _descend_binary, cell_classes, fit_logistic, mask_classes
+from server.training.segmentation import (
+    _descend,
+    _descend_binary,
+    _widened,
+    cell_classes,
+    fit_logistic,
+    mask_classes,
+)
 
 
 def test_mask_colours_become_class_indices_and_unknown_colours_background(tmp_path):
@@ -52,6 +59,16 @@ def test_two_classes_descend_as_the_softmax_would():
     binary = _descend_binary(z, targets, weights, steps=60)
     np.testing.assert_allclose(binary[0], softmax[0], atol=1e-4)
     np.testing.assert_allclose(binary[1], softmax[1], atol=1e-4)
+
+
+def test_widened_marks_reach_a_square_around_each_mark_up_to_the_edges():
+    rng = np.random.default_rng(3)
+    marked = rng.random((37, 53)) < 0.01
+    marked[0, 0] = marked[-1, 20] = True
+    widened = _widened(marked, 4)
+    rows, cols = np.nonzero(marked)
+    for y, x in np.ndindex(marked.shape):
+        assert widened[y, x] == bool(((abs(rows - y) <= 4) & (abs(cols - x) <= 4)).any())
 
 
 def test_class_weights_favour_a_rare_class_when_balancing():
