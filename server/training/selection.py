@@ -171,7 +171,7 @@ def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np
 
 def global_memory(parts: list[np.ndarray], owners: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
     """The patches of `parts` thinned to `share` of them, and the owner (image index) of each kept patch."""
-    patches = np.concatenate(parts).astype(np.float32)
+    patches = np.concatenate(parts).astype(np.float32, copy=False)
     rows = coreset_rows(patches, max(1, round(len(patches) * min(1.0, share))))
     return patches[rows], np.repeat(owners, [len(part) for part in parts])[rows]
 
