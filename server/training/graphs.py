@@ -22,6 +22,7 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
 
 
 TONE_WEIGHT = 300.0  # tone values are scaled to weigh like the trunk's features (measured: docs/quality.md)
+TONE_CHANNELS = 3  # a cell's tone is one number per colour channel
 TONE_CELLS = 7  # a cell's tone is measured against the cells around it, this many across
 TONE_FLOOR = 0.02  # added to intensities (0..1) before the logarithm: black stays finite
 
@@ -93,7 +94,7 @@ def _features(
             helper.make_node("Identity", [trunk.stride2], ["stride2_features"]),
         ]
         _colour_features(nodes)
-    features = trunk.channels[8] + trunk.channels[16] + (3 if tone else 0)
+    features = trunk.channels[8] + trunk.channels[16] + (TONE_CHANNELS if tone else 0)
     return Widths(features, trunk.channels[4] + features, COLOUR_FEATURES + trunk.channels[2])
 
 

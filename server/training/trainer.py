@@ -270,7 +270,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     """The candidate chosen by cross-validation (see server/training/selection.py), scored again with its
     full memory; its view of the training images; and the summary of the choice. Cheap candidates come
     first; dearer ones (turned copies, the images' own size) are tried only where they may help."""
-    from server.training.graphs import feature_graph, feature_grid
+    from server.training.graphs import TONE_CHANNELS, feature_graph, feature_grid
     from server.training.selection import (
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
@@ -287,14 +287,16 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     )
 
     normals = samples[: int((~labels).sum())]
-    views: dict[tuple[int, bool, bool, bool], Images] = {}
+    views: dict[tuple[int, bool, bool], Images] = {}
 
     def view(candidate: Candidate) -> Images:
-        """The training images as a candidate sees them (kept while candidates share them)."""
-        key = (candidate.long_side, candidate.aligned, candidate.turned, candidate.tone)
+        """The training images as a candidate sees them (kept while candidates share them). Each way of
+        seeing goes through the trunk once, with each cell's tone after the features (a few pools of the
+        pixels): a candidate without the tone reads the features before it."""
+        key = (candidate.long_side, candidate.aligned, candidate.turned)
         if key not in views:
             size = input_size(job.image_size, candidate.long_side)
-            session = cpu_session(feature_graph(size, tone=candidate.tone).SerializeToString())
+            session = cpu_session(feature_graph(size, tone=True).SerializeToString())
             aligned = alignment if candidate.aligned else None
             maps = [_features(session, see(sample, size, aligned)) for sample in samples]
             rng = np.random.default_rng(0)
@@ -306,7 +308,10 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 count = max(1, min(len(TURNS), TURNED_IMAGES // len(normals)))
                 turned = [_reflected_turns(session, s.path, size, rng, count) for s in normals]
             views[key] = Images(maps, turned, labels, folds, feature_grid(size))
-        return views[key]
+        if candidate.tone:
+            return views[key]
+        return replace(views[key], maps=[part[:, :-TONE_CHANNELS] for part in views[key].maps],
+                       turned=[part[:, :-TONE_CHANNELS] for part in views[key].turned])  # fmt: skip
 
     outcomes: list = []
     best: Outcome | None = None
@@ -358,7 +363,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     high = high_side(job.image_size, len(samples))
     if high is not None and best.auroc < SATURATED:
         basis = larger_size_basis(outcomes, best)
-        keep = {(c.long_side, c.aligned, c.turned, c.tone) for c in (basis, best.candidate)}
+        keep = {(c.long_side, c.aligned, c.turned) for c in (basis, best.candidate)}
         for key in [key for key in views if key not in keep]:
             del views[key]  # the larger view takes four times the room
         consider(replace(basis, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
