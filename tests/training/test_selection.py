@@ -105,6 +105,19 @@ def test_labelled_anomalies_teach_a_rule_when_the_memory_peak_is_not_enough():
     assert outcome.rule != "memory" and outcome.auroc > outcome.rules["memory"]
 
 
+def test_a_memory_with_turned_copies_never_reads_the_pooled_features():
+    """The pooled features tell which way a picture is turned: a rule reading them would take turned normal
+    pictures for anomalies, so a candidate expecting turned parts leaves that rule out."""
+    rng = np.random.default_rng(3)
+    normal = textured(rng, 20)
+    anomalous = [patches + 0.25 for patches in textured(rng, 14)]  # pooled features tell these apart
+    view = images(normal, anomalous)
+    assert "supervised+pooled" in evaluate(Candidate(320), view, 10_000).rules
+    turned = evaluate(Candidate(320, turned=True), view, 10_000)
+    assert "supervised+pooled" not in turned.rules and turned.rule != "supervised+pooled"
+    assert "supervised" in turned.rules  # the map's statistics still teach a rule
+
+
 def test_the_masks_evidence_replaces_the_rule_only_where_it_does_better():
     """Anomalies the memory's peak half misses (normal images with one odd patch score as high): evidence
     from the masks that tells them apart makes a rule of its own, and evidence that is noise leaves the
