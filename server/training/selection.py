@@ -8,9 +8,9 @@ normal patches, and each anomalous image by the memory of the fold it was dealt 
 scored once by a memory that has never seen it. From those held-out statistics, three decision rules
 compete: the memory's peak alone, and logistic regressions learnt from the labelled anomalies (on the
 map's statistics, or on those and the pooled features, except where parts may come turned), themselves
-cross-validated over the same folds
-(two more where they apply: one reads the likeness to the labelled defects' patches, and with masks one
-reads the segmentation head's evidence, offered once the candidate is chosen; see offer_mask_rule).
+cross-validated over the same folds (two more where they apply: one reads the likeness to the labelled
+defects' patches, and with masks one reads the segmentation head's evidence, offered once the candidate
+is chosen; see offer_mask_rule).
 The winner has the best merit, its memory's held-out AUROC plus half of what its learnt rule adds (see
 `merit`), with margins: a larger working size (dearer to serve), unaligned parts (which lose the
 robustness alignment gives) and each cell's tone must do clearly better, turned copies (which add it) win
