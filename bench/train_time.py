@@ -73,8 +73,12 @@ def job_description(row: str, synthetic: Path) -> dict:
 def worker(checkout: Path, job_file: Path) -> None:
     """Trains the job with `checkout`'s trainer; prints one JSON line of seconds and metrics."""
     sys.path.insert(0, str(checkout))
+    import server
     from server.training.samples import Sample
     from server.training.trainer import Job, train
+
+    if not Path(server.__file__).resolve().is_relative_to(checkout.resolve()):
+        raise SystemExit(f"{checkout} has no server package (it came from {Path(server.__file__).parent})")
 
     job = json.loads(job_file.read_text())
     marks: list[tuple[str, float]] = []
@@ -107,7 +111,9 @@ def worker(checkout: Path, job_file: Path) -> None:
 
 def timed_run(checkout: Path, job_file: Path) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(checkout), str(job_file)]
-    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise SystemExit(f"training with {checkout} failed:\n{finished.stderr[-3000:]}")
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
@@ -124,8 +130,8 @@ def main() -> None:
     if args.worker:
         worker(*args.worker)
         return
-    if args.also is None:
-        parser.error("--also CHECKOUT is needed")
+    if args.also is None or not (args.also / "server" / "training" / "trainer.py").is_file():
+        parser.error("--also CHECKOUT is needed: a checkout of the emulator (its server/training/trainer.py)")
     checkouts = {"this": ROOT, "other": args.also.resolve()}
     with tempfile.TemporaryDirectory() as folder:
         synthetic = args.synthetic or Path(folder) / "synthetic"
