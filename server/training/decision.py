@@ -27,9 +27,12 @@ def blur_kernel() -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def blur(grid: np.ndarray) -> np.ndarray:
-    """The served graph's 3x3 blur (zero padding) of a [rows, cols] map."""
+def blur(grid: np.ndarray, edges: bool = False) -> np.ndarray:
+    """The served graph's 3x3 blur (zero padding) of a [rows, cols] map; with `edges`, each cell of its outer
+    ring first takes the value of its nearest cell inside the ring."""
     height, width = grid.shape
+    if edges and height > 2 and width > 2:
+        grid = np.pad(grid[1:-1, 1:-1], 1, mode="edge")
     padded = np.pad(grid, 1, mode="constant")
     kernel = blur_kernel()
     return sum(kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3))
@@ -40,9 +43,9 @@ def unsquared(squared: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def distance_map(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+def distance_map(squared: np.ndarray, grid: tuple[int, int], edges: bool = False) -> np.ndarray:
     """The blurred [rows, cols] map of nearest distances (given squared, per patch), as the graph makes it."""
-    return blur(unsquared(squared).reshape(grid))
+    return blur(unsquared(squared).reshape(grid), edges)
 
 
 def statistics(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -366,6 +366,9 @@ class Decision:
     # the segmentation head (weights [classes, fine channels], bias) whose evidence the rule also reads
     # (see _mask_evidence); None: the rule does not
     masks: tuple[np.ndarray, np.ndarray] | None = None
+    # the map's outer ring of cells reads its inward neighbours' distances before the blur (see
+    # trainer.choose_model's choose_final); False: the map as it is
+    edges: bool = False
 
 
 def scoring_graph(
@@ -425,7 +428,20 @@ def scoring_graph(
     ]
     # "blurred": the map the statistics read, measured against each place's normal level when there is one
     smoothed = "blurred" if decision.location is None else "distance_map"
-    nodes.append(helper.make_node("Conv", ["raw_map", "blur"], [smoothed], pads=[1, 1, 1, 1]))
+    raw = "raw_map"
+    if decision.edges and min(rows, cols) > 2:
+        initializers += [
+            numpy_helper.from_array(np.array([1, 1], np.int64), "edge_starts"),
+            numpy_helper.from_array(np.array([-1, -1], np.int64), "edge_ends"),
+            numpy_helper.from_array(np.array([2, 3], np.int64), "edge_axes"),
+            numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "edge_pads"),
+        ]
+        nodes += [
+            helper.make_node("Slice", ["raw_map", "edge_starts", "edge_ends", "edge_axes"], ["inner_map"]),
+            helper.make_node("Pad", ["inner_map", "edge_pads"], ["edged_map"], mode="edge"),
+        ]
+        raw = "edged_map"
+    nodes.append(helper.make_node("Conv", [raw, "blur"], [smoothed], pads=[1, 1, 1, 1]))
     if decision.location is not None:
         mean, scale = decision.location
         initializers += [

@@ -400,18 +400,20 @@ def evaluate(
     scored: np.ndarray | None = None,
     located: bool | None = None,
     leave_one_out: bool = False,
+    edges: bool = False,
 ) -> Outcome:
     """One candidate's held-out outcome over the images `scored` (all by default); `progress` hears of
     each fold. The maps are judged as they are and, for candidates whose places correspond across
     images (aligned parts, a local memory), measured against each place's normal level (see
     `located_maps`); the better of the two stays, unless `located` says which. With `leave_one_out` a
-    global memory's images are scored as `left_out_maps` scores them instead of by folds."""
+    global memory's images are scored as `left_out_maps` scores them instead of by folds; with `edges` the
+    maps' outer ring of cells reads its inward neighbours (decision.blur)."""
     begin = time.monotonic()
     if leave_one_out and not candidate.local:  # see left_out_maps
         distances = left_out_maps(images, cap, scored)
     else:
         distances = held_out_maps(images, cap, candidate, progress, scored)
-    maps = [blur(grid) for grid in distances]
+    maps = [blur(grid, edges) for grid in distances]
     images = images.subset(scored)  # judged on the scored images alone
     learn = int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN
     evidence, prototypes = (prototype_evidence(images, distances) if learn else None) or (None, None)

@@ -209,7 +209,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     slope = calibration_slope(best.scores, labels, threshold)
     decision = Decision(combination, threshold, slope, radius(best.candidate.long_side), map_threshold,
                         map_spread, best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None,
-                        masks=head if best.rule == MASK_RULE else None)  # fmt: skip
+                        masks=head if best.rule == MASK_RULE else None, edges=not best.candidate.local)  # fmt: skip
     remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
                              "Memory": remembered})  # fmt: skip
@@ -332,8 +332,12 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         progress("Model choice: scoring the training images with the chosen candidate's full memory.")
         images = view(best.candidate)
         cap = memory_cap(input_size(job.image_size, best.candidate.long_side))
+        # The outer ring of cells sees the network's zero padding (and a turned photo's reflected
+        # surroundings); a global memory meets it with patches from anywhere, so the decision reads the
+        # ring's inward neighbours instead (a local memory compares it with the same ring). The decision
+        # only: in the candidates' comparison it moved the choice on textures and boards (docs/quality.md).
         final = evaluate(best.candidate, images, cap, scored=compared, located=best.location is not None,
-                         leave_one_out=True)  # fmt: skip
+                         leave_one_out=True, edges=not best.candidate.local)  # fmt: skip
         choice = {**summary(outcomes or [final], final), "Folds": int(folds.max()) + 1,
                   "DecisionImages": len(labels) if compared is None else len(compared)}  # fmt: skip
         return final, images, choice, compared

@@ -9,6 +9,7 @@ import pytest
 from server.training.decision import (
     auroc,
     best_threshold,
+    blur,
     calibration_slope,
     distance_map,
     fit_combination,
@@ -70,11 +71,11 @@ def test_statistics_of_a_map():
 
 
 @pytest.mark.parametrize(
-    ("local", "located", "defects", "tone"),
-    [(False, False, False, False), (True, False, False, False), (False, True, False, False),
-     (False, True, True, False), (True, False, False, True)],
+    ("local", "located", "defects", "tone", "edges"),
+    [(False, False, False, False, False), (True, False, False, False, False), (False, False, False, False, True),
+     (False, True, False, False, True), (False, True, True, False, False), (True, False, False, True, False)],
 )  # fmt: skip
-def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone):
+def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone, edges):
     """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
     the map measured against each place's normal level or not, statistics, the likeness to labelled
     defect patches, pooled components, the learnt rule and the calibration: the exported graph against
@@ -107,11 +108,11 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
     location = (rng.uniform(0, 2, grid).astype(np.float32), rng.uniform(0.5, 2, grid).astype(np.float32))
     prototypes = maps[3][[5, 9, 17]]  # patches of a labelled anomaly
     decision = Decision(combination, threshold=1.5, slope=0.7, radius=1, location=location if located else None,
-                        prototypes=prototypes if defects else None)  # fmt: skip
+                        prototypes=prototypes if defects else None, edges=edges)  # fmt: skip
     served = cpu_session(scoring_graph(size, memory, decision, tone=tone).SerializeToString())
     searcher = Searcher(memory, grid, long_side=96)
     for picture, patches in zip(pictures, maps, strict=True):
-        blurred = distance_map(searcher.squared(patches), grid)
+        blurred = distance_map(searcher.squared(patches), grid, edges)
         stats = map_statistics((blurred - location[0]) / location[1] if located else blurred)
         if defects:
             to_normal = np.sqrt(np.maximum(searcher.squared(patches), 0))
@@ -140,6 +141,18 @@ def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
             near = padded[:, :, y : y + 3, x : x + 3]  # the 3 x 3 cells around (y, x) in every image
             expected[y, x] = ((near - features[0, :, y, x][None, :, None, None]) ** 2).sum(1).min()
     np.testing.assert_allclose(found, expected.reshape(-1), rtol=1e-4, atol=1e-4)
+
+
+def test_the_border_ring_reads_its_inward_neighbours_where_asked():
+    """A spike in a corner cell (where the network sees its zero padding) is dropped with `edges`; inside
+    the ring the map is blurred as before."""
+    grid = np.ones((6, 8), np.float32)
+    grid[0, 0] = 9.0  # the padding's artefact
+    grid[3, 4] = 5.0  # a defect inside
+    plain, ringed = blur(grid), blur(grid, edges=True)
+    assert plain[0, 0] > 2.0 and ringed[0, 0] < 1.5
+    np.testing.assert_allclose(ringed[2:-2, 2:-2], plain[2:-2, 2:-2])
+    assert ringed.max() == pytest.approx(plain[3, 4])
 
 
 def test_tone_is_each_cells_log_intensity_against_its_surroundings():
