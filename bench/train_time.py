@@ -40,6 +40,7 @@ def job_description(row: str, synthetic: Path) -> dict:
     from PIL import Image
 
     from bench import quality
+    from server.datasets.manifest import parse_line
 
     data = (
         quality.aliens_data()
@@ -54,11 +55,7 @@ def job_description(row: str, synthetic: Path) -> dict:
     def sample(item) -> dict:
         colors = {}
         if item.line is not None:  # the dataset's own manifest names the mask's colours
-            for entry in (
-                item.line.get("anomaly-mask-ref-metadata", {}).get("internal-color-map", {}).values()
-            ):
-                if entry["class-name"].upper() != "BACKGROUND":
-                    colors[entry["hex-color"].upper()] = entry["class-name"]
+            colors = parse_line(json.dumps(item.line), 1).classes
         elif item.mask is not None and data.classes:
             colors = {color.upper(): name for color, name in data.classes.items()}
         mask = str(item.mask) if item.mask else None
