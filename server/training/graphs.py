@@ -394,8 +394,6 @@ def scoring_graph(
     rows, cols = height // 8, width // 8
     combination = decision.combination
     initializers += [
-        helper.make_tensor("patch_shape", TensorProto.INT64, [2], [widths.features, rows * cols]),
-        helper.make_tensor("map_shape", TensorProto.INT64, [4], [1, 1, rows, cols]),
         helper.make_tensor("cells_shape", TensorProto.INT64, [2], [1, rows * cols]),
         helper.make_tensor("top_k", TensorProto.INT64, [1], [top_count(rows * cols)]),
         helper.make_tensor("score_shape", TensorProto.INT64, [1], [1]),
@@ -410,37 +408,70 @@ def scoring_graph(
         numpy_helper.from_array(blur_kernel()[None, None], "blur"),
         numpy_helper.from_array(combination.weights[:, None].astype(np.float32), "rule_weights"),
     ]
-    nodes += [
-        helper.make_node("Reshape", [features, "patch_shape"], ["by_channel"]),
-        helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
-    ]
-    if memory.ndim == 4:  # a local memory: images x channels x rows x cols
-        initializers += [
-            numpy_helper.from_array(array, name) for name, array in local_memory_tensors(memory).items()
-        ]
-        nearest = _local_nearest_squared(nodes, initializers, features, memory.shape[1:], decision.radius)
-    else:
-        nearest = _nearest_squared(nodes, initializers, "patches", memory)
-    nodes += [
-        helper.make_node("Max", [nearest, "zero"], ["positive"]),
-        helper.make_node("Sqrt", ["positive"], ["distances"]),
-        helper.make_node("Reshape", ["distances", "map_shape"], ["raw_map"]),
-    ]
-    # "blurred": the map the statistics read, measured against each place's normal level when there is one
-    smoothed = "blurred" if decision.location is None else "distance_map"
-    raw = "raw_map"
-    if decision.edges and min(rows, cols) > 2:
+    edges = decision.edges and min(rows, cols) > 2
+    if edges:
         initializers += [
             numpy_helper.from_array(np.array([1, 1], np.int64), "edge_starts"),
             numpy_helper.from_array(np.array([-1, -1], np.int64), "edge_ends"),
             numpy_helper.from_array(np.array([2, 3], np.int64), "edge_axes"),
             numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "edge_pads"),
         ]
+    # A global memory whose map reads the ring from inside searches the inner cells alone (a tenth less
+    # work at 320 px); the prototypes' likeness reads every patch's distance, so it keeps the whole search.
+    inner_only = edges and memory.ndim == 2 and decision.prototypes is None
+    if (memory.ndim == 2 and not inner_only) or decision.prototypes is not None:
+        initializers.append(
+            helper.make_tensor("patch_shape", TensorProto.INT64, [2], [widths.features, rows * cols])
+        )
         nodes += [
+            helper.make_node("Reshape", [features, "patch_shape"], ["by_channel"]),
+            helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
+        ]
+    if memory.ndim == 4:  # a local memory: images x channels x rows x cols
+        initializers += [
+            numpy_helper.from_array(array, name) for name, array in local_memory_tensors(memory).items()
+        ]
+        nearest = _local_nearest_squared(nodes, initializers, features, memory.shape[1:], decision.radius)
+    elif inner_only:
+        initializers += [
+            helper.make_tensor("inner_patch_shape", TensorProto.INT64, [2],
+                               [widths.features, (rows - 2) * (cols - 2)]),
+            helper.make_tensor("inner_map_shape", TensorProto.INT64, [4], [1, 1, rows - 2, cols - 2]),
+        ]  # fmt: skip
+        nodes += [
+            helper.make_node(
+                "Slice", [features, "edge_starts", "edge_ends", "edge_axes"], ["inner_features"]
+            ),
+            helper.make_node("Reshape", ["inner_features", "inner_patch_shape"], ["inner_by_channel"]),
+            helper.make_node("Transpose", ["inner_by_channel"], ["inner_patches"], perm=[1, 0]),
+        ]
+        nearest = _nearest_squared(nodes, initializers, "inner_patches", memory)
+    else:
+        nearest = _nearest_squared(nodes, initializers, "patches", memory)
+    nodes += [
+        helper.make_node("Max", [nearest, "zero"], ["positive"]),
+        helper.make_node("Sqrt", ["positive"], ["distances"]),
+    ]
+    # "blurred": the map the statistics read, measured against each place's normal level when there is one
+    smoothed = "blurred" if decision.location is None else "distance_map"
+    if inner_only:
+        nodes += [
+            helper.make_node("Reshape", ["distances", "inner_map_shape"], ["inner_map"]),
+            helper.make_node("Pad", ["inner_map", "edge_pads"], ["edged_map"], mode="edge"),
+        ]
+        raw = "edged_map"
+    elif edges:
+        nodes += [
+            helper.make_node("Reshape", ["distances", "map_shape"], ["raw_map"]),
             helper.make_node("Slice", ["raw_map", "edge_starts", "edge_ends", "edge_axes"], ["inner_map"]),
             helper.make_node("Pad", ["inner_map", "edge_pads"], ["edged_map"], mode="edge"),
         ]
         raw = "edged_map"
+    else:
+        nodes.append(helper.make_node("Reshape", ["distances", "map_shape"], ["raw_map"]))
+        raw = "raw_map"
+    if not inner_only:
+        initializers.append(helper.make_tensor("map_shape", TensorProto.INT64, [4], [1, 1, rows, cols]))
     nodes.append(helper.make_node("Conv", [raw, "blur"], [smoothed], pads=[1, 1, 1, 1]))
     if decision.location is not None:
         mean, scale = decision.location

@@ -287,35 +287,50 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     )
 
     normals = samples[: int((~labels).sum())]
-    views: dict[tuple[int, bool, bool], Images] = {}
+    compared = sample(labels)  # large projects: candidates are compared on a sample of the images
+    # The images a view goes through the trunk for: every normal one (memories hold them all) and the
+    # anomalous ones the candidates are compared on; the others are never looked at by a candidate.
+    looked_at = np.ones(len(samples), bool) if compared is None else ~labels
+    if compared is not None:
+        looked_at[compared] = True
+    sessions: dict[tuple[int, int], Any] = {}
+    seen: dict[tuple[int, bool], list[np.ndarray]] = {}  # per working size and alignment
+    turned_copies: dict[tuple[int, bool], list[np.ndarray]] = {}
+
+    def trunk(size: tuple[int, int]):
+        if size not in sessions:
+            sessions[size] = cpu_session(feature_graph(size, tone=True).SerializeToString())
+        return sessions[size]
 
     def view(candidate: Candidate) -> Images:
         """The training images as a candidate sees them (kept while candidates share them). Each way of
         seeing goes through the trunk once, with each cell's tone after the features (a few pools of the
-        pixels): a candidate without the tone reads the features before it."""
-        key = (candidate.long_side, candidate.aligned, candidate.turned)
-        if key not in views:
-            size = input_size(job.image_size, candidate.long_side)
-            session = cpu_session(feature_graph(size, tone=True).SerializeToString())
-            aligned = alignment if candidate.aligned else None
-            maps = [_features(session, see(sample, size, aligned)) for sample in samples]
-            rng = np.random.default_rng(0)
-            turned = []
+        pixels): a candidate without the tone reads the features before it. Candidates that differ only
+        in their turned copies share the images' features."""
+        key = (candidate.long_side, candidate.aligned)
+        size = input_size(job.image_size, candidate.long_side)
+        aligned = alignment if candidate.aligned else None
+        if key not in seen:
+            session = trunk(size)
+            seen[key] = [_features(session, see(sample, size, aligned)) if looking else _NOT_SEEN
+                         for sample, looking in zip(samples, looked_at, strict=True)]  # fmt: skip
+        if (aligned is not None or candidate.turned) and key not in turned_copies:
+            session, rng = trunk(size), np.random.default_rng(0)
             if aligned is not None:
                 # Turned parts come back through a resampling; remember normal parts that went the same way.
-                turned = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
-            elif candidate.turned:
+                turned_copies[key] = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
+            else:
                 count = max(1, min(len(TURNS), TURNED_IMAGES // len(normals)))
-                turned = [_reflected_turns(session, s.path, size, rng, count) for s in normals]
-            views[key] = Images(maps, turned, labels, folds, feature_grid(size))
+                turned_copies[key] = [_reflected_turns(session, s.path, size, rng, count) for s in normals]
+        turned = turned_copies[key] if aligned is not None or candidate.turned else []
+        images = Images(seen[key], turned, labels, folds, feature_grid(size))
         if candidate.tone:
-            return views[key]
-        return replace(views[key], maps=[part[:, :-TONE_CHANNELS] for part in views[key].maps],
-                       turned=[part[:, :-TONE_CHANNELS] for part in views[key].turned])  # fmt: skip
+            return images
+        return replace(images, maps=[part[:, :-TONE_CHANNELS] for part in images.maps],
+                       turned=[part[:, :-TONE_CHANNELS] for part in images.turned])  # fmt: skip
 
     outcomes: list = []
     best: Outcome | None = None
-    compared = sample(labels)  # large projects: candidates are compared on a sample of the images
 
     def consider(candidate: Candidate, message: str) -> None:
         nonlocal best
@@ -367,11 +382,15 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     high = high_side(job.image_size, len(samples))
     if high is not None and best.auroc < SATURATED:
         basis = larger_size_basis(outcomes, best)
-        keep = {(c.long_side, c.aligned, c.turned) for c in (basis, best.candidate)}
-        for key in [key for key in views if key not in keep]:
-            del views[key]  # the larger view takes four times the room
+        keep = {(c.long_side, c.aligned) for c in (basis, best.candidate)}
+        for kept in (seen, turned_copies):
+            for key in [key for key in kept if key not in keep]:
+                del kept[key]  # the larger view takes four times the room
         consider(replace(basis, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
     return choose_final(best)
+
+
+_NOT_SEEN = np.zeros((0, 0), np.float32)  # an image no candidate looks at (see choose_model's view)
 
 
 def open_rgb(path: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx import numpy_helper
 
 from server.training.decision import (
     auroc,
@@ -73,7 +74,8 @@ def test_statistics_of_a_map():
 @pytest.mark.parametrize(
     ("local", "located", "defects", "tone", "edges"),
     [(False, False, False, False, False), (True, False, False, False, False), (False, False, False, False, True),
-     (False, True, False, False, True), (False, True, True, False, False), (True, False, False, True, False)],
+     (False, True, False, False, True), (False, True, True, False, False), (True, False, False, True, False),
+     (False, False, True, False, True)],
 )  # fmt: skip
 def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone, edges):
     """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
@@ -122,6 +124,31 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
         expected = 1 / (1 + np.exp(-0.7 * (combined - 1.5)))
         (score,) = served.run(["score"], {"image": picture})
         assert score[0] == pytest.approx(expected, rel=1e-3, abs=1e-4)
+
+
+@pytest.mark.parametrize("defects", [False, True])
+def test_a_map_read_from_inside_searches_only_the_inner_cells(defects):
+    """With the ring read from its inward neighbours, a global memory's search skips the ring's patches
+    (their distances are never read), unless the likeness to defect patches reads every patch's."""
+    from server.training.graphs import Decision, scoring_graph
+
+    rng = np.random.default_rng(4)
+    memory = rng.normal(size=(50, 152)).astype(np.float32)
+    prototypes = memory[:3] if defects else None
+    decision = Decision(memory_only(152), threshold=1.0, slope=1.0, prototypes=prototypes, edges=True)
+    graph = scoring_graph((96, 64), memory, decision).graph
+    searched = {node.input[0] for node in graph.node if node.op_type == "Gemm"}
+    shapes = {
+        init.name: list(numpy_helper.to_array(init))
+        for init in graph.initializer
+        if "patch_shape" in init.name
+    }
+    if defects:
+        assert searched == {"patches"}
+        assert shapes == {"patch_shape": [152, 8 * 12]}
+    else:
+        assert searched == {"inner_patches"}
+        assert shapes == {"inner_patch_shape": [152, 6 * 10]}
 
 
 def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
