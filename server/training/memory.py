@@ -45,20 +45,23 @@ def coreset(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     return patches if len(patches) <= size else patches[coreset_rows(patches, size, seed)]
 
 
-def coreset_rows(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """The rows of at most `size` of `patches` [n, channels], spread over the space they fill rather than over where
+def coreset_rows(patches: np.ndarray | list[np.ndarray], size: int, seed: int = 0) -> np.ndarray:
+    """The rows of at most `size` of `patches` [n, channels] (or of the parts' rows one after another, never
+    copied into one array), spread over the space they fill rather than over where
     most of them lie: the patches are binned into cells of a coarse grid in a random low-dimensional
     projection, the cell width is chosen so that about `size` cells are occupied, and each occupied cell
     gives one patch (the rest filled at random). A rare normal patch owns its cell and stays; a thousand
     near-copies of a plain area share a few. Linear in the patches, unlike an exact k-centre cover.
     Returns the rows kept, in order."""
-    if len(patches) <= size:
-        return np.arange(len(patches))
+    parts = patches if isinstance(patches, list) else [patches]
+    count = sum(len(part) for part in parts)
+    if count <= size:
+        return np.arange(count)
     rng = np.random.default_rng(seed)
-    projection = rng.normal(size=(patches.shape[1], PROJECTION)).astype(np.float32)
-    projected = patches @ projection
+    projection = rng.normal(size=(parts[0].shape[1], PROJECTION)).astype(np.float32)
+    projected = np.concatenate([part @ projection for part in parts])
     projected -= projected.min(0)
-    order = rng.permutation(len(patches))  # which patch represents a cell: a random one
+    order = rng.permutation(count)  # which patch represents a cell: a random one
     low, high = 1e-6, float(projected.max()) + 1e-6  # cell widths: `high` puts everything in one cell
     mixing = rng.integers(1, 2**62, PROJECTION, dtype=np.int64) | 1  # hashes a cell's coordinates to one key
     shuffled = projected[order]
@@ -80,7 +83,7 @@ def coreset_rows(patches: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
                 break
     # each occupied cell's first patch in the shuffled order
     firsts = order[:1] if chosen is None else order[np.unique(keys(chosen), return_index=True)[1]]
-    taken = np.zeros(len(patches), dtype=bool)
+    taken = np.zeros(count, dtype=bool)
     taken[firsts] = True
     rest = np.flatnonzero(~taken)
     fill = rng.choice(rest, size - len(firsts), replace=False)

@@ -171,10 +171,18 @@ def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np
 
 
 def global_memory(parts: list[np.ndarray], owners: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """The patches of `parts` thinned to `share` of them, and the owner (image index) of each kept patch."""
-    patches = np.concatenate(parts).astype(np.float32, copy=False)
-    rows = coreset_rows(patches, max(1, round(len(patches) * min(1.0, share))))
-    return patches[rows], np.repeat(owners, [len(part) for part in parts])[rows]
+    """The patches of `parts` thinned to `share` of them, and the owner (image index) of each kept patch.
+    Only the kept patches are copied (a fold's parts weigh tens of megabytes)."""
+    parts = [part.astype(np.float32, copy=False) for part in parts]
+    sizes = np.array([len(part) for part in parts])
+    rows = coreset_rows(parts, max(1, round(int(sizes.sum()) * min(1.0, share))))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    part_of = np.searchsorted(starts, rows, side="right") - 1  # rows are in order, so the parts are too
+    bounds = np.searchsorted(part_of, np.arange(len(parts) + 1))
+    patches = np.concatenate(
+        [parts[k][rows[bounds[k] : bounds[k + 1]] - starts[k]] for k in range(len(parts))]
+    )
+    return patches.astype(np.float32, copy=False), np.repeat(owners, sizes)[rows]
 
 
 def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) -> list[np.ndarray]:
