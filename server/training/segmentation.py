@@ -129,13 +129,17 @@ def fit_segmentation(
     classes: list[tuple[str, str]],
     levels: list[np.ndarray] | None = None,
     cells: HeadCells | None = None,
+    refining: RefinementSamples | None = None,
 ) -> tuple[Head, Head]:
     """The head and the refinement for the training images `seen`, through the feature graph `session`.
     With `levels` (each image's held-out anomaly level, [rows, cols] at stride 8: how far its patches lie
     from the normal memory), the head reads that level beside the features: where a defect is, the memory
     already knows, and the head learns which class it is and how far it reaches. `cells`: the images'
-    head samples, when already taken (see held_out_evidence).
+    head samples, when already taken, and `refining` the refinement's pixels, when already gathered with
+    the final head (see held_out_evidence).
     Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
+    if refining is not None:
+        return refining.head, refining.fit()
     fine_of = _fine_features(session, seen, levels)
     cells = cells or head_cells(seen, classes, fine_of)
     head = cells.fit()
@@ -152,11 +156,12 @@ def held_out_evidence(
     folds: np.ndarray,
     classes: list[tuple[str, str]],
     levels: list[np.ndarray],
-) -> tuple[np.ndarray | None, HeadCells]:
+) -> tuple[np.ndarray | None, HeadCells, RefinementSamples | None]:
     """Each image's mask evidence (graphs._mask_evidence) from a head fitted on the images `learn_from`
-    (positions in `seen`) outside its group of folds, so that a decision rule can learn how far to trust
-    it; and the head samples of `learn_from`, for the final head. The evidence is None when some group
-    would have no labelled defect to learn from."""
+    (positions in `seen`, in order) outside its group of folds, so that a decision rule can learn how far
+    to trust it; the head samples of `learn_from`, for the final head; and, gathered in the same pass
+    over the images, the pixels the refinement learns from with that final head (fit_segmentation). The
+    evidence (and the pixels) are None when some group would have no labelled defect to learn from."""
     from server.training.graphs import evidence_graph
     from server.training.samples import cpu_session
 
@@ -165,17 +170,27 @@ def held_out_evidence(
     height, width = seen[0].pixels.shape[:2]
     graph = cpu_session(evidence_graph(cells.count, (height // CELL, width // CELL)).SerializeToString())
     groups = folds % EVIDENCE_FOLDS
-    evidence = np.zeros(len(seen))
+    heads = {}
     for group in np.unique(groups):
         others = [n for n, index in enumerate(learn_from) if groups[index] != group]
         if not any((cells.labels[n] != 0).any() for n in others):
-            return None, cells
-        weights, bias = cells.fit(others)
-        for index in np.flatnonzero(groups == group):
-            logits = np.einsum("kc,chw->khw", weights, fine_of(seen[index])) + bias[:, None, None]
-            (value,) = graph.run(["stat_masks"], {"cell_logits": logits[None].astype(np.float32)})
-            evidence[index] = float(value.reshape(-1)[0])
-    return evidence, cells
+            return None, cells, None
+        heads[group] = cells.fit(others)
+    refining = RefinementSamples(cells.fit(), cells.truths[0].shape)
+    learnt = {index: n for n, index in enumerate(learn_from)}
+    evidence = np.zeros(len(seen))
+    for index, item in enumerate(seen):
+        if index in learnt:  # the refinement's pixels too: the pass it would make again is saved
+            fine, pixel = session.run(["fine_features", "pixel_features"], {"image": item.tensor()})
+            fine = fine_of(item, fine)
+            refining.add(fine, pixel, cells.truths[learnt[index]])
+        else:
+            fine = fine_of(item)
+        weights, bias = heads[groups[index]]
+        logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
+        (value,) = graph.run(["stat_masks"], {"cell_logits": logits[None].astype(np.float32)})
+        evidence[index] = float(value.reshape(-1)[0])
+    return evidence, cells, refining
 
 
 def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
@@ -202,31 +217,50 @@ def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
 def fit_refinement(
     session, head: Head, seen: list[Seen], truths: list[np.ndarray], fine_of: Callable | None = None
 ) -> Head:
-    """A logistic regression from the head's upsampled scores and the pixel features to each pixel's class.
-    It decides edges, so it learns from the pixels near anything the head or the mask marks, plus a few
-    from elsewhere, without class weights (the pixels' own balance is what IoU counts)."""
-    from server.training.graphs import upsample_graph
-    from server.training.samples import cpu_session
-
-    weights, bias = head
-    count = len(bias)
-    height, width = truths[0].shape
-    grid = (height // CELL, width // CELL)
-    upsample = cpu_session(upsample_graph(count, grid).SerializeToString())
-    rng = np.random.default_rng(1)
-    inputs, targets = [], []
+    """A logistic regression from the head's upsampled scores and the pixel features to each pixel's class
+    (see RefinementSamples), for the images `seen` and their masks' classes `truths`."""
+    refining = RefinementSamples(head, truths[0].shape)
     for item, truth in zip(seen, truths, strict=True):
         fine, pixel = session.run(["fine_features", "pixel_features"], {"image": item.tensor()})
-        fine = fine_of(item, fine) if fine_of is not None else fine[0]
+        refining.add(fine_of(item, fine) if fine_of is not None else fine[0], pixel, truth)
+    return refining.fit()
+
+
+class RefinementSamples:
+    """The pixels the refinement learns from, image by image. It decides edges, so it learns from the
+    pixels near anything the head or the mask marks, plus a few from elsewhere, without class weights
+    (the pixels' own balance is what IoU counts)."""
+
+    def __init__(self, head: Head, size: tuple[int, int]) -> None:
+        from server.training.graphs import upsample_graph
+        from server.training.samples import cpu_session
+
+        self.head = head
+        self.count = len(head[1])
+        height, width = size
+        self.upsample = cpu_session(
+            upsample_graph(self.count, (height // CELL, width // CELL)).SerializeToString()
+        )
+        self.rng = np.random.default_rng(1)
+        self.inputs: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+
+    def add(self, fine: np.ndarray, pixel: np.ndarray, truth: np.ndarray) -> None:
+        """One image: its head inputs [channels, H/4, W/4], pixel features [1, channels, H, W] and classes."""
+        weights, bias = self.head
         logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
-        (coarse,) = upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
+        (coarse,) = self.upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
         near = _widened((coarse[0].argmax(0) != 0) | (truth != 0), NEAR // 2).reshape(-1)
-        chosen = np.concatenate([_some(np.flatnonzero(near), NEAR_PIXELS, rng),
-                                 _some(np.flatnonzero(~near), ELSEWHERE, rng)])  # fmt: skip
-        stacked = np.concatenate([coarse[0], pixel[0]]).reshape(count + pixel.shape[1], -1)
-        inputs.append(stacked[:, chosen].T)
-        targets.append(truth.reshape(-1)[chosen].astype(np.int64))
-    return fit_logistic(np.concatenate(inputs), np.concatenate(targets), count, balance=0.0)
+        chosen = np.concatenate([_some(np.flatnonzero(near), NEAR_PIXELS, self.rng),
+                                 _some(np.flatnonzero(~near), ELSEWHERE, self.rng)])  # fmt: skip
+        stacked = np.concatenate([coarse[0], pixel[0]]).reshape(self.count + pixel.shape[1], -1)
+        self.inputs.append(stacked[:, chosen].T)
+        self.targets.append(truth.reshape(-1)[chosen].astype(np.int64))
+
+    def fit(self) -> Head:
+        return fit_logistic(
+            np.concatenate(self.inputs), np.concatenate(self.targets), self.count, balance=0.0
+        )
 
 
 def _widened(marked: np.ndarray, reach: int) -> np.ndarray:

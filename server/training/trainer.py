@@ -188,10 +188,12 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         anomalous = np.flatnonzero(labels)
         spread = np.linspace(0, len(anomalous) - 1, min(SEGMENTATION_ANOMALIES, len(anomalous))).round()
         keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
-        cells = None
+        cells = refining = None
         if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
             seen = [see(samples[chosen[i]], size, alignment) for i in range(len(labels))]
-            evidence, cells = held_out_evidence(session, seen, keep, best_images.folds, classes, levels)
+            evidence, cells, refining = held_out_evidence(
+                session, seen, keep, best_images.folds, classes, levels
+            )
             if evidence is not None:
                 offer_mask_rule(best, best_images, evidence)
                 choice["Chosen"].update({"DecisionRule": best.rule, "CrossValidatedROCAUC": round(best.auroc, 4),
@@ -200,7 +202,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             del seen
         else:
             kept = [see(samples[chosen[i]], size, alignment) for i in keep]
-        head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in keep], cells)
+        head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in keep], cells, refining)
 
     progress("Choosing the decision threshold and calibrating Confidence.")
     memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)

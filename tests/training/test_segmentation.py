@@ -164,3 +164,45 @@ def test_the_served_score_reads_the_masks_evidence_as_the_trainer_does():
         ["stat_masks"], {"cell_logits": logits[None].astype(np.float32)}
     )
     assert value.reshape(-1)[0] == pytest.approx(evidence, abs=1e-4)
+
+
+def test_the_evidence_pass_gathers_the_refinement_a_pass_of_its_own_would(tmp_path):
+    """held_out_evidence takes the refinement's pixels (with the final head) in the same pass over the
+    images as the evidence: the head and the refinement are those fit_segmentation's own pass fits."""
+    from PIL import ImageDraw
+
+    from server.training.graphs import feature_graph
+    from server.training.samples import Seen, cpu_session
+    from server.training.segmentation import fit_segmentation, held_out_evidence
+
+    rng = np.random.default_rng(7)
+    size = (64, 48)
+    classes = [("spot", "#FF0000")]
+    seen = []
+    for index in range(9):
+        pixels = rng.integers(90, 160, (48, 64, 3), dtype=np.uint8)
+        image, mask = Image.fromarray(pixels), Image.new("RGB", size, (255, 255, 255))
+        anomalous = index >= 3
+        if anomalous:  # a dark spot, and its mask
+            box = (8 + 4 * index, 10, 20 + 4 * index, 22)
+            ImageDraw.Draw(image).ellipse(box, fill=(20, 20, 20))
+            ImageDraw.Draw(mask).ellipse(box, fill=(255, 0, 0))
+        image.save(tmp_path / f"{index}.png")
+        mask.save(tmp_path / f"{index}_mask.png")
+        sample = Sample(str(tmp_path / f"{index}.png"), "anomaly" if anomalous else "normal", f"s3://b/{index}",
+                        str(tmp_path / f"{index}_mask.png"), {"#FF0000": "spot"})  # fmt: skip
+        seen.append(Seen(sample, np.asarray(image), size))
+    levels = [rng.uniform(-1, 1, (6, 8)) for _ in seen]
+    folds = np.arange(len(seen)) % 3
+    learn_from = [0, 1, 3, 4, 5, 6, 7, 8]  # in order; image 2 is judged but not learnt from
+    session = cpu_session(feature_graph(size, segmentation=True).SerializeToString())
+
+    evidence, cells, refining = held_out_evidence(session, seen, learn_from, folds, classes, levels)
+    assert evidence is not None and refining is not None
+    assert evidence[3:].min() > evidence[:3].max()  # the spots stand out against the plain images
+    kept = [seen[i] for i in learn_from]
+    head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in learn_from], cells)
+    together_head, together_refine = fit_segmentation(session, kept, classes, None, cells, refining)
+    for fitted, gathered in ((head, together_head), (refine, together_refine)):
+        np.testing.assert_array_equal(fitted[0], gathered[0])
+        np.testing.assert_array_equal(fitted[1], gathered[1])
