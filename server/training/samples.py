@@ -40,12 +40,14 @@ def network_input(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
 
 
-def cpu_session(model: bytes | str):
+def cpu_session(model: bytes | str, threads: int | None = None):
     """An onnxruntime session on the CPU with the server's options (its threads stop spinning between
-    runs, so the numpy and Pillow work between them keeps its cores)."""
+    runs, so the numpy and Pillow work between them keeps its cores), on every core unless `threads`."""
     import onnxruntime
 
     from server.inference.devices import CPU
     from server.inference.runtime import session_options
 
-    return onnxruntime.InferenceSession(model, session_options(os.cpu_count() or 1), providers=[CPU])
+    return onnxruntime.InferenceSession(
+        model, session_options(threads or os.cpu_count() or 1), providers=[CPU]
+    )

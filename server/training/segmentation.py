@@ -377,6 +377,11 @@ class PixelCounts:
             hits = confusion[index, index]
             counts += [hits, confusion[index].sum() - hits, confusion[:, index].sum() - hits]
 
+    def merge(self, other: PixelCounts) -> None:
+        """Adds the counts of `other` (images counted elsewhere)."""
+        for index, counts in other.counts.items():
+            self.counts[index] += counts
+
     def metrics(self) -> list[dict[str, Any]]:
         entries = []
         for index, (name, _) in enumerate(self.classes, start=1):

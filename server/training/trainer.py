@@ -23,6 +23,7 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -142,7 +143,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     from server.training.decision import best_threshold, calibration_slope
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import Decision, feature_graph, scoring_graph
-    from server.training.segmentation import PixelCounts, fit_segmentation, held_out_evidence, project_classes
+    from server.training.segmentation import fit_segmentation, held_out_evidence, project_classes
     from server.training.selection import (
         MASK_RULE,
         MIN_ANOMALIES_TO_LEARN,
@@ -242,18 +243,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     (output / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2))
 
     progress("Evaluating the model on the test images.")
-    served = cpu_session(str(output / MODEL_FILE))
-    predictions = []
-    pixels = PixelCounts(classes)
-    wanted = ["score", "class_scores"] if classes else ["score"]
-    for sample in job.test:
-        item = see(sample, size, alignment)
-        answers = served.run(wanted, {"image": item.tensor()})
-        score = float(answers[0][0])
-        predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": score,
-                            "anomalous": score >= 0.5})  # fmt: skip
-        if classes:
-            pixels.add(answers[1], item)
+    predictions, pixels = evaluate_served(str(output / MODEL_FILE), job.test, size, alignment, classes)
     results: dict[str, Any] = dict(metrics(predictions))
     if classes:
         results["PixelAnomalyClassMetrics"] = pixels.metrics()
@@ -265,6 +255,44 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         test_images=len(job.test),
         selection=choice,
     )
+
+
+EVALUATION_WORKERS = 2  # test images scored at once, each by a session on its share of the cores: one
+# session leaves cores idle between operators and while images are read (0.78-0.86 of the time measured)
+
+
+def evaluate_served(model: str, test: list[Sample], size: tuple[int, int], alignment, classes: list):
+    """Each test image's prediction by the served graph `model`, in order, and the pixel counts of the
+    class maps against the masks (projects with `classes`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server.training.segmentation import PixelCounts
+
+    cores = os.cpu_count() or 1
+    workers = max(1, min(EVALUATION_WORKERS, cores, len(test)))
+    wanted = ["score", "class_scores"] if classes else ["score"]
+
+    def score(first: int) -> tuple[list[dict], PixelCounts]:
+        served = cpu_session(model, threads=max(1, cores // workers))
+        predictions, pixels = [], PixelCounts(classes)
+        for sample in test[first::workers]:
+            item = see(sample, size, alignment)
+            answers = served.run(wanted, {"image": item.tensor()})
+            value = float(answers[0][0])
+            predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": value,
+                                "anomalous": value >= 0.5})  # fmt: skip
+            if classes:
+                pixels.add(answers[1], item)
+        return predictions, pixels
+
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(score, range(workers)))
+    predictions: list[dict] = [{}] * len(test)
+    pixels = PixelCounts(classes)
+    for first, (part, counts) in enumerate(parts):
+        predictions[first::workers] = part
+        pixels.merge(counts)
+    return predictions, pixels
 
 
 def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.ndarray, alignment,

@@ -169,19 +169,27 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
 ):
     """More than SELECTION_IMAGES images of a label: the decision is learnt from the images the candidates
     were compared on (30 of each label), every normal image still fills the memory, and each normal image
-    gets fewer turned copies (TURNED_IMAGES in all), at angles of their own."""
+    gets fewer turned copies (TURNED_IMAGES in all), at angles of their own. Each image goes through the
+    trunk once (the candidates share what they see), the anomalous ones left out of the comparison never."""
     from server.training.selection import SELECTION_IMAGES
 
     normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 64)
     anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 36, start=100)
     turned_counts: list[int] = []
     original = trainer._reflected_turns
+    seen_features: list[str] = []
+    features = trainer._features
 
     def counting(session, path, size, rng, count=4):
         turned_counts.append(count)
         return original(session, path, size, rng, count)
 
+    def seeing(session, seen):
+        seen_features.append(seen.sample.path)
+        return features(session, seen)
+
     monkeypatch.setattr(trainer, "_reflected_turns", counting)
+    monkeypatch.setattr(trainer, "_features", seeing)
     train_set = [Sample(str(p), "normal", str(p)) for p in normal] + [
         Sample(str(p), "anomaly", str(p)) for p in anomalous
     ]
@@ -189,6 +197,9 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
     result = train(Job(train_set, test_set, (160, 160), str(tmp_path / "model")))
     assert result.selection["DecisionImages"] == 2 * SELECTION_IMAGES
     assert turned_counts == [trainer.TURNED_IMAGES // 64] * 64  # one copy each: 64 normal images
+    names = [candidate["Candidate"] for candidate in result.selection["Candidates"]]
+    assert "160 px, global memory with turned copies" in names
+    assert len(seen_features) == len(set(seen_features)) == 64 + SELECTION_IMAGES
     assert result.selection["Chosen"]["Memory"] > 0 and result.metrics["ROCAUC"] >= 0.9
 
 
@@ -381,3 +392,38 @@ def test_upright_is_the_normal_parts_mean_pose(tmp_path):
     assert abs(anywhere[0]) >= 5
     alike = poses(tmp_path, "alike", lambda rng: bracket_on_white(rng, float(rng.uniform(-3, 3))))
     assert max(abs(angle) for angle in alike) <= 8
+
+
+def test_test_images_are_scored_in_order_whichever_session_takes_them(tmp_path, monkeypatch):
+    """The test images are scored by two sessions at once (each on half the cores); the predictions come
+    back in the test set's order, with the scores one session gives."""
+    from server.training.decision import memory_only
+    from server.training.graphs import Decision, feature_graph, scoring_graph
+    from server.training.samples import cpu_session, network_input
+
+    size = (96, 64)
+    pictures = [grain(np.random.default_rng(index), size) for index in range(7)]
+    samples = []
+    for index, picture in enumerate(pictures):
+        picture.save(tmp_path / f"{index}.png")
+        samples.append(
+            Sample(str(tmp_path / f"{index}.png"), "anomaly" if index % 3 else "normal", f"s3://b/{index}")
+        )
+    (features,) = cpu_session(feature_graph(size).SerializeToString()).run(
+        ["features"], {"image": network_input(np.asarray(pictures[0]))}
+    )
+    memory = features[0].reshape(features.shape[1], -1).T.copy()
+    model = tmp_path / "model.onnx"
+    model.write_bytes(scoring_graph(size, memory, Decision(memory_only(152), 20.0, 0.3)).SerializeToString())
+    alone = cpu_session(str(model))
+    expected = [float(alone.run(["score"], {"image": network_input(np.asarray(p))})[0][0]) for p in pictures]
+
+    predictions, _ = trainer.evaluate_served(str(model), samples, size, None, [])
+    assert [p["source_ref"] for p in predictions] == [s.source_ref for s in samples]
+    assert [p["label"] for p in predictions] == [s.label for s in samples]
+    assert [p["score"] for p in predictions] == pytest.approx(expected, rel=1e-5)
+    assert len(set(expected)) == len(expected)  # distinct scores: an order mixed up would show
+    monkeypatch.setattr(trainer, "EVALUATION_WORKERS", 1)
+    again, _ = trainer.evaluate_served(str(model), samples, size, None, [])
+    assert [p["source_ref"] for p in again] == [s.source_ref for s in samples]
+    assert [p["score"] for p in again] == pytest.approx(expected, rel=1e-5)
