@@ -36,6 +36,7 @@ from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
 from server.training.samples import Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
+    from server.training.segmentation import PixelCounts
     from server.training.selection import Outcome
 
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
@@ -261,7 +262,9 @@ EVALUATION_WORKERS = 2  # test images scored at once, each by a session on its s
 # session leaves cores idle between operators and while images are read (0.78-0.86 of the time measured)
 
 
-def evaluate_served(model: str, test: list[Sample], size: tuple[int, int], alignment, classes: list):
+def evaluate_served(
+    model: str, test: list[Sample], size: tuple[int, int], alignment, classes: list
+) -> tuple[list[dict], PixelCounts]:
     """Each test image's prediction by the served graph `model`, in order, and the pixel counts of the
     class maps against the masks (projects with `classes`)."""
     from concurrent.futures import ThreadPoolExecutor
