@@ -14,7 +14,7 @@ from server.training.efficientnet import TrunkBuilder
 OPSET = 13
 IR_VERSION = 8
 MEMORY_CHUNK = 500  # remembered patches per Gemm: each chunk's [patches, chunk] products stay in the
-# cache for the minimum that reads them (bench/search_chunks.py: 0.84-0.93 of the time of 10,000-patch chunks)
+# cache for the minimum that reads them (bench/served_search.py: 0.86-0.92 of the time of 10,000-patch chunks)
 
 
 def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
