@@ -129,17 +129,13 @@ def fit_segmentation(
     classes: list[tuple[str, str]],
     levels: list[np.ndarray] | None = None,
     cells: HeadCells | None = None,
-    refining: RefinementSamples | None = None,
 ) -> tuple[Head, Head]:
     """The head and the refinement for the training images `seen`, through the feature graph `session`.
     With `levels` (each image's held-out anomaly level, [rows, cols] at stride 8: how far its patches lie
     from the normal memory), the head reads that level beside the features: where a defect is, the memory
     already knows, and the head learns which class it is and how far it reaches. `cells`: the images'
-    head samples, when already taken, and `refining` the refinement's pixels, when already gathered with
-    the final head (see held_out_evidence).
+    head samples, when already taken (see held_out_evidence, which also gathers the refinement's pixels).
     Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
-    if refining is not None:
-        return refining.head, refining.fit()
     fine_of = _fine_features(session, seen, levels)
     cells = cells or head_cells(seen, classes, fine_of)
     head = cells.fit()
@@ -160,7 +156,7 @@ def held_out_evidence(
     """Each image's mask evidence (graphs._mask_evidence) from a head fitted on the images `learn_from`
     (positions in `seen`, in order) outside its group of folds, so that a decision rule can learn how far
     to trust it; the head samples of `learn_from`, for the final head; and, gathered in the same pass
-    over the images, the pixels the refinement learns from with that final head (fit_segmentation). The
+    over the images, the pixels the refinement learns from with that final head (its `fit`). The
     evidence (and the pixels) are None when some group would have no labelled defect to learn from."""
     from server.training.graphs import evidence_graph
     from server.training.samples import cpu_session

@@ -182,7 +182,7 @@ def global_memory(parts: list[np.ndarray], owners: np.ndarray, share: float) -> 
     patches = np.concatenate(
         [parts[k][rows[bounds[k] : bounds[k + 1]] - starts[k]] for k in range(len(parts))]
     )
-    return patches.astype(np.float32, copy=False), np.repeat(owners, sizes)[rows]
+    return patches, np.repeat(owners, sizes)[rows]
 
 
 def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) -> list[np.ndarray]:

@@ -204,7 +204,10 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             del seen
         else:
             kept = [see(samples[chosen[i]], size, alignment) for i in keep]
-        head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in keep], cells, refining)
+        if refining is not None:  # gathered in the evidence's pass
+            head, refine = refining.head, refining.fit()
+        else:
+            head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in keep], cells)
 
     progress("Choosing the decision threshold and calibrating Confidence.")
     memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)

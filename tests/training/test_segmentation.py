@@ -202,7 +202,7 @@ def test_the_evidence_pass_gathers_the_refinement_a_pass_of_its_own_would(tmp_pa
     assert evidence[3:].min() > evidence[:3].max()  # the spots stand out against the plain images
     kept = [seen[i] for i in learn_from]
     head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in learn_from], cells)
-    together_head, together_refine = fit_segmentation(session, kept, classes, None, cells, refining)
+    together_head, together_refine = refining.head, refining.fit()
     for fitted, gathered in ((head, together_head), (refine, together_refine)):
         np.testing.assert_array_equal(fitted[0], gathered[0])
         np.testing.assert_array_equal(fitted[1], gathered[1])
