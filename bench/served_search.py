@@ -1,7 +1,7 @@
 """A global memory's nearest search in the served graph, variants built from the same memory and timed in
 one process, interleaved.
 
-    python bench/served_search.py [--runs 20]
+    python bench/served_search.py [--runs 20] [--tables chunks,ring,quantized]
 
 For each working size a global memory serves at (320x256, 320x320, 512x512 or 608x416), the scoring graph
 over a random memory of as many patches as the trainer keeps there (trainer.memory_cap) is built:
@@ -9,6 +9,9 @@ over a random memory of as many patches as the trainer keeps there (trainer.memo
   the map's ring read from inside as CreateModel exports it; each against 10,000-patch chunks;
 - with the ring read from inside (the search skips the ring's patches) and without (every patch searched),
   in the chunks the trainer uses.
+- in 8-bit integers (graphs.QUANTIZED_CHUNK per product) against floats (graphs.MEMORY_CHUNK), over a
+  memory of real features: generated texture pictures' patches, thinned as the trainer thins them, and a
+  picture with defects searched; per quantized chunk size, with the largest change of the blurred map.
 Prints median milliseconds per image, their ratios, and whether the chunkings gave the same score.
 """
 
@@ -21,15 +24,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.synthetic import sample
 from server.training import graphs
 from server.training.decision import memory_only
-from server.training.samples import cpu_session
+from server.training.memory import coreset
+from server.training.samples import cpu_session, network_input
 from server.training.trainer import memory_cap
 
 CHUNKS = (10_000, 2_000, 1_000, 500, 250)
+QUANTIZED_CHUNKS = (500, 1_000, 2_000, 4_000)
+SIZES = ((320, 256), (320, 320), (512, 512), (608, 416))
 
 
 def timed(sessions: dict, image: np.ndarray, runs: int) -> dict:
@@ -45,10 +53,48 @@ def timed(sessions: dict, image: np.ndarray, runs: int) -> dict:
     return {key: statistics.median(spent) for key, spent in times.items()}
 
 
-def graph(size: tuple[int, int], memory: np.ndarray, edges: bool, chunk: int):
-    graphs.MEMORY_CHUNK = chunk
+def graph(size: tuple[int, int], memory: np.ndarray, edges: bool, chunk: int, quantized: bool = False):
+    graphs.MEMORY_CHUNK = graphs.QUANTIZED_CHUNK = chunk
     decision = graphs.Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0, edges=edges)
-    return cpu_session(graphs.scoring_graph(size, memory, decision).SerializeToString())
+    model = graphs.scoring_graph(size, memory, decision, quantized=quantized)
+    model.graph.output.append(onnx.helper.make_tensor_value_info("blurred", onnx.TensorProto.FLOAT, None))
+    return cpu_session(model.SerializeToString())
+
+
+def real_features(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A memory of generated texture pictures' patches at `size`, thinned to the trainer's cap, and a
+    texture picture with defects as the image searched."""
+    features = cpu_session(graphs.feature_graph(size).SerializeToString())
+
+    def patches(image) -> tuple[np.ndarray, np.ndarray]:
+        pixels = network_input(np.asarray(image.convert("RGB").resize(size)))
+        (found,) = features.run(["features"], {"image": pixels})
+        return found[0].reshape(found.shape[1], -1).T, pixels
+
+    cap, parts, index = memory_cap(size), [], 0
+    while sum(len(part) for part in parts) < 3 * cap and index < 40:
+        parts.append(patches(sample("texture", index, False).image)[0])
+        index += 1
+    return coreset(np.concatenate(parts), cap), patches(sample("texture", 0, True).image)[1]
+
+
+def quantized_table(runs: int) -> None:
+    print("| working size | remembered patches | floats (chunks of 500) | "
+          + " | ".join(f"8-bit, chunks of {c:,}" for c in QUANTIZED_CHUNKS)
+          + " | largest change of the map (its peak) |")  # fmt: skip
+    print("|---|---|---|" + "---|" * (len(QUANTIZED_CHUNKS) + 1))
+    for width, height in SIZES:
+        memory, image = real_features((width, height))
+        sessions = {"float": graph((width, height), memory, True, 500)}
+        sessions |= {chunk: graph((width, height), memory, True, chunk, True) for chunk in QUANTIZED_CHUNKS}
+        maps = {key: session.run(["blurred"], {"image": image})[0] for key, session in sessions.items()}
+        change = max(float(np.abs(found - maps["float"]).max()) for found in maps.values())
+        medians = timed(sessions, image, runs)
+        cells = [
+            f"{medians[c] * 1000:.1f} ms ({medians[c] / medians['float']:.2f})" for c in QUANTIZED_CHUNKS
+        ]
+        print(f"| {width}x{height} | {len(memory)} | {medians['float'] * 1000:.1f} ms | " + " | ".join(cells)
+              + f" | {change:.3f} ({float(maps['float'].max()):.2f}) |")  # fmt: skip
 
 
 def main() -> None:
@@ -56,16 +102,28 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--tables", default="chunks,ring,quantized", help="which tables, comma-separated")
     args = parser.parse_args()
+    tables = set(args.tables.split(","))
     rng = np.random.default_rng(0)
     served_chunk = graphs.MEMORY_CHUNK
+    if "quantized" in tables:
+        quantized_table(args.runs)
+        graphs.MEMORY_CHUNK = served_chunk
     cases = []
-    for size in ((320, 256), (320, 320), (512, 512), (608, 416)):
+    for size in SIZES:
         memory = rng.normal(size=(memory_cap(size), 152)).astype(np.float32)
         cases.append((size, memory, rng.uniform(-1, 1, (1, 3, size[1], size[0])).astype(np.float32)))
 
+    if "chunks" in tables:
+        chunks_table(cases, args.runs)
+    if "ring" in tables:
+        ring_table(cases, args.runs, served_chunk)
+
+
+def chunks_table(cases: list, runs: int) -> None:
     print(
-        "| working size | remembered patches | "
+        "\n| working size | remembered patches | "
         + " | ".join(f"chunks of {c:,}" for c in CHUNKS)
         + " | same score |"
     )
@@ -73,15 +131,17 @@ def main() -> None:
     for (width, height), memory, image in cases:
         sessions = {chunk: graph((width, height), memory, True, chunk) for chunk in CHUNKS}
         scores = {float(session.run(["score"], {"image": image})[0][0]) for session in sessions.values()}
-        medians = timed(sessions, image, args.runs)
+        medians = timed(sessions, image, runs)
         cells = [f"{medians[c] * 1000:.1f} ms ({medians[c] / medians[CHUNKS[0]]:.2f})" for c in CHUNKS]
         print(f"| {width}x{height} | {len(memory)} | " + " | ".join(cells) + f" | {len(scores) == 1} |")
 
+
+def ring_table(cases: list, runs: int, served_chunk: int) -> None:
     print("\n| working size | remembered patches | every patch searched | inner patches searched | ratio |")
     print("|---|---|---|---|---|")
     for (width, height), memory, image in cases:
         sessions = {edges: graph((width, height), memory, edges, served_chunk) for edges in (False, True)}
-        medians = timed(sessions, image, args.runs)
+        medians = timed(sessions, image, runs)
         whole, inner = medians[False] * 1000, medians[True] * 1000
         print(f"| {width}x{height} | {len(memory)} | {whole:.1f} ms | {inner:.1f} ms | {inner / whole:.2f} |")
 

@@ -31,9 +31,11 @@ def trained_bundle(folder: Path, picture: Callable[[int], Image.Image]) -> Path:
         seed += 1
     memory = np.concatenate(patches)[:MEMORY_MAX]
     folder.mkdir(parents=True, exist_ok=True)
-    # edges: the map's ring read from inside, as CreateModel exports a global memory (its search skips the ring)
+    # as CreateModel exports a global memory: the map's ring read from inside (the search skips the ring),
+    # the search in 8-bit integers
     decision = Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0, edges=True)
-    (folder / "model.onnx").write_bytes(scoring_graph(size, memory, decision).SerializeToString())
+    graph = scoring_graph(size, memory, decision, quantized=True)
+    (folder / "model.onnx").write_bytes(graph.SerializeToString())
     description = {"format": FORMAT, "task": "classification", "input": input_description(size),
                    "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))

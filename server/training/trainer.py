@@ -225,7 +225,10 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone)
+    # the search in 8-bit integers, but not beside the tone's channels: they span over ten times the range of the
+    # trunk's, and one scale for all of a patch's channels left the trunk's too coarse (docs/performance.md)
+    graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone,
+                          quantized=not best.candidate.tone)  # fmt: skip
     (output / MODEL_FILE).write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",

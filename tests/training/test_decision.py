@@ -126,6 +126,46 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
         assert score[0] == pytest.approx(expected, rel=1e-3, abs=1e-4)
 
 
+def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
+    """A served graph whose global memory is searched in 8-bit integers gives the float graph's map and
+    score, on real pictures with a part that is not in the memory: distances (20-60 here) within 0.5; and
+    it holds no float search of the memory."""
+    from PIL import Image, ImageDraw
+
+    from server.training.graphs import Decision, feature_graph, scoring_graph
+    from server.training.trainer import cpu_session, network_input
+
+    size = (128, 96)
+    rng = np.random.default_rng(7)
+    pictures = []
+    for index in range(6):
+        image = Image.fromarray(rng.integers(90, 160, (96, 128, 3), dtype=np.uint8))
+        if index >= 4:  # the memory never saw a red disc
+            ImageDraw.Draw(image).ellipse((30, 20, 70, 60), fill=(200, 40, 40))
+        pictures.append(network_input(np.asarray(image)))
+    features = cpu_session(feature_graph(size).SerializeToString())
+    memory = np.concatenate(
+        [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures[:3]]
+    )
+    # the map is then distance / 200 + 0.5, and the score near 0.5 for the unseen noise
+    decision = Decision(
+        memory_only(152), threshold=30.0, slope=0.1, map_threshold=0.0, map_spread=200.0, edges=True
+    )
+    exact = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
+    graph = scoring_graph(size, memory, decision, quantized=True)
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.graph.node}
+    assert "Gemm" not in {node.op_type for node in graph.graph.node}
+    quantized = cpu_session(graph.SerializeToString())
+    peaks = []
+    for picture in pictures[3:]:
+        wanted = exact.run(["anomaly_map", "score"], {"image": picture})
+        found = quantized.run(["anomaly_map", "score"], {"image": picture})
+        np.testing.assert_allclose(found[0] * 200, wanted[0] * 200, atol=0.5)
+        assert found[1][0] == pytest.approx(wanted[1][0], abs=0.002)
+        peaks.append(found[0].max() * 200)
+    assert min(peaks[1:]) > peaks[0] + 20  # the discs stand out of the map as they do in floats
+
+
 @pytest.mark.parametrize("defects", [False, True])
 def test_a_map_read_from_inside_searches_only_the_inner_cells(defects):
     """With the ring read from its inward neighbours, a global memory's search skips the ring's patches

@@ -71,6 +71,15 @@ def test_training_chooses_a_model_by_cross_validation_and_calibrates_its_score(t
     assert caught and np.mean(caught) >= 0.8  # a probability, not a score squeezed near the threshold
     assert len(set(np.round(list(scores.values()), 6))) == len(scores)  # nothing clipped to a tie at 0 or 1
     assert (Path(tmp_path / "model" / "model.onnx")).stat().st_size < 40_000_000
+    # a global memory is searched in 8-bit integers, a local one as it is
+    global_memory = "global" in choice["Chosen"]["Candidate"]
+    assert ("MatMulInteger" in operators(tmp_path / "model")) == global_memory
+
+
+def operators(model: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(model / "model.onnx")).graph.node}
 
 
 def board(rng: np.random.Generator, defect: bool) -> Image.Image:
@@ -268,6 +277,8 @@ def test_soft_stains_are_found_by_each_cells_tone(tmp_path):
     assert toned > plain + 0.1
     assert result.selection["Chosen"]["Candidate"] == "128 px, global memory, with tone"
     assert result.metrics["ROCAUC"] >= 0.95
+    # the tone's channels span too wide a range for one 8-bit scale per patch: the search stays in floats
+    assert "MatMulInteger" not in operators(tmp_path / "model") and "Gemm" in operators(tmp_path / "model")
 
 
 def test_training_images_are_decoded_once_per_training(tmp_path, monkeypatch):
