@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,28 +179,53 @@ def _nearest_squared(
     memory: np.ndarray,
     prefix: str = "",
     quantized: bool = False,
+    quantized_patches: tuple[str, str, str] | None = None,
 ) -> str:
     """Adds each patch's squared distance to its nearest remembered patch; returns the [patches] name
     (every name the nodes add starts with `prefix`, so that two searches can share a graph).
 
     |p - m|^2 = |p|^2 + (|m|^2 - 2 p.m): one Gemm gives the bracket for a chunk of the memory, so the
     big [patches, memory] matrix is written once and read once, and |p|^2 is added after the minimum.
-    `quantized`: the products p.m in 8-bit integers (see _quantized_bracket), the rest in floats.
+    `quantized`: the products p.m in 8-bit integers (see _quantized_bracket), the rest in floats; the
+    patches quantized as `quantized_patches` names them (uint8 values, scale, zero point) if given.
     """
+    minima = _chunk_minima(nodes, initializers, patches, memory, prefix, quantized, None, quantized_patches)
+    nodes += [
+        helper.make_node("Min", minima, [f"{prefix}nearest_bracket"]),
+        helper.make_node("ReduceSumSquare", [patches], [f"{prefix}patch_norms"], axes=[1], keepdims=0),
+        helper.make_node("Add", [f"{prefix}nearest_bracket", f"{prefix}patch_norms"], [f"{prefix}nearest"]),
+    ]
+    return f"{prefix}nearest"
+
+
+def _chunk_minima(
+    nodes: list,
+    initializers: list,
+    patches: str,
+    memory: np.ndarray,
+    prefix: str,
+    quantized: bool,
+    bounds: list[int] | None = None,
+    quantized_patches: tuple[str, str, str] | None = None,
+) -> list[str]:
+    """Adds, per chunk of the memory (rows bounds[k]:bounds[k+1]; by default MEMORY_CHUNK rows each, or
+    QUANTIZED_CHUNK when `quantized`), each patch's least |m|^2 - 2 p.m over the chunk's rows; their names.
+    Quantized, the patches are those `quantized_patches` names, else `patches` by DynamicQuantizeLinear."""
     memory = memory.astype(np.float32)
-    chunk = QUANTIZED_CHUNK if quantized else MEMORY_CHUNK
-    chunks = np.array_split(np.arange(len(memory)), max(1, -(-len(memory) // chunk)))
-    if quantized:
-        quantized_names = [f"{prefix}patches_q", f"{prefix}patches_scale", f"{prefix}patches_zero"]
-        nodes.append(helper.make_node("DynamicQuantizeLinear", [patches], quantized_names))
+    if bounds is None:
+        size = QUANTIZED_CHUNK if quantized else MEMORY_CHUNK
+        bounds = [int(b[0]) for b in np.array_split(np.arange(len(memory)), max(1, -(-len(memory) // size)))]
+        bounds.append(len(memory))
+    if quantized and quantized_patches is None:
+        quantized_patches = (f"{prefix}patches_q", f"{prefix}patches_scale", f"{prefix}patches_zero")
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [patches], list(quantized_patches)))
     minima = []
-    for index, rows in enumerate(chunks):
-        part = memory[rows]
+    for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+        part = memory[start:end]
         bracket = f"{prefix}bracket_{index}"
         if quantized:
-            _quantized_bracket(
-                nodes, initializers, part, f"{prefix}patches", f"{prefix}memory_{index}", bracket
-            )
+            name = f"{prefix}memory_{index}"
+            _quantized_bracket(nodes, initializers, part, quantized_patches, name, bracket)
         else:
             initializers += [
                 numpy_helper.from_array(np.ascontiguousarray(-2.0 * part.T), f"{prefix}memory_t_{index}"),
@@ -211,12 +237,32 @@ def _nearest_squared(
             helper.make_node("ReduceMin", [bracket], [f"{prefix}nearest_{index}"], axes=[1], keepdims=0)
         )
         minima.append(f"{prefix}nearest_{index}")
-    nodes += [
-        helper.make_node("Min", minima, [f"{prefix}nearest_bracket"]),
-        helper.make_node("ReduceSumSquare", [patches], [f"{prefix}patch_norms"], axes=[1], keepdims=0),
-        helper.make_node("Add", [f"{prefix}nearest_bracket", f"{prefix}patch_norms"], [f"{prefix}nearest"]),
-    ]
-    return f"{prefix}nearest"
+    return minima
+
+
+def nearest_graph(memory: np.ndarray, bounds: list[int]) -> onnx.ModelProto:
+    """patches [n, channels] -> [chunks, n]: per chunk of a global `memory` (rows bounds[k]:bounds[k+1]),
+    each patch's least |m|^2 - 2 p.m, in 8-bit integers as the served graph computes it (|p|^2 is the
+    caller's to add). The trainer's held-out distances are then the ones the model will serve, and a search
+    can leave chunks out (an image's own patches)."""
+    nodes: list = []
+    initializers: list = [numpy_helper.from_array(np.array([0], np.int64), "first_axis")]
+    minima = _chunk_minima(nodes, initializers, "patches", memory, "", True, bounds)
+    for name in minima:
+        nodes.append(helper.make_node("Unsqueeze", [name, "first_axis"], [f"{name}_row"]))
+    nodes.append(helper.make_node("Concat", [f"{name}_row" for name in minima], ["minima"], axis=0))
+    graph = helper.make_graph(
+        nodes,
+        "nearest",
+        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["patches", memory.shape[1]])],
+        [helper.make_tensor_value_info("minima", TensorProto.FLOAT, [len(minima), "patches"])],
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="lfv-trainer"
+    )
+    model.ir_version = IR_VERSION
+    return model
 
 
 QUANTIZED_CHUNK = 1_000  # remembered patches per integer product (bench/served_search.py: 0.52-0.68 of the
@@ -234,13 +280,15 @@ def quantized_memory(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _quantized_bracket(
-    nodes: list, initializers: list, part: np.ndarray, patches: str, name: str, bracket: str
+    nodes: list, initializers: list, part: np.ndarray, patches: tuple[str, str, str], name: str, bracket: str
 ) -> None:
     """|m|^2 - 2 p.m for one chunk, with p.m from 8-bit integers: the patches as DynamicQuantizeLinear
-    gives them (`patches`_q, _scale, _zero: one uint8 scale for the image), the memory as quantized_memory
-    stores it. onnxruntime fuses MatMulInteger, Cast, Mul and Add into one MatMulIntegerToFloat, about three
-    times the products per second of the float Gemm on CPUs with VNNI; the distances move by well under a
-    percent (docs/performance.md)."""
+    gives them (`patches`: uint8 values, scale, zero point; one scale for the image), the memory as
+    quantized_memory stores it. onnxruntime fuses MatMulInteger, Cast, Mul and Add into one
+    MatMulIntegerToFloat, about three times the products per second of the float Gemm on CPUs with VNNI.
+    The error of a squared distance is about 1 % of |p|^2: under a percent of the distance for most
+    patches, but a near-copy of a remembered patch (d of 2 where |p|^2 is 3,700) may read 0 or 4
+    (docs/performance.md)."""
     weights, scales = quantized_memory(part)
     initializers += [
         numpy_helper.from_array(weights, f"{name}_q"),
@@ -248,9 +296,9 @@ def _quantized_bracket(
         numpy_helper.from_array((part.astype(np.float32) ** 2).sum(1), f"{name}_norms"),
     ]
     nodes += [
-        helper.make_node("MatMulInteger", [f"{patches}_q", f"{name}_q", f"{patches}_zero"], [f"{name}_products"]),
+        helper.make_node("MatMulInteger", [patches[0], f"{name}_q", patches[2]], [f"{name}_products"]),
         helper.make_node("Cast", [f"{name}_products"], [f"{name}_float"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", [f"{patches}_scale", f"{name}_scales"], [f"{name}_scale"]),
+        helper.make_node("Mul", [patches[1], f"{name}_scales"], [f"{name}_scale"]),
         helper.make_node("Mul", [f"{name}_float", f"{name}_scale"], [f"{name}_doubled"]),
         helper.make_node("Add", [f"{name}_doubled", f"{name}_norms"], [bracket]),
     ]  # fmt: skip
@@ -474,6 +522,12 @@ def scoring_graph(
     # A global memory whose map reads the ring from inside searches the inner cells alone (a tenth less
     # work at 320 px); the prototypes' likeness reads every patch's distance, so it keeps the whole search.
     inner_only = edges and memory.ndim == 2 and decision.prototypes is None
+    quantized = quantized and memory.ndim == 2
+    if quantized:
+        # one scale for every patch of the image, searched or not, as the trainer quantizes its held-out
+        # searches (memory.QuantizedNearest): the same integers whichever patches are searched
+        quantizer = ["features_q", "patches_scale", "patches_zero"]
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [features], quantizer))
     if (memory.ndim == 2 and not inner_only) or decision.prototypes is not None:
         initializers.append(
             helper.make_tensor("patch_shape", TensorProto.INT64, [2], [widths.features, rows * cols])
@@ -482,6 +536,11 @@ def scoring_graph(
             helper.make_node("Reshape", [features, "patch_shape"], ["by_channel"]),
             helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
         ]
+        if quantized and not inner_only:
+            nodes += [
+                helper.make_node("Reshape", ["features_q", "patch_shape"], ["by_channel_q"]),
+                helper.make_node("Transpose", ["by_channel_q"], ["patches_q"], perm=[1, 0]),
+            ]
     if memory.ndim == 4:  # a local memory: images x channels x rows x cols
         initializers += [
             numpy_helper.from_array(array, name) for name, array in local_memory_tensors(memory).items()
@@ -500,9 +559,17 @@ def scoring_graph(
             helper.make_node("Reshape", ["inner_features", "inner_patch_shape"], ["inner_by_channel"]),
             helper.make_node("Transpose", ["inner_by_channel"], ["inner_patches"], perm=[1, 0]),
         ]
-        nearest = _nearest_squared(nodes, initializers, "inner_patches", memory, quantized=quantized)
+        if quantized:
+            nodes += [
+                helper.make_node("Slice", ["features_q", "edge_starts", "edge_ends", "edge_axes"], ["inner_q"]),
+                helper.make_node("Reshape", ["inner_q", "inner_patch_shape"], ["inner_by_channel_q"]),
+                helper.make_node("Transpose", ["inner_by_channel_q"], ["inner_patches_q"], perm=[1, 0]),
+            ]  # fmt: skip
+        nearest = _nearest_squared(nodes, initializers, "inner_patches", memory, quantized=quantized,
+                                   quantized_patches=("inner_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
     else:
-        nearest = _nearest_squared(nodes, initializers, "patches", memory, quantized=quantized)
+        nearest = _nearest_squared(nodes, initializers, "patches", memory, quantized=quantized,
+                                   quantized_patches=("patches_q", "patches_scale", "patches_zero"))  # fmt: skip
     nodes += [
         helper.make_node("Max", [nearest, "zero"], ["positive"]),
         helper.make_node("Sqrt", ["positive"], ["distances"]),

@@ -38,7 +38,7 @@ from server.training.decision import (
     separation,
     unsquared,
 )
-from server.training.memory import Nearest, coreset_rows
+from server.training.memory import Nearest, QuantizedNearest, coreset_rows
 
 FOLDS = 5
 MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
@@ -185,15 +185,17 @@ def global_memory(parts: list[np.ndarray], owners: np.ndarray, share: float) -> 
     return patches, np.repeat(owners, sizes)[rows]
 
 
-def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) -> list[np.ndarray]:
+def left_out_maps(
+    images: Images, cap: int, scored: np.ndarray | None = None, quantized: bool = False
+) -> list[np.ndarray]:
     """Like held_out_maps for a global memory, but nearer to what serving sees: every image is scored by
     the served memory itself (all normal images, thinned to `cap`), a normal image without the patches
     that came from it or its turned copies. Held out by folds, a normal image meets a memory a fifth
     smaller than the served one and scores higher than served normal images do, which set the threshold
-    too high."""
+    too high. `quantized`: searched as the served model searches (memory.QuantizedNearest)."""
     parts, owners_of_parts = images.normal_parts()
     memory, owners = global_memory(parts, owners_of_parts, cap / sum(len(part) for part in parts))
-    nearest = Nearest(memory)
+    nearest = QuantizedNearest(memory, owners) if quantized else Nearest(memory)
     indices = np.arange(len(images.maps)) if scored is None else scored
     return [
         unsquared(nearest.squared(images.maps[i], owners == i if not images.labels[i] else None)).reshape(
@@ -205,9 +207,12 @@ def left_out_maps(images: Images, cap: int, scored: np.ndarray | None = None) ->
 
 class Searcher:
     """Squared nearest distances for one image's patches [patches, channels], against a global memory (in
-    numpy) or a local one (through the very graph nodes the served model holds)."""
+    numpy, or `quantized` as the served model searches it) or a local one (through the very graph nodes the
+    served model holds)."""
 
-    def __init__(self, memory: np.ndarray, grid: tuple[int, int], long_side: int) -> None:
+    def __init__(
+        self, memory: np.ndarray, grid: tuple[int, int], long_side: int, quantized: bool = False
+    ) -> None:
         self.grid = grid
         if memory.ndim == 4:
             from server.training.graphs import local_memory_tensors
@@ -215,7 +220,7 @@ class Searcher:
             self.session = _local_session(memory.shape[1:], radius(long_side))
             self.memory = local_memory_tensors(memory)
         else:
-            self.nearest = Nearest(memory)
+            self.nearest = QuantizedNearest(memory) if quantized else Nearest(memory)
 
     def squared(self, patches: np.ndarray) -> np.ndarray:
         if not hasattr(self, "session"):
@@ -235,6 +240,21 @@ def _local_session(grid: tuple[int, int, int], reach: int):
     return cpu_session(local_nearest_graph(grid, reach).SerializeToString())
 
 
+def served_quantized(candidate: Candidate, located: bool = False) -> bool:
+    """Whether the model exports this candidate's global memory searched in 8-bit integers: not with each
+    cell's tone (its channels span over ten times the trunk's range, which one scale per image leaves too
+    coarse), nor with maps measured against each place's normal level: the integers' error (about 1 % of
+    |p|^2 in a squared distance) swamps a quiet place's variation, where the level divides by it
+    (docs/performance.md)."""
+    return not candidate.local and not candidate.tone and not located
+
+
+def searched_quantized(candidate: Candidate) -> bool:
+    """Whether held-out distances are searched as served_quantized exports them: where the candidate's maps
+    cannot be measured per place (it is not aligned), so its served search is the integers'."""
+    return served_quantized(candidate) and not candidate.aligned
+
+
 def held_out_maps(
     images: Images,
     cap: int,
@@ -250,7 +270,8 @@ def held_out_maps(
     folds = int(images.folds.max()) + 1
     for fold in range(folds):
         progress(f"fold {fold + 1} of {folds}")
-        searcher = Searcher(memory_for(images, fold, cap, candidate.local), images.grid, candidate.long_side)
+        memory = memory_for(images, fold, cap, candidate.local)
+        searcher = Searcher(memory, images.grid, candidate.long_side, quantized=searched_quantized(candidate))
         for index in np.flatnonzero((images.folds == fold) & wanted):
             maps[index] = unsquared(searcher.squared(images.maps[index])).reshape(images.grid)
     return [maps[index] for index in np.flatnonzero(wanted)]
@@ -418,7 +439,7 @@ def evaluate(
     maps' outer ring of cells reads its inward neighbours (decision.blur)."""
     begin = time.monotonic()
     if leave_one_out and not candidate.local:  # see left_out_maps
-        distances = left_out_maps(images, cap, scored)
+        distances = left_out_maps(images, cap, scored, quantized=searched_quantized(candidate))
     else:
         distances = held_out_maps(images, cap, candidate, progress, scored)
     maps = [blur(grid, edges) for grid in distances]

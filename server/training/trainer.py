@@ -155,6 +155,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         memory_for,
         offer_mask_rule,
         radius,
+        served_quantized,
     )
 
     progress("Extracting features from the training images.")
@@ -225,10 +226,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    # the search in 8-bit integers, but not beside the tone's channels: they span over ten times the range of the
-    # trunk's, and one scale for all of a patch's channels left the trunk's too coarse (docs/performance.md)
     graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone,
-                          quantized=not best.candidate.tone)  # fmt: skip
+                          quantized=served_quantized(best.candidate, best.location is not None))  # fmt: skip
     (output / MODEL_FILE).write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",

@@ -128,11 +128,13 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
 
 def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
     """A served graph whose global memory is searched in 8-bit integers gives the float graph's map and
-    score, on real pictures with a part that is not in the memory: distances (20-60 here) within 0.5; and
-    it holds no float search of the memory."""
+    score, on real pictures with a part that is not in the memory: distances (20-60 here) within 0.5; it
+    holds no float search of the memory; and the trainer's quantized search (its held-out distances) gives
+    the served map itself."""
     from PIL import Image, ImageDraw
 
-    from server.training.graphs import Decision, feature_graph, scoring_graph
+    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.selection import Searcher
     from server.training.trainer import cpu_session, network_input
 
     size = (128, 96)
@@ -156,6 +158,7 @@ def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.graph.node}
     assert "Gemm" not in {node.op_type for node in graph.graph.node}
     quantized = cpu_session(graph.SerializeToString())
+    searcher = Searcher(memory, feature_grid(size), long_side=128, quantized=True)
     peaks = []
     for picture in pictures[3:]:
         wanted = exact.run(["anomaly_map", "score"], {"image": picture})
@@ -163,6 +166,9 @@ def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
         np.testing.assert_allclose(found[0] * 200, wanted[0] * 200, atol=0.5)
         assert found[1][0] == pytest.approx(wanted[1][0], abs=0.002)
         peaks.append(found[0].max() * 200)
+        patches = features.run(["features"], {"image": picture})[0][0].reshape(152, -1).T
+        held_out = distance_map(searcher.squared(patches), feature_grid(size), edges=True)
+        np.testing.assert_allclose(found[0][0, 0] * 200, held_out / 200 * 200 + 100, rtol=1e-5, atol=1e-3)
     assert min(peaks[1:]) > peaks[0] + 20  # the discs stand out of the map as they do in floats
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from server.training.memory import Nearest, coreset, coreset_rows
 
@@ -48,3 +49,27 @@ def test_coreset_rows_name_the_patches_the_coreset_keeps():
     rows = coreset_rows(patches, 700)
     assert len(rows) == 700 and np.all(np.diff(rows) > 0)
     np.testing.assert_array_equal(patches[rows], coreset(patches, 700))
+
+
+def test_the_quantized_search_leaves_out_whole_groups_as_a_search_without_them_would(monkeypatch):
+    """QuantizedNearest searches as the served graph does (8-bit integers); its chunks never straddle two
+    groups, so leaving a group out is exactly a search of the memory without it."""
+    from server.training import graphs
+    from server.training.memory import QuantizedNearest
+
+    monkeypatch.setattr(graphs, "QUANTIZED_CHUNK", 64)  # a group of 150 rows: three chunks
+    rng = np.random.default_rng(3)
+    memory = rng.gamma(1.5, 0.8, size=(600, 24)).astype(np.float32)
+    groups = rng.permutation(np.repeat(np.arange(4), 150))  # rows of four images, interleaved
+    patches = np.concatenate([memory[groups == 2][:5] + 0.01, rng.gamma(1.5, 0.8, (30, 24))]).astype(
+        np.float32
+    )
+    grouped = QuantizedNearest(memory, groups)
+    np.testing.assert_allclose(grouped.squared(patches), QuantizedNearest(memory).squared(patches), atol=1e-3)
+    left_out = grouped.squared(patches, groups == 2)
+    np.testing.assert_allclose(left_out, QuantizedNearest(memory[groups != 2]).squared(patches), atol=1e-3)
+    exact = ((patches[:, None, :] - memory[groups != 2][None, :, :]) ** 2).sum(-1).min(1)
+    np.testing.assert_allclose(left_out, exact, rtol=0.05, atol=0.5)  # within the integers' error
+    assert left_out[:5].min() > 10 * grouped.squared(patches)[:5].max()  # its own rows were found before
+    with pytest.raises(ValueError, match="whole groups"):
+        grouped.squared(patches, np.arange(600) == 7)

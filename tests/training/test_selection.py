@@ -24,6 +24,8 @@ from server.training.selection import (
     memory_for,
     merit,
     offer_mask_rule,
+    searched_quantized,
+    served_quantized,
     wins,
 )
 
@@ -236,22 +238,39 @@ def test_prototypes_of_the_labelled_defects_tell_a_known_defect_from_a_merely_un
     assert outcome.prototypes is not None and outcome.prototypes.shape == (12 * PROTOTYPE_CELLS, 12)
 
 
-def test_the_decision_images_meet_the_served_memory_without_their_own_patches():
+@pytest.mark.parametrize("quantized", [False, True])
+def test_the_decision_images_meet_the_served_memory_without_their_own_patches(quantized):
     """left_out_maps: a normal image is scored by the served memory less the patches it (and its turned
-    copies) put there; an anomalous one by the whole served memory. Unrelated normal images, each
-    patch with a near twin in its own turned copy: only its own patches would be near it."""
+    copies) put there; an anomalous one by the whole served memory (in floats, or in 8-bit integers as the
+    model serves it). Unrelated normal images, each patch with a near twin in its own turned copy: only
+    its own patches would be near it."""
     rng = np.random.default_rng(8)
     normal = [rng.normal(0, 1, (48, 12)) for _ in range(6)]
     turned = [patches + rng.normal(0, 0.01, patches.shape) for patches in normal]
     anomalous = [normal[0] + rng.normal(0, 0.01, (48, 12)) for _ in range(2)]  # copies of a normal image
     labels = np.array([False] * 6 + [True] * 2)
     view = Images(normal + anomalous, turned, labels, deal(labels, 5), GRID)
-    maps = left_out_maps(view, 10_000)
+    maps = left_out_maps(view, 10_000, quantized=quantized)
     assert all(grid.shape == GRID for grid in maps)
     assert min(grid.min() for grid in maps[:6]) > 1.0  # neither its own patches nor its turned copy's
     assert max(grid.max() for grid in maps[6:]) < 0.5  # the whole memory, normal image 0 included
     outcome = evaluate(Candidate(320), view, 10_000, leave_one_out=True)
     assert outcome.stats[:6, 0].min() > 1.0
+
+
+def test_held_out_distances_are_searched_as_the_model_will_serve_them():
+    """A global memory is served searched in 8-bit integers unless its map is measured per place (a quiet
+    place's variation is below the integers' error) or its features hold each cell's tone; held-out
+    searches use the integers where the served search will, and floats where the candidate may still
+    turn out measured per place (aligned parts)."""
+    assert served_quantized(Candidate(320)) and served_quantized(Candidate(320, turned=True))
+    assert not served_quantized(Candidate(320, local=True)) and not served_quantized(
+        Candidate(320, tone=True)
+    )
+    assert not served_quantized(Candidate(320, aligned=True), located=True)
+    assert served_quantized(Candidate(320, aligned=True), located=False)
+    assert searched_quantized(Candidate(640)) and not searched_quantized(Candidate(320, aligned=True))
+    assert not searched_quantized(Candidate(320, tone=True))
 
 
 def test_the_larger_size_keeps_turned_copies_when_they_were_chosen():
