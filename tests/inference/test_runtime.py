@@ -75,6 +75,10 @@ def test_masks_and_areas():
     image = np.asarray(Image.open(io.BytesIO(mask_png(labels, classes))))
     assert image.shape == (4, 5, 3)
     assert (image[0] == (10, 11, 12)).all() and (image[1:] == 255).all()
+    # a mask without anomalies: white, of its own size (encoded once per size)
+    for size in ((4, 5), (7, 3), (4, 5)):
+        image = Image.open(io.BytesIO(mask_png(np.zeros(size, np.uint8), classes)))
+        assert image.mode == "RGB" and image.size == size[::-1] and (np.asarray(image) == 255).all()
 
 
 def test_class_scores_are_resized_before_the_best_class_is_picked():
