@@ -216,14 +216,16 @@ def _chunk_minima(
         size = QUANTIZED_CHUNK if quantized else MEMORY_CHUNK
         bounds = [int(b[0]) for b in np.array_split(np.arange(len(memory)), max(1, -(-len(memory) // size)))]
         bounds.append(len(memory))
-    if quantized and quantized_patches is None:
+    if not quantized:
+        quantized_patches = None
+    elif quantized_patches is None:
         quantized_patches = (f"{prefix}patches_q", f"{prefix}patches_scale", f"{prefix}patches_zero")
         nodes.append(helper.make_node("DynamicQuantizeLinear", [patches], list(quantized_patches)))
     minima = []
     for index, (start, end) in enumerate(itertools.pairwise(bounds)):
         part = memory[start:end]
         bracket = f"{prefix}bracket_{index}"
-        if quantized:
+        if quantized_patches is not None:  # quantized
             name = f"{prefix}memory_{index}"
             _quantized_bracket(nodes, initializers, part, quantized_patches, name, bracket)
         else:

@@ -55,7 +55,7 @@ class QuantizedNearest:
         self.order = np.argsort(groups, kind="stable")
         ordered = groups[self.order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        bounds = []
+        bounds: list[int] = []
         for start, end in zip(starts, [*starts[1:], len(ordered)], strict=True):
             bounds += range(int(start), int(end), QUANTIZED_CHUNK)  # each group in chunks of at most that
         self.bounds = np.array([*bounds, len(ordered)])
