@@ -15,10 +15,10 @@ def brute_force(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
     return ((patches[:, None, :] - memory[None, :, :]) ** 2).sum(2).min(1)
 
 
-def nearest_graph(memory: np.ndarray, channels: int) -> onnxruntime.InferenceSession:
+def nearest_graph(memory: np.ndarray, channels: int, quantized: bool = False) -> onnxruntime.InferenceSession:
     nodes: list = []
     initializers: list = []
-    name = graphs._nearest_squared(nodes, initializers, "patches", memory)
+    name = graphs._nearest_squared(nodes, initializers, "patches", memory, quantized=quantized)
     graph = helper.make_graph(
         nodes,
         "nearest",
@@ -53,22 +53,6 @@ def test_the_trainers_numpy_distances_match_the_graphs(monkeypatch):
     np.testing.assert_allclose(from_numpy, brute_force(patches, memory), rtol=1e-4, atol=1e-4)
 
 
-def quantized_graph(memory: np.ndarray, channels: int) -> onnxruntime.InferenceSession:
-    nodes: list = []
-    initializers: list = []
-    name = graphs._nearest_squared(nodes, initializers, "patches", memory, quantized=True)
-    graph = helper.make_graph(
-        nodes,
-        "nearest",
-        [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["n", channels])],
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n"])],
-        initializer=initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", graphs.OPSET)])
-    model.ir_version = graphs.IR_VERSION
-    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
 def integer_arithmetic(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
     """The quantized search's arithmetic in numpy: the patches as ONNX's DynamicQuantizeLinear defines it
     (uint8, one scale, zero point from the range including 0), the memory as graphs.quantized_memory keeps
@@ -88,7 +72,7 @@ def test_the_quantized_search_is_the_integer_arithmetic_it_stands_for(monkeypatc
     rng = np.random.default_rng(5)
     memory = rng.normal(size=(250, 24)).astype(np.float32)
     patches = rng.normal(size=(60, 24)).astype(np.float32) * 1.5
-    (found,) = quantized_graph(memory, 24).run(None, {"patches": patches})
+    (found,) = nearest_graph(memory, 24, quantized=True).run(None, {"patches": patches})
     np.testing.assert_allclose(found, integer_arithmetic(patches, memory), rtol=1e-5, atol=1e-4)
 
 
@@ -99,7 +83,7 @@ def test_the_quantized_search_finds_nearly_the_exact_distances():
     memory = rng.gamma(1.5, 0.8, size=(3000, 152)).astype(np.float32)
     near = memory[[7, 1500, 2999]] + rng.normal(scale=0.05, size=(3, 152)).astype(np.float32)
     patches = np.concatenate([near, rng.gamma(1.5, 0.8, size=(200, 152))]).astype(np.float32)
-    (found,) = quantized_graph(memory, 152).run(None, {"patches": patches})
+    (found,) = nearest_graph(memory, 152, quantized=True).run(None, {"patches": patches})
     exact = np.sqrt(brute_force(patches.astype(np.float64), memory.astype(np.float64)))
     distances = np.sqrt(np.maximum(found, 0))
     assert np.abs(distances - exact)[3:].max() < 0.01 * exact[3:].mean()
