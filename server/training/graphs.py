@@ -271,13 +271,20 @@ QUANTIZED_CHUNK = 1_000  # remembered patches per integer product (bench/served_
 # float search at 500, the best or within 0.04 of it at each working size)
 
 
+WEIGHT_LEVELS = 63  # the memory's int8 values lie in -63..63 (see quantized_memory)
+
+
 def quantized_memory(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """-2 m^T for remembered patches m [n, channels] in 8-bit integers [channels, n], one scale per patch
-    (its largest magnitude maps to 127): the int8 weights and their scales [n]."""
+    (its largest magnitude maps to WEIGHT_LEVELS): the int8 weights and their scales [n].
+
+    Seven bits, not eight: x86 CPUs without VNNI (AVX2, AVX-512 before Cascade Lake; onnxruntime's U8S8
+    kernels there) add each two uint8 x int8 products in 16 bits, which 255 x 127 x 2 overflows and
+    255 x 64 x 2 does not; VNNI CPUs accumulate in 32 bits either way."""
     doubled = -2.0 * part.astype(np.float32)
-    scales = np.abs(doubled).max(1) / 127.0
+    scales = np.abs(doubled).max(1) / WEIGHT_LEVELS
     scales[scales == 0] = 1.0
-    weights = np.clip(np.rint(doubled / scales[:, None]), -127, 127).astype(np.int8)
+    weights = np.clip(np.rint(doubled / scales[:, None]), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int8)
     return np.ascontiguousarray(weights.T), scales.astype(np.float32)
 
 

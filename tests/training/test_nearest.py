@@ -88,3 +88,17 @@ def test_the_quantized_search_finds_nearly_the_exact_distances():
     distances = np.sqrt(np.maximum(found, 0))
     assert np.abs(distances - exact)[3:].max() < 0.01 * exact[3:].mean()
     assert distances[:3].max() < 0.2 * exact[3:].min()  # the near copies stay near
+
+
+def test_the_memorys_integers_cannot_overflow_a_16_bit_pair_sum():
+    """x86 CPUs without VNNI add each two uint8 x int8 products in 16 bits: the memory's integers stay
+    within 63 in magnitude, so that 255 x 63 x 2 fits, whatever the patches (a patch of one large channel,
+    one of zeros, one of negative values)."""
+    rng = np.random.default_rng(7)
+    memory = np.concatenate(
+        [rng.gamma(1.5, 0.8, (20, 16)), np.zeros((1, 16)), -rng.gamma(1.5, 3.0, (5, 16)), np.eye(16)[:2] * 40]
+    ).astype(np.float32)
+    weights, scales = graphs.quantized_memory(memory)
+    assert weights.dtype == np.int8 and np.abs(weights.astype(int)).max() == graphs.WEIGHT_LEVELS
+    assert np.iinfo(np.int16).max >= 255 * graphs.WEIGHT_LEVELS * 2  # two products of a pair, at worst
+    np.testing.assert_allclose(weights.T * scales[:, None], -2 * memory, atol=scales.max() / 2 + 1e-6)
