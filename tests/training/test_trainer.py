@@ -71,10 +71,12 @@ def test_training_chooses_a_model_by_cross_validation_and_calibrates_its_score(t
     assert caught and np.mean(caught) >= 0.8  # a probability, not a score squeezed near the threshold
     assert len(set(np.round(list(scores.values()), 6))) == len(scores)  # nothing clipped to a tie at 0 or 1
     assert (Path(tmp_path / "model" / "model.onnx")).stat().st_size < 40_000_000
-    # a global memory is searched in 8-bit integers (unless its map is measured per place), a local one
-    # in floats
+    # a global memory is searched in integers (unless its map is measured per place or its features hold
+    # each cell's tone), a local one in floats
     chosen = choice["Chosen"]
-    integers = "global" in chosen["Candidate"] and not chosen["PerPlaceLevels"]
+    integers = (
+        "global" in chosen["Candidate"] and "tone" not in chosen["Candidate"] and not chosen["PerPlaceLevels"]
+    )
     assert ("MatMulInteger" in operators(tmp_path / "model")) == integers
 
 
