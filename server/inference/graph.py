@@ -1,4 +1,4 @@
-"""What an ONNX graph takes and gives, read through onnxruntime (the server's only ONNX dependency)."""
+"""What an ONNX graph takes and gives, read through onnxruntime."""
 
 from __future__ import annotations
 

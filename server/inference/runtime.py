@@ -19,6 +19,7 @@ from server.inference.bundle import (
     check_against_graph,
 )
 from server.inference.devices import CPU, CUDA
+from server.inference.float_search import float_search_model
 from server.inference.masks import class_labels
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,17 @@ class ModelRunner:
         import onnxruntime
 
         self.description = description
+        providers = resolve_providers(device)
+        model: str | bytes = str(folder / MODEL_FILE)
+        self.search_in_floats = False
+        if CUDA in providers and description.source == "trainer":
+            # the trainer's integer search has no CUDA kernels: in floats it stays on the GPU
+            floats = float_search_model(folder / MODEL_FILE)
+            if floats is not None:
+                model, self.search_in_floats = floats, True
         try:
             self.session = onnxruntime.InferenceSession(
-                str(folder / MODEL_FILE),
-                sess_options=session_options(threads),
-                providers=resolve_providers(device),
+                model, sess_options=session_options(threads), providers=providers
             )
         except Exception as error:  # onnxruntime's exceptions are private types
             raise BundleError(f"{MODEL_FILE} is not a loadable ONNX model: {error}") from None
