@@ -44,23 +44,45 @@ def class_labels(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The best class of every pixel (uint8 [height, width]) from per-class scores [classes, h, w] at `size`
     (width, height). The scores are resized smoothly before the best class is picked: resizing the picked
     classes instead gives thin defects blocky, widened edges (crack IoU 0.75 -> 0.66 at 320 -> 512 px).
-    Only the classes that are best somewhere at the scores' own size are resized (a normal image: none)."""
+    A resized score is a weighted mean of nearby cells, so a pixel whose nearby cells all pick the most
+    common class picks it too: only the rectangle around the other cells is resized (a normal image:
+    nothing; a defect: its surroundings; the cookies' cracked test images at 768x576: 6.5 -> 3.0 ms)."""
     if scores.shape[1:] == (size[1], size[0]):
         return scores.argmax(axis=0).astype(np.uint8)
-    present = np.flatnonzero(np.bincount(scores.argmax(axis=0).ravel(), minlength=len(scores)))
-    if len(present) == 1:
-        return np.full((size[1], size[0]), present[0], np.uint8)
+    picked = scores.argmax(axis=0)
+    counts = np.bincount(picked.ravel(), minlength=len(scores))
+    common = int(counts.argmax())
+    labels = np.full((size[1], size[0]), common, np.uint8)
+    rows, cols = np.nonzero(picked != common)
+    if not len(rows):
+        return labels
+    (top, bottom), box_rows = _reach(rows.min(), rows.max() + 1, scores.shape[1], size[1])
+    (left, right), box_cols = _reach(cols.min(), cols.max() + 1, scores.shape[2], size[0])
+    area = (right - left, bottom - top)
+    box = (box_cols[0], box_rows[0], box_cols[1], box_rows[1])
 
     def resized(plane: np.ndarray) -> np.ndarray:
-        return np.asarray(
-            Image.fromarray(plane.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR)
-        )
+        image = Image.fromarray(plane.astype(np.float32), "F")
+        return np.asarray(image.resize(area, Image.Resampling.BILINEAR, box=box))
 
+    present = np.flatnonzero(counts)
     if len(present) == 2:  # only the difference matters: one plane to resize instead of two
         first, second = present
-        return np.where(resized(scores[second] - scores[first]) > 0, second, first).astype(np.uint8)
-    best = np.stack([resized(scores[index]) for index in present]).argmax(axis=0)
-    return present.astype(np.uint8)[best]
+        part = np.where(resized(scores[second] - scores[first]) > 0, second, first)
+    else:
+        part = present[np.stack([resized(scores[index]) for index in present]).argmax(axis=0)]
+    labels[top:bottom, left:right] = part
+    return labels
+
+
+def _reach(start: int, stop: int, cells: int, pixels: int) -> tuple[tuple[int, int], tuple[float, float]]:
+    """The pixels (of `pixels`) whose bilinear resize from `cells` reads cells start..stop-1, with a pixel
+    to spare either side, and the cells' span they map to (Pillow's resize box)."""
+    step = cells / pixels  # cells per pixel
+    reach = max(1.0, step) + 1.0  # Pillow's bilinear support (widened when shrinking) and rounding
+    first = max(0, int(np.floor((start - reach) / step - 0.5)) - 1)
+    last = min(pixels, int(np.ceil((stop + reach) / step - 0.5)) + 1)
+    return (first, last), (first * step, last * step)
 
 
 def mask_rgb(class_map: np.ndarray, classes: Sequence[AnomalyClass]) -> np.ndarray:
