@@ -37,6 +37,6 @@ def trained_bundle(folder: Path, picture: Callable[[int], Image.Image]) -> Path:
     graph = scoring_graph(size, memory, decision, quantized=True)
     (folder / "model.onnx").write_bytes(graph.SerializeToString())
     description = {"format": FORMAT, "task": "classification", "input": input_description(size),
-                   "outputs": {"score": "score"}, "threshold": 0.5}  # fmt: skip
+                   "outputs": {"score": "score"}, "threshold": 0.5, "source": "trainer"}  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))
     return folder
