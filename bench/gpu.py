@@ -40,15 +40,11 @@ def placement(folder: Path, device: str, threads: int) -> tuple[Counter, Counter
     ran, for the graph the runner loads on `device`."""
     import onnxruntime
 
-    from server.inference.bundle import MODEL_FILE, read_bundle
-    from server.inference.devices import CUDA
-    from server.inference.float_search import float_search_model
-    from server.inference.runtime import ModelRunner, resolve_providers, session_options
+    from server.inference.bundle import read_bundle
+    from server.inference.runtime import ModelRunner, resolve_providers, session_model, session_options
 
     providers = resolve_providers(device)
-    model: str | bytes = str(folder / MODEL_FILE)
-    if CUDA in providers and read_bundle(folder).source == "trainer":
-        model = float_search_model(folder / MODEL_FILE) or model
+    model, _ = session_model(folder, read_bundle(folder), providers)
     options = session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "gpu")

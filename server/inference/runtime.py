@@ -79,6 +79,18 @@ def resolve_providers(device: str) -> list[str]:
     return [CPU]
 
 
+def session_model(
+    folder: Path, description: ModelDescription, providers: list[str]
+) -> tuple[str | bytes, bool]:
+    """What a session on `providers` loads (a path or the serialised graph), and whether a trained model's
+    integer search was turned into floats: CUDA has no kernels for it, in floats it stays on the GPU."""
+    if CUDA in providers and description.source == "trainer":
+        floats = float_search_model(folder / MODEL_FILE)
+        if floats is not None:
+            return floats, True
+    return str(folder / MODEL_FILE), False
+
+
 class ModelRunner:
     """One onnxruntime session of a bundle. Thread-safe, but the caller decides how many runs overlap."""
 
@@ -89,13 +101,7 @@ class ModelRunner:
 
         self.description = description
         providers = resolve_providers(device)
-        model: str | bytes = str(folder / MODEL_FILE)
-        self.search_in_floats = False
-        if CUDA in providers and description.source == "trainer":
-            # the trainer's integer search has no CUDA kernels: in floats it stays on the GPU
-            floats = float_search_model(folder / MODEL_FILE)
-            if floats is not None:
-                model, self.search_in_floats = floats, True
+        model, self.search_in_floats = session_model(folder, description, providers)
         try:
             self.session = onnxruntime.InferenceSession(
                 model, sess_options=session_options(threads), providers=providers
