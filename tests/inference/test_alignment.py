@@ -8,12 +8,14 @@ from server.inference.alignment import (
     Alignment,
     Placement,
     align,
+    centre,
     from_json,
     largest_piece,
     locate,
     own_background,
     plain_background,
     reference_for,
+    silhouette,
     to_json,
     transform,
 )
@@ -111,3 +113,19 @@ def test_large_parts_under_changing_light_still_align():
     assert min(abs(placement.angle - 120), 360 - abs(placement.angle - 120)) <= 4
     # the corners the turn uncovered take this photo's own background, not the typical one
     assert np.asarray(aligned)[1, 1].tolist() == [185, 185, 185]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_silhouette_and_its_centre_are_the_arithmetic_ones(seed):
+    """The tables give what the per-pixel arithmetic gives (some channel beyond the tolerance, in either
+    direction, at the very edge of it too), and the centre is the mean of the silhouette's coordinates."""
+    rng = np.random.default_rng(seed)
+    background = tuple(int(value) for value in rng.integers(0, 256, 3))
+    pixels = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    pixels[:5] = np.clip(np.array(background) + rng.integers(-41, 42, (5, 53, 3)), 0, 255)  # near the edge
+    tolerance = float(rng.choice([0.0, 40.0, 40.5, 100.0]))
+    mask = silhouette(Image.fromarray(pixels), background, tolerance)
+    expected = (np.abs(pixels.astype(int) - np.array(background)).max(axis=2) > tolerance).astype(np.float32)
+    assert mask.dtype == np.float32 and np.array_equal(mask, expected)
+    rows, cols = np.nonzero(expected)
+    assert centre(expected) == (cols.mean(), rows.mean())
