@@ -53,9 +53,9 @@ def class_labels(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     counts = np.bincount(picked.ravel(), minlength=len(scores))
     common = int(counts.argmax())
     labels = np.full((size[1], size[0]), common, np.uint8)
-    rows, cols = np.nonzero(picked != common)
-    if not len(rows):
+    if counts[common] == picked.size:
         return labels
+    rows, cols = np.nonzero(picked != common)
     (top, bottom), box_rows = _reach(rows.min(), rows.max() + 1, scores.shape[1], size[1])
     (left, right), box_cols = _reach(cols.min(), cols.max() + 1, scores.shape[2], size[0])
     area = (right - left, bottom - top)
