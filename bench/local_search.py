@@ -12,9 +12,7 @@ holds, with the memory fed). Prints median milliseconds and the search's ratio t
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -22,22 +20,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timings import median_ms
 from server.training.graphs import feature_graph, local_memory_tensors, local_nearest_graph
 from server.training.samples import cpu_session
 from server.training.selection import LOCAL_IMAGES, radius
 
 SIZES = ((320, 224), (512, 512), (608, 416))
 IMAGES = (15, LOCAL_IMAGES)
-
-
-def median_ms(run, runs: int) -> float:
-    run()  # the first run allocates
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:

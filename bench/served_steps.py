@@ -16,7 +16,6 @@ import argparse
 import importlib.util
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from bench.timings import median_ms  # noqa: E402
 
 
 def module(checkout: Path, relative: str, name: str):
@@ -57,16 +58,6 @@ def score_maps() -> list[tuple[np.ndarray, tuple[int, int]]]:
     board[5, 80:84, 10:30] += 4.0
     normal = np.stack([np.ones((320, 256), np.float32), np.zeros((320, 256), np.float32)])
     return [(crack, (576, 768)), (board, (640, 440)), (normal, (576, 768))]
-
-
-def median_ms(call, runs: int) -> float:
-    call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
 
 
 def aligning(aligners: dict, runs: int) -> list[float]:

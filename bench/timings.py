@@ -26,3 +26,14 @@ def timed(call: Callable[[], object], seconds: float, minimum: int = 20) -> list
         call()
         times.append(time.perf_counter() - started)
     return times
+
+
+def median_ms(call: Callable[[], object], runs: int) -> float:
+    """The median of `runs` calls in milliseconds, after one call that allocates and warms up."""
+    call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
