@@ -42,9 +42,9 @@ def float_search_model(path: Path) -> bytes | None:
 
 
 def in_floats(model: onnx.ModelProto) -> onnx.ModelProto | None:
-    """`model` with every MatMulInteger fed by DynamicQuantizeLinear in floats, as a
-    new model; None when there is no such product or a quantized value is used otherwise (then the graph
-    would not mean the same)."""
+    """`model` with every MatMulInteger fed by DynamicQuantizeLinear in floats, as a new model; None when
+    there is no such product or the quantizer's outputs are used otherwise (the graph would not mean the
+    same)."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -56,11 +56,14 @@ def in_floats(model: onnx.ModelProto) -> onnx.ModelProto | None:
             consumers[name].append(node)
     twin: dict[str, str] = {}  # a quantized tensor -> the float tensor it stands for
     scales: set[str] = set()
+    zeros: set[str] = set()
     for node in graph.node:
         if node.op_type == "DynamicQuantizeLinear":
             twin[node.output[0]] = node.input[0]
             scales.add(node.output[1])
-    if not twin:
+            zeros.add(node.output[2])
+    outputs = {item.name for item in graph.output}
+    if not twin or outputs & (set(twin) | scales | zeros):
         return None
     nodes, added = [], []
     for node in graph.node:
@@ -75,9 +78,14 @@ def in_floats(model: onnx.ModelProto) -> onnx.ModelProto | None:
         elif node.op_type == "MatMulInteger" and node.input[0] in twin:
             weights = initializers.get(node.input[1])
             # the product changes from int32 to float: only a Cast to float may read it
-            if weights is None or any(
-                user.op_type != "Cast" or _cast_to(user) != onnx.TensorProto.FLOAT
-                for user in consumers[node.output[0]]
+            if (
+                weights is None
+                or len(node.input) < 3
+                or node.input[2] not in zeros
+                or any(
+                    user.op_type != "Cast" or _cast_to(user) != onnx.TensorProto.FLOAT
+                    for user in consumers[node.output[0]]
+                )
             ):
                 return None
             values = numpy_helper.to_array(weights).astype(np.float32)
@@ -98,14 +106,14 @@ def in_floats(model: onnx.ModelProto) -> onnx.ModelProto | None:
                 if name in scales:
                     scaled.input[position] = _ONE
             nodes.append(scaled)
-        elif any(name in twin for name in node.input):
-            return None  # a quantized value read some other way
+        elif any(name in twin or name in zeros for name in node.input):
+            return None  # a quantized value or a zero point read some other way
         else:
             nodes.append(node)
     result = onnx.ModelProto()
     result.CopyFrom(model)
     del result.graph.node[:]
-    result.graph.node.extend(_needed(nodes, {item.name for item in graph.output}))
+    result.graph.node.extend(_needed(nodes, outputs))
     used = {name for node in result.graph.node for name in node.input}
     kept = [item for item in graph.initializer if item.name in used]
     kept += [item for item in added if item.name in used]

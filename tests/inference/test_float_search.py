@@ -102,6 +102,15 @@ def test_models_without_or_with_other_uses_of_integers_are_left_alone(tmp_path):
         initializer=weights,
     )
     assert in_floats(helper.make_model(leaking)) is None
+    # the zero point read elsewhere, or the quantized features or scale given out as they are
+    zero_read = [*nodes[:3], helper.make_node("Cast", ["z"], ["z_out"], to=TensorProto.FLOAT)]
+    zero_output = [helper.make_tensor_value_info("z_out", TensorProto.FLOAT, [])]
+    assert in_floats(helper.make_model(helper.make_graph(zero_read, "z", inputs, [*outputs, *zero_output],
+                                                         initializer=weights))) is None  # fmt: skip
+    for name, kind in (("q", TensorProto.UINT8), ("s", TensorProto.FLOAT)):
+        given = [*outputs, helper.make_tensor_value_info(name, kind, None)]
+        assert in_floats(helper.make_model(helper.make_graph(nodes[:3], name, inputs, given,
+                                                             initializer=weights))) is None  # fmt: skip
 
 
 def test_a_runner_on_cuda_serves_the_trainer_search_in_floats(tmp_path, monkeypatch):
