@@ -102,6 +102,8 @@ class ModelRunner:
         self.description = description
         providers = resolve_providers(device)
         model, self.search_in_floats = session_model(folder, description, providers)
+        if self.search_in_floats:
+            log.info("%s: the integer nearest search runs in floats on CUDA", folder)
         try:
             self.session = onnxruntime.InferenceSession(
                 model, sess_options=session_options(threads), providers=providers
