@@ -11,9 +11,24 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.onnx_models import classifier_bundle
 
 COMMAND = [sys.executable, "-m", "server"]
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_the_commands():
+    """A shell that starts the test run in the background ignores Ctrl-C for it, and an ignored signal
+    stays ignored in every child: the commands here would never see it. A handler instead is reset to the
+    default in the child, where Python installs its own."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def interrupt(process: subprocess.Popen) -> tuple[int, str]:
