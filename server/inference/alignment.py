@@ -40,7 +40,8 @@ def silhouette(image: Image.Image, background: tuple[int, int, int], tolerance: 
     channel goes through a 256-entry table and the channels' maximum is taken by Pillow: 2 ms at 560x560,
     where numpy's arithmetic on the whole image in int16 took 23 ms."""
     table = [255 if abs(level - value) > tolerance else 0 for value in background for level in range(256)]
-    red, green, blue = image.convert("RGB").point(table).split()
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # (a copy otherwise)
+    red, green, blue = rgb.point(table).split()
     differs = ImageChops.lighter(ImageChops.lighter(red, green), blue)
     return (np.asarray(differs) > 0).astype(np.float32)
 
