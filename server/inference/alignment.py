@@ -7,7 +7,7 @@ with the reference silhouette the trainer kept. numpy and Pillow only; a few mil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -18,6 +18,8 @@ TOLERANCE = 40.0  # how far (per channel) a pixel may be from the background col
 MAX_SHARE = 0.9  # parts may fill most of the frame, as long as the border stays background
 ONE_PIECE = 0.5  # the largest connected piece of what is not background holds at least this share of it
 PIECES_SIDE = 96  # pieces are counted on a copy this many pixels on its longer side
+WINDOW_MARGIN = 0.1  # room left around the largest normal part in its window: this share of its reach
+WINDOW_SHARE = 0.6  # a window covering this share of the picture or more is not worth it: the whole picture
 
 
 @dataclass(frozen=True)
@@ -25,14 +27,17 @@ class Alignment:
     background: tuple[int, int, int]
     tolerance: float
     reference: np.ndarray  # [RADII, ANGLES] polar silhouette of an upright normal part
+    window: tuple[int, int] | None = None  # (width, height) around the part that the model sees; None: all
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the part was: its centre (x, y) and its rotation in degrees, counter-clockwise."""
+    """Where the part was: its centre (x, y) and its rotation in degrees, counter-clockwise; and the size of
+    the window around it that the aligned picture shows (None: the picture's own size)."""
 
     center: tuple[float, float]
     angle: float
+    window: tuple[int, int] | None = None
 
 
 def silhouette(image: Image.Image, background: tuple[int, int, int], tolerance: float) -> np.ndarray:
@@ -94,29 +99,39 @@ def locate(
     mask = silhouette(image, background or alignment.background, alignment.tolerance)
     total = mask.sum()
     if total < 16:
-        return Placement((image.width / 2, image.height / 2), 0.0)
+        return Placement((image.width / 2, image.height / 2), 0.0, alignment.window)
     center = centre(mask)
     found = polar(mask, center)
     # Cross-correlation along the angle axis, summed over radii: the best shift is the rotation.
     spectrum = np.fft.rfft(found, axis=1) * np.conj(np.fft.rfft(alignment.reference, axis=1))
     correlation = np.fft.irfft(spectrum.sum(axis=0), n=ANGLES)
-    return Placement(center, float(np.argmax(correlation)))
+    return Placement(center, float(np.argmax(correlation)), alignment.window)
 
 
 def align(image: Image.Image, alignment: Alignment) -> tuple[Image.Image, Placement]:
-    """The image with the part centred and upright, and where the part was."""
+    """The image with the part centred and upright (the window around it, when the alignment has one), and
+    where the part was."""
     background = own_background(image, alignment.background)
     placement = locate(image, alignment, background)
     return transform(image, placement, background, Image.Resampling.BILINEAR), placement
 
 
 def transform(
-    image: Image.Image, placement: Placement, fill, resample: int, inverse: bool = False
+    image: Image.Image,
+    placement: Placement,
+    fill,
+    resample: int,
+    inverse: bool = False,
+    size: tuple[int, int] | None = None,
 ) -> Image.Image:
-    """Centre and un-rotate (or, with `inverse`, put back where it was) with one affine warp."""
-    width, height = image.size
+    """Centre and un-rotate (or, with `inverse`, put back where it was) with one affine warp. Forward, the
+    result is the placement's window (or the image's size); put back, it is `size` (or the image's)."""
+    if inverse:
+        output, aligned = size or image.size, image.size
+    else:
+        output = aligned = placement.window or image.size
     cx, cy = placement.center
-    middle = (width / 2, height / 2)
+    middle = (aligned[0] / 2, aligned[1] / 2)  # where the aligned picture holds the part's centre
     theta = np.deg2rad(placement.angle)
     cos, sin = np.cos(theta), np.sin(theta)
     # Pillow's AFFINE maps each output pixel to an input pixel. The forward warp takes the output pixel
@@ -127,9 +142,31 @@ def transform(
     else:
         a, b, d, e = cos, -sin, sin, cos
         coefficients = (a, b, middle[0] - a * cx - b * cy, d, e, middle[1] - d * cx - e * cy)
-    return image.transform(
-        image.size, Image.Transform.AFFINE, coefficients, resample=resample, fillcolor=fill
-    )
+    return image.transform(output, Image.Transform.AFFINE, coefficients, resample=resample, fillcolor=fill)
+
+
+def part_window(images: list[Image.Image], alignment: Alignment) -> tuple[int, int] | None:
+    """The window (width, height) around the centre of an aligned picture that holds each of these normal
+    parts once upright, with WINDOW_MARGIN to spare; None where that is most of the picture. A window gives
+    the part more of the model's working size, and keeps out of sight what a turn brings in from beyond
+    the photo's edges: on a busy background (wood, a tray) a flat corner there is a pattern of its own,
+    which normal pictures show anywhere and so teach nothing (the highest map cells of aligned gears)."""
+    width, height = images[0].size
+    reach = np.zeros(2)
+    for image in images:
+        background = own_background(image, alignment.background)
+        placement = replace(locate(image, alignment, background), window=None)
+        mask = Image.fromarray((silhouette(image, background, alignment.tolerance) * 255).astype(np.uint8))
+        rows, columns = np.nonzero(np.asarray(transform(mask, placement, 0, Image.Resampling.NEAREST)))
+        if len(rows) == 0:
+            return None
+        # the part's centre is at the middle of the upright picture; pixel i spans [i, i + 1)
+        offsets = np.abs(columns + 0.5 - image.width / 2), np.abs(rows + 0.5 - image.height / 2)
+        reach = np.maximum(reach, [np.percentile(offset, 99.5) for offset in offsets])
+    window = np.minimum(np.ceil(2 * reach * (1 + WINDOW_MARGIN)).astype(int) + 2, (width, height))
+    if window[0] * window[1] >= WINDOW_SHARE * width * height:
+        return None
+    return int(window[0]), int(window[1])
 
 
 def reference_for(image: Image.Image, background: tuple[int, int, int], tolerance: float) -> np.ndarray:
@@ -180,11 +217,15 @@ def plain_background(images: list[Image.Image], tolerance: float = TOLERANCE) ->
 
 def to_json(alignment: Alignment) -> dict:
     rows = ["".join("1" if value > 0.5 else "0" for value in row) for row in alignment.reference]
-    return {"background": list(alignment.background), "tolerance": alignment.tolerance, "reference": rows}
+    window = {"window": list(alignment.window)} if alignment.window is not None else {}
+    return {"background": list(alignment.background), "tolerance": alignment.tolerance, "reference": rows,
+            **window}  # fmt: skip
 
 
 def from_json(document: dict) -> Alignment:
     reference = np.array(
         [[1.0 if ch == "1" else 0.0 for ch in row] for row in document["reference"]], np.float32
     )
-    return Alignment(tuple(document["background"]), float(document["tolerance"]), reference)
+    window = document.get("window")
+    return Alignment(tuple(document["background"]), float(document["tolerance"]), reference,
+                     (int(window[0]), int(window[1])) if window is not None else None)  # fmt: skip

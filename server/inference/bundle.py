@@ -325,4 +325,12 @@ def _align(value: Any) -> dict[str, Any] | None:
     if not (isinstance(reference, list) and len(reference) == RADII
             and all(isinstance(row, str) and len(row) == ANGLES for row in reference)):  # fmt: skip
         raise BundleError(f"align.reference: expected {RADII} strings of {ANGLES} 0/1 characters")
-    return {"background": background, "tolerance": tolerance, "reference": reference}
+    window = value.get("window")  # the part's surroundings the model sees (absent: the whole picture)
+    if window is not None and not (
+        isinstance(window, list) and len(window) == 2
+        and all(isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= IMAGE_MAX_SIDE
+                for side in window)
+    ):  # fmt: skip
+        raise BundleError(f"align.window: expected [width, height], integers 1..{IMAGE_MAX_SIDE}")
+    return {"background": background, "tolerance": tolerance, "reference": reference,
+            **({"window": window} if window is not None else {})}  # fmt: skip

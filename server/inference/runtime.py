@@ -132,7 +132,7 @@ class ModelRunner:
 
     def predict(self, image: Image.Image) -> Prediction:
         description = self.description
-        placement = None
+        placement, size = None, image.size
         if self._alignment is not None:
             from server.inference.alignment import align
 
@@ -156,7 +156,12 @@ class ModelRunner:
             from server.inference.alignment import transform
 
             back = transform(
-                Image.fromarray(class_map, "L"), placement, 0, Image.Resampling.NEAREST, inverse=True
+                Image.fromarray(class_map, "L"),
+                placement,
+                0,
+                Image.Resampling.NEAREST,
+                inverse=True,
+                size=size,
             )
             class_map = np.asarray(back)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)

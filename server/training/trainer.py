@@ -173,7 +173,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     if trunk_name() != DEFAULT_TRUNK:  # an experiment's trunk (efficientnet.TRUNK_VARIABLE) is on record
         choice["Trunk"] = trunk_name()
     alignment = alignment if best.candidate.aligned else None
-    size = input_size(job.image_size, best.candidate.long_side)
+    size = input_size(seen_size(job.image_size, alignment), best.candidate.long_side)
 
     peaks = best.stats[:, 0]
     map_threshold = best_threshold(peaks[~labels], peaks[labels])
@@ -335,6 +335,11 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     seen: dict[tuple[int, bool], list[np.ndarray]] = {}  # per working size and alignment
     turned_copies: dict[tuple[int, bool], list[np.ndarray]] = {}
 
+    def working(candidate: Candidate) -> tuple[int, int]:
+        return input_size(
+            seen_size(job.image_size, alignment if candidate.aligned else None), candidate.long_side
+        )
+
     def trunk(size: tuple[int, int]):
         if size not in sessions:
             sessions[size] = cpu_session(feature_graph(size, tone=True).SerializeToString())
@@ -346,7 +351,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         pixels): a candidate without the tone reads the features before it. Candidates that differ only
         in their turned copies share the images' features."""
         key = (candidate.long_side, candidate.aligned)
-        size = input_size(job.image_size, candidate.long_side)
+        size = working(candidate)
         aligned = alignment if candidate.aligned else None
         if key not in seen:
             session = trunk(size)
@@ -374,7 +379,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         nonlocal best
         step = f"Model choice ({len(outcomes) + 1}): cross-validating {message}"
         progress(f"{step}.")
-        cap = memory_cap(input_size(job.image_size, candidate.long_side)) * SELECTION_SHARE
+        cap = memory_cap(working(candidate)) * SELECTION_SHARE
         outcome = evaluate(candidate, view(candidate), int(cap), lambda fold: progress(f"{step}, {fold}."),
                            compared)  # fmt: skip
         outcomes.append(outcome)
@@ -384,7 +389,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     def choose_final(best):
         progress("Model choice: scoring the training images with the chosen candidate's full memory.")
         images = view(best.candidate)
-        cap = memory_cap(input_size(job.image_size, best.candidate.long_side))
+        cap = memory_cap(working(best.candidate))
         # The outer ring of cells sees the network's zero padding (and a turned photo's reflected
         # surroundings); a global memory meets it with patches from anywhere, so the decision reads the
         # ring's inward neighbours instead (a local memory compares it with the same ring). The decision
@@ -398,7 +403,8 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     base = working_side(job.image_size, LONG_SIDE)
     if alignment is not None:
         progress("Parts lie on a plain background: trying them aligned (centred and turned upright).")
-        consider(Candidate(base, aligned=True), "aligned parts, a global memory")
+        part_side = working_side(seen_size(job.image_size, alignment), LONG_SIDE)
+        consider(Candidate(part_side, aligned=True), "aligned parts, a global memory")
         consider(Candidate(base, cost=ALIGNMENT_COST), "the images as they are, a global memory")
     else:
         consider(Candidate(base), "a global memory")
@@ -407,9 +413,13 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         outcomes.clear()
         return choose_final(best)
     assert best is not None  # the first candidate was considered above
-    aligned = best.candidate.aligned
-    consider(Candidate(base, local=True, cost=LOCAL_COST, aligned=aligned), "a local (position-aware) memory")
-    if not aligned:
+    if alignment is not None:
+        # An upright part can be compared with the same place on the normal parts, which finds what is
+        # missing or moved (a chipped tooth looks like the gap beside it to a global memory).
+        consider(Candidate(part_side, local=True, cost=LOCAL_COST, aligned=True),
+                 "aligned parts, a local (position-aware) memory")  # fmt: skip
+    if not best.candidate.aligned:
+        consider(Candidate(base, local=True, cost=LOCAL_COST), "a local (position-aware) memory")
         # Parts may come turned on a busy background: prefer a memory that knows them turned unless it
         # does clearly worse (a robustness bought at almost no cost).
         consider(Candidate(base, cost=TURNED_COST, turned=True), "a memory with turned copies")
@@ -417,9 +427,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         # Soft stains and discoloured patches barely move the trunk's features: the best way of seeing so
         # far is tried again with each cell's tone beside them.
         consider(replace(best.candidate, tone=True, cost=TONE_COST), "the same with each cell's tone")
-    high = high_side(job.image_size, len(samples))
+    basis = larger_size_basis(outcomes, best)
+    high = high_side(seen_size(job.image_size, alignment if basis.aligned else None), len(samples))
     if high is not None and best.auroc < SATURATED:
-        basis = larger_size_basis(outcomes, best)
         keep = {(c.long_side, c.aligned) for c in (basis, best.candidate)}
         for kept in (seen, turned_copies):
             for key in [key for key in kept if key not in keep]:
@@ -459,13 +469,20 @@ def _open(path: str, alignment=None):
     return rgb, placement
 
 
+def seen_size(image_size: tuple[int, int], alignment) -> tuple[int, int]:
+    """The size of the pictures a model sees: the window around the part when its alignment has one."""
+    return alignment.window if alignment is not None and alignment.window is not None else image_size
+
+
 def choose_alignment(normals: list[Sample]):
-    """Align when the data allow it: every normal part lies on one plain background colour."""
+    """Align when the data allow it: every normal part lies on one plain background colour. The model then
+    sees a window around the part, where the parts leave enough of the picture out (alignment.part_window)."""
     from server.inference.alignment import (
         TOLERANCE,
         Alignment,
         locate,
         own_background,
+        part_window,
         plain_background,
         reference_for,
     )
@@ -482,7 +499,8 @@ def choose_alignment(normals: list[Sample]):
     start = Alignment(background, TOLERANCE, reference)
     poses = [locate(image, start, own_background(image, background)).angle for image in images]
     mean = np.angle(np.exp(1j * np.deg2rad(poses)).mean(), deg=True)
-    return Alignment(background, TOLERANCE, np.roll(reference, round(float(mean)), axis=1))
+    upright = Alignment(background, TOLERANCE, np.roll(reference, round(float(mean)), axis=1))
+    return replace(upright, window=part_window(images, upright))
 
 
 def alignment_json(alignment) -> dict:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -13,6 +15,7 @@ from server.inference.alignment import (
     largest_piece,
     locate,
     own_background,
+    part_window,
     plain_background,
     reference_for,
     silhouette,
@@ -92,6 +95,46 @@ def test_round_trip_through_json(alignment):
     assert again.background == alignment.background and np.array_equal(again.reference, alignment.reference)
     assert locate(part(45), again) == locate(part(45), alignment)
     assert isinstance(locate(part(45), again), Placement)
+    assert again.window is None
+    windowed = replace(alignment, window=(120, 96))
+    assert from_json(to_json(windowed)).window == (120, 96)
+
+
+def dark(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L")) < 128
+
+
+def test_a_small_part_is_seen_through_a_window_that_holds_it_upright(alignment):
+    """Parts that leave most of the frame empty are seen through a window around them: the smallest that
+    holds each normal part upright, with room to spare, and every pixel of the part comes back where it was."""
+    photos = [
+        part(angle, shift) for angle, shift in ((0, (0, 0)), (70, (9, -6)), (200, (-8, 5)), (305, (4, 9)))
+    ]
+    window = part_window(photos, alignment)
+    assert window is not None
+    width, height = window
+    assert width < 200 * 0.8 and height < 160 * 0.9  # the L is 71 x 81 pixels
+    # the L's half extents from its centre (77.5, 92.5 in the first photo), upright, with the margin
+    assert width >= 2 * (140 - 95) and height >= 2 * (120 - 68)
+    upright = replace(alignment, window=window)
+    for photo in [*photos, part(133, (-10, -10))]:
+        aligned, placement = align(photo, upright)
+        assert aligned.size == window and placement.window == window
+        inside = dark(aligned)
+        assert inside.sum() >= 0.97 * dark(photo).sum()  # the whole part is in the window...
+        assert not inside[[0, -1]].any() and not inside[:, [0, -1]].any()  # ...with room to spare
+        back = transform(aligned.convert("L"), placement, 255, Image.NEAREST, inverse=True, size=photo.size)
+        assert back.size == photo.size
+        assert (dark(back) & dark(photo)).sum() >= 0.9 * dark(photo).sum()
+
+
+def test_no_window_for_a_part_filling_the_frame():
+    photos = [large_part(0, 250), large_part(20, 200), large_part(200, 170)]
+    background = plain_background(photos)
+    first = photos[0]
+    assert background is not None
+    alignment = Alignment(background, 40.0, reference_for(first, own_background(first, background), 40.0))
+    assert part_window(photos, alignment) is None
 
 
 def large_part(angle: float, light: int) -> Image.Image:

@@ -7,6 +7,9 @@ from server.inference.bundle import BundleError, check_against_graph, make_class
 BASE = {"task": "classification", "input": {"name": "image"}, "outputs": {"score": "score"}}
 
 
+ALIGN = {"background": [255, 255, 255], "tolerance": 40.0, "reference": ["0" * 360] * 48}
+
+
 def parse(**changes):
     return parse_description({**BASE, **changes})
 
@@ -37,6 +40,10 @@ def test_defaults():
           "classes": [{"name": "a", "color": "#FF0000"}]}, "not both"),
         ({"classes": [{"name": "a", "color": "#FF0000"}, {"name": "a", "color": "#00FF00"}]}, "unique"),
         ({"classes": [{"name": "Background", "color": "#FF0000"}]}, "unlabelled area"),
+        ({"align": {**ALIGN, "window": [120]}}, "align.window: expected [width, height]"),
+        ({"align": {**ALIGN, "window": [120, 0]}}, "align.window: expected [width, height]"),
+        ({"align": {**ALIGN, "window": [120, True]}}, "align.window: expected [width, height]"),
+        ({"align": {**ALIGN, "window": "120x80"}}, "align.window: expected [width, height]"),
     ],
 )  # fmt: skip
 def test_problems_are_named(changes, fragment):
@@ -58,3 +65,8 @@ def test_graph_mismatches():
         check_against_graph(description, {"image": [1, 1, 32, 64]}, {"score": [1]})
     with pytest.raises(BundleError, match="exactly one input"):
         check_against_graph(description, {"image": [1, 3, 32, 64], "other": [1]}, {"score": [1]})
+
+
+def test_an_alignment_window_is_optional():
+    assert "window" not in parse(align=ALIGN).align
+    assert parse(align={**ALIGN, "window": [120, 80]}).align["window"] == [120, 80]

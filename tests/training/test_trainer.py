@@ -442,3 +442,63 @@ def test_test_images_are_scored_in_order_whichever_session_takes_them(tmp_path, 
     again, _ = trainer.evaluate_served(str(model), samples, size, None, [])
     assert [p["source_ref"] for p in again] == [s.source_ref for s in samples]
     assert [p["score"] for p in again] == pytest.approx(expected, rel=1e-5)
+
+
+def small_bracket(rng: np.random.Generator, stained: bool) -> tuple[Image.Image, Image.Image]:
+    """A small bracket at any angle and a little off centre on a plain white 192x192 frame, and its mask;
+    a stained one has a red blot on its long arm."""
+    angle, (dx, dy) = float(rng.uniform(0, 360)), rng.uniform(-8, 8, 2)
+    part, blot = Image.new("L", (192, 192), 0), Image.new("L", (192, 192), 0)
+    ImageDraw.Draw(part).rectangle((76, 66, 96, 126), fill=255)
+    ImageDraw.Draw(part).rectangle((76, 108, 126, 126), fill=255)
+    if stained:
+        y = float(rng.uniform(72, 92))
+        ImageDraw.Draw(blot).ellipse((79, y, 93, y + 14), fill=255)
+
+    def placed(layer: Image.Image) -> Image.Image:
+        turned = layer.rotate(angle, resample=Image.BILINEAR)
+        return turned.transform(turned.size, Image.AFFINE, (1, 0, -dx, 0, 1, -dy))
+
+    image = Image.new("RGB", (192, 192), (250, 250, 250))
+    image.paste(Image.new("RGB", (192, 192), (70, 75, 90)), (0, 0), placed(part))
+    image.paste(Image.new("RGB", (192, 192), (200, 40, 40)), (0, 0), placed(blot))
+    mask = Image.new("RGB", (192, 192), (255, 255, 255))
+    mask.paste(
+        Image.new("RGB", (192, 192), (255, 0, 0)), (0, 0), placed(blot).point(lambda v: 255 * (v > 127))
+    )
+    return image, mask
+
+
+def test_small_parts_are_aligned_in_a_window_and_their_masks_drawn_where_they_were(tmp_path):
+    """Parts that leave most of a plain frame empty are seen through a window around them, upright; the
+    served model takes whole photos and draws its masks back where the defects are in them."""
+    from server.inference.bundle import read_bundle
+    from server.inference.runtime import ModelRunner
+
+    samples, truths = [], {}
+    for index in range(36):
+        stained = index >= 20
+        image, mask = small_bracket(np.random.default_rng(index), stained)
+        image.save(tmp_path / f"{index}.png")
+        if stained:
+            mask.save(tmp_path / f"{index}-mask.png")
+            truths[index] = np.asarray(mask)[:, :, 1] == 0
+        samples.append(Sample(str(tmp_path / f"{index}.png"), "anomaly" if stained else "normal", str(index),
+                              str(tmp_path / f"{index}-mask.png") if stained else None,
+                              {"#FF0000": "stain"} if stained else {}))  # fmt: skip
+    result = train(Job(samples[0::2], samples[1::2], (192, 192), str(tmp_path / "model")))
+    assert "aligned parts" in result.selection["Chosen"]["Candidate"], result.selection
+    description = read_bundle(tmp_path / "model")
+    window = description.align["window"]
+    assert window[0] * window[1] < 0.6 * 192 * 192  # the part's surroundings, not the frame
+    runner = ModelRunner(tmp_path / "model", description, threads=1)
+    overlaps = []
+    for index in (21, 23, 25, 27, 29):  # held-out stained parts
+        with Image.open(tmp_path / f"{index}.png") as image:
+            prediction = runner.predict(image.convert("RGB"))
+        assert prediction.is_anomalous and prediction.class_map.shape == (192, 192)
+        found = prediction.class_map == 1
+        overlaps.append((found & truths[index]).sum() / (found | truths[index]).sum())
+    assert np.mean(overlaps) > 0.5, overlaps
+    with Image.open(tmp_path / "1.png") as image:
+        assert not runner.predict(image.convert("RGB")).is_anomalous
