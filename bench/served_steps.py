@@ -3,11 +3,14 @@
     python bench/served_steps.py --also CHECKOUT [--runs 30]
 
 Steps: aligning a part on a plain background (server/inference/alignment.py: its silhouette, centre,
-rotation and warp; generated cover plates of bench/synthetic.py at 560x560, upright and turned) and
+rotation and warp; generated cover plates of bench/synthetic.py at 560x560, upright and turned),
 drawing the class map from a segmentation model's per-class scores (server/inference/masks.py's
 class_labels: a defect in 2 classes at 256x320 drawn at 576x768, 6 classes at 152x104 drawn at 640x440,
-and a normal image). The two checkouts' modules are loaded side by side and called alternately on the same
-inputs; their outputs must agree. Prints each step's median per checkout and the ratio this / other.
+and a normal image), and the served segmentation graph each checkout's trainer exports (random weights
+from one seed: a board's 608x416 with 5 anomaly classes, a cookie's 256x320 with 1). The two checkouts' modules
+are loaded side by side (the graphs are built by each checkout in a process of its own) and called
+alternately on the same inputs; their outputs must agree. Prints each step's median per checkout and the
+ratio this / other.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +93,47 @@ def drawing(drawers: dict, scores: np.ndarray, size: tuple[int, int], runs: int)
     return [median_ms(lambda: drawer.class_labels(scores, size), runs) for drawer in drawers.values()]  # noqa: B023
 
 
+SEGMENTATION_GRAPH = """
+import sys
+import numpy as np
+from server.training.decision import memory_only
+from server.training.graphs import Decision, scoring_graph
+width, height, classes = (int(value) for value in sys.argv[1:4])
+rng = np.random.default_rng(0)
+memory = rng.normal(0, 1, (2000, 152)).astype(np.float32)
+head = rng.normal(0, 0.1, (classes + 1, 176)), rng.normal(0, 0.1, classes + 1)
+refine = rng.normal(0, 0.1, (classes + 1, classes + 29)), rng.normal(0, 0.1, classes + 1)
+graph = scoring_graph((width, height), memory, Decision(memory_only(152), 1.0, 1.0, edges=True), head, refine)
+open(sys.argv[4], "wb").write(graph.SerializeToString())
+"""
+
+
+def serving(checkouts: dict[str, Path], size: tuple[int, int], classes: int, runs: int) -> list[float]:
+    """Per checkout, the median time of its exported segmentation graph on one picture; the same outputs."""
+    import onnxruntime
+
+    sessions = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for side, checkout in checkouts.items():
+            path = Path(folder) / f"{side}.onnx"
+            subprocess.run([sys.executable, "-c", SEGMENTATION_GRAPH, *map(str, (*size, classes)), str(path)],
+                           cwd=checkout, check=True)  # fmt: skip
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 2
+            sessions[side] = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+    picture = np.random.default_rng(1).uniform(-1, 1, (1, 3, size[1], size[0])).astype(np.float32)
+    outputs = [session.run(None, {"image": picture}) for session in sessions.values()]
+    if any(not np.allclose(a, b, atol=1e-4) for a, b in zip(*outputs, strict=True)):
+        raise SystemExit("the checkouts' segmentation graphs give different outputs")
+    timings: dict[str, list[float]] = {side: [] for side in sessions}
+    for _ in range(3):  # alternately, so that a busier spell of the machine falls on both
+        for side, session in sessions.items():
+            timings[side].append(median_ms(lambda: session.run(None, {"image": picture}), runs // 3))  # noqa: B023
+    return [statistics.median(timings[side]) for side in sessions]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -111,6 +157,9 @@ def main() -> None:
         kind = f"{len(scores)} classes" if scores.argmax(0).any() else "a normal image"
         name = f"class map: {kind}, {scores.shape[2]}x{scores.shape[1]} -> {size[0]}x{size[1]}"
         rows.append((name, *drawing(drawers, scores, size, args.runs)))
+    for size, classes in (((608, 416), 5), ((256, 320), 1)):
+        name = f"served segmentation graph: {size[0]}x{size[1]}, {classes} anomaly class{'es' if classes > 1 else ''}"
+        rows.append((name, *serving(sides, size, classes, args.runs)))
     print(
         f"this checkout against {args.also}; median of {args.runs} calls (alignment: of each picture's median)\n"
     )
