@@ -117,6 +117,13 @@ class ModelRunner:
         )
         self.providers = self.session.get_providers()
         self._wanted = description.outputs.names()
+        spec = description.input
+        levels = np.arange(256, dtype=np.float32) / np.float32(spec.scale)
+        # per input channel: what each 8-bit value becomes, in float32 as the arithmetic would give it
+        self._tables = [
+            ((levels - np.float32(mean)) / np.float32(std)).tolist()
+            for mean, std in zip(spec.mean, spec.std, strict=True)
+        ]
         self._alignment = None
         if description.align is not None:
             from server.inference.alignment import from_json
@@ -170,19 +177,27 @@ class ModelRunner:
         spec = self.description.input
         if spec.width and spec.height and (image.width, image.height) != (spec.width, spec.height):
             image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype=np.uint8)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        planes = image.split()
         if spec.color_order == "BGR":
-            pixels = pixels[:, :, ::-1]
-        tensor: np.ndarray
-        if spec.dtype == "float32":
-            tensor = pixels.astype(np.float32) / np.float32(spec.scale)
-            if spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0):
-                tensor = (tensor - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-        else:
-            tensor = pixels
-        if spec.layout == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        return np.ascontiguousarray(tensor[np.newaxis])
+            planes = planes[::-1]
+        if spec.dtype != "float32":
+            pixels = np.stack([np.asarray(plane) for plane in planes], axis=0 if spec.layout == "NCHW" else 2)
+            return pixels[np.newaxis]
+        # Each channel's 256 values through its table by Pillow (an 8-bit plane to a float one): the same
+        # numbers as the float arithmetic on the whole picture, in less than half its time (608x416: 4.0
+        # against 9.2 ms with the resize; bench/served_steps.py)
+        width, height = image.size
+        nchw = spec.layout == "NCHW"
+        tensor = np.empty((1, 3, height, width) if nchw else (1, height, width, 3), np.float32)
+        for channel, (plane, table) in enumerate(zip(planes, self._tables, strict=True)):
+            values = np.asarray(plane.point(table, "F"))
+            if nchw:
+                tensor[0, channel] = values
+            else:
+                tensor[0, :, :, channel] = values
+        return tensor
 
     def _class_map(self, results: dict, raw_map: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
         description = self.description

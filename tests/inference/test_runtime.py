@@ -54,6 +54,39 @@ def test_runner_bgr_uint8_nhwc_inputs(tmp_path):
     assert prediction.score == pytest.approx(0.8) and prediction.is_anomalous
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [{"layout": "NCHW", "color_order": "RGB", "scale": 1.0, "mean": [127, 127, 127], "std": [128, 128, 128]},
+     {"layout": "NHWC", "color_order": "BGR", "scale": 255.0, "mean": [0.485, 0.456, 0.406],
+      "std": [0.229, 0.224, 0.225]},
+     {"layout": "NCHW", "color_order": "BGR", "scale": 255.0},
+     {"layout": "NHWC", "color_order": "RGB", "dtype": "uint8"}],
+)  # fmt: skip
+def test_the_input_tensor_is_the_arithmetic_on_the_pixels(tmp_path, spec):
+    """Each channel goes through a table of its 256 values: the numbers the float32 arithmetic on the whole
+    picture gives, in the declared layout and colour order (and grey pictures as RGB)."""
+    red_classifier(tmp_path / "model.onnx")
+    description = parse_description({"task": "classification", "input": {"name": "image", **spec},
+                                     "outputs": {"score": "score"}})  # fmt: skip
+    runner = ModelRunner(tmp_path, description)
+    pixels = np.random.default_rng(0).integers(0, 256, (23, 31, 3), dtype=np.uint8)
+    for picture, rgb in (
+        (Image.fromarray(pixels), pixels),
+        (Image.fromarray(pixels[:, :, 0]), pixels[:, :, [0] * 3]),
+    ):
+        ordered = rgb[:, :, ::-1] if spec["color_order"] == "BGR" else rgb
+        if spec.get("dtype") == "uint8":
+            expected = ordered
+        else:
+            mean = np.asarray(spec.get("mean", [0, 0, 0]), np.float32)
+            std = np.asarray(spec.get("std", [1, 1, 1]), np.float32)
+            expected = (ordered.astype(np.float32) / np.float32(spec["scale"]) - mean) / std
+        expected = expected.transpose(2, 0, 1) if spec["layout"] == "NCHW" else expected
+        tensor = runner._tensor(picture)
+        assert tensor.dtype == expected.dtype and tensor.shape == (1, *expected.shape)
+        assert np.array_equal(tensor[0], expected)
+
+
 def test_runner_resizes_to_a_fixed_input(tmp_path):
     red_classifier(tmp_path / "model.onnx", height=16, width=16)
     description = parse_description({"task": "classification", "input": {"name": "image", "width": 16, "height": 16},
