@@ -3,14 +3,15 @@
     python bench/served_steps.py --also CHECKOUT [--runs 30]
 
 Steps: aligning a part on a plain background (server/inference/alignment.py: its silhouette, centre,
-rotation and warp; generated cover plates of bench/synthetic.py at 560x560, upright and turned),
-drawing the class map from a segmentation model's per-class scores (server/inference/masks.py's
-class_labels: a defect in 2 classes at 256x320 drawn at 576x768, 6 classes at 152x104 drawn at 640x440,
-and a normal image), and the served segmentation graph each checkout's trainer exports (random weights
-from one seed: a board's 608x416 with 5 anomaly classes, a cookie's 256x320 with 1). The two checkouts' modules
-are loaded side by side (the graphs are built by each checkout in a process of its own) and called
-alternately on the same inputs; their outputs must agree. Prints each step's median per checkout and the
-ratio this / other.
+rotation and warp; generated cover plates of bench/synthetic.py at 560x560, upright and turned); turning
+a 600x420 picture into a 608x416 model's input tensor (server/inference/runtime.py: the resize, channels
+and normalisation); drawing the class map from a segmentation model's per-class scores
+(server/inference/masks.py's class_labels: a defect in 2 classes at 256x320 drawn at 576x768, 6 classes
+at 152x104 drawn at 640x440 and at 608x416 drawn at 600x420, and a normal image); and the served
+segmentation graph each checkout's trainer exports (random weights from one seed: a board's 608x416 with
+5 anomaly classes, a cookie's 256x320 with 1). The two checkouts' modules are loaded side by side (the
+graphs are built by each checkout in a process of its own) and called alternately on the same inputs;
+their outputs must agree. Prints each step's median per checkout and the ratio this / other.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ def score_maps() -> list[tuple[np.ndarray, tuple[int, int]]]:
     board[3, 40:46, 60:70] += 4.0
     board[5, 80:84, 10:30] += 4.0
     normal = np.stack([np.ones((320, 256), np.float32), np.zeros((320, 256), np.float32)])
-    return [(crack, (576, 768)), (board, (640, 440)), (normal, (576, 768))]
+    served = rng.normal(0, 0.3, (6, 416, 608)).astype(np.float32)  # as the trainer's graphs give them
+    served[0] += 2.0
+    served[2, 200:230, 300:380] += 4.0
+    return [(crack, (576, 768)), (board, (640, 440)), (served, (600, 420)), (normal, (576, 768))]
 
 
 def aligning(aligners: dict, runs: int) -> list[float]:
@@ -83,6 +87,40 @@ def aligning(aligners: dict, runs: int) -> list[float]:
         if this[1:] != other[1:] or not np.array_equal(this[0], other[0]):
             raise SystemExit("the checkouts align a plate differently")
     return [statistics.median(timings[side]) for side in aligners]
+
+
+def tensors(checkouts: dict[str, Path], runs: int) -> list[float]:
+    """Per checkout, the median time of its runner's input tensor for a board picture; the same tensor."""
+    import onnx
+    from onnx import TensorProto, helper
+    from synthetic import sample
+
+    from server.inference.bundle import parse_description
+
+    width, height = 608, 416
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["score"], axes=[1, 2, 3], keepdims=0)], "mean",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    description = parse_description({"task": "classification", "outputs": {"score": "score"},
+                                     "input": {"name": "image", "width": width, "height": height, "scale": 1.0,
+                                               "mean": [127, 127, 127], "std": [128, 128, 128]}})  # fmt: skip
+    picture = sample("boards", 1, anomalous=True).image.convert("RGB")
+    results, timings = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        onnx.save(model, Path(folder) / "model.onnx")
+        for side, checkout in checkouts.items():
+            runner = module(checkout, "server/inference/runtime.py", f"runtime_{side}").ModelRunner(
+                Path(folder), description
+            )
+            results.append(runner._tensor(picture))
+            timings.append(median_ms(lambda: runner._tensor(picture), runs))  # noqa: B023
+    if not np.array_equal(*results):
+        raise SystemExit("the checkouts make different input tensors")
+    return timings
 
 
 def drawing(drawers: dict, scores: np.ndarray, size: tuple[int, int], runs: int) -> list[float]:
@@ -152,7 +190,8 @@ def main() -> None:
         side: module(path, "server/inference/masks.py", f"masks_{side}") for side, path in sides.items()
     }
 
-    rows = [("align a 560x560 plate (8 pictures, upright and turned)", *aligning(aligners, args.runs))]
+    rows = [("align a 560x560 plate (8 pictures, upright and turned)", *aligning(aligners, args.runs)),
+            ("input tensor: a 600x420 picture for a 608x416 model", *tensors(sides, args.runs))]  # fmt: skip
     for scores, size in score_maps():
         kind = f"{len(scores)} classes" if scores.argmax(0).any() else "a normal image"
         name = f"class map: {kind}, {scores.shape[2]}x{scores.shape[1]} -> {size[0]}x{size[1]}"

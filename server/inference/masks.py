@@ -48,8 +48,8 @@ def class_labels(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     common class picks it too: only the rectangle around the other cells is resized (a normal image:
     nothing; a defect: its surroundings; the cookies' cracked test images at 768x576: 6.5 -> 3.0 ms)."""
     if scores.shape[1:] == (size[1], size[0]):
-        return scores.argmax(axis=0).astype(np.uint8)
-    picked = scores.argmax(axis=0)
+        return best_class(scores).astype(np.uint8)
+    picked = best_class(scores)
     counts = np.bincount(picked.ravel(), minlength=len(scores))
     common = int(counts.argmax())
     labels = np.full((size[1], size[0]), common, np.uint8)
@@ -70,9 +70,20 @@ def class_labels(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         first, second = present
         part = np.where(resized(scores[second] - scores[first]) > 0, second, first)
     else:
-        part = present[np.stack([resized(scores[index]) for index in present]).argmax(axis=0)]
+        part = present[best_class(np.stack([resized(scores[index]) for index in present]))]
     labels[top:bottom, left:right] = part
     return labels
+
+
+def best_class(scores: np.ndarray) -> np.ndarray:
+    """argmax over the first axis of [classes, h, w] (the first of equal scores), one plane at a time:
+    numpy's argmax across planes took 4.5 ms for 6 classes at 608x416, this 2.9."""
+    best = scores[0].copy()
+    picked = np.zeros(scores.shape[1:], np.intp if len(scores) > 256 else np.uint8)
+    for index in range(1, len(scores)):
+        picked[scores[index] > best] = index
+        np.maximum(best, scores[index], out=best)
+    return picked
 
 
 def _reach(start: int, stop: int, cells: int, pixels: int) -> tuple[tuple[int, int], tuple[float, float]]:

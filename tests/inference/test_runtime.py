@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from server.inference.bundle import Normalization, parse_description
-from server.inference.masks import AnomalyArea, anomalies, class_labels, mask_png
+from server.inference.masks import AnomalyArea, anomalies, best_class, class_labels, mask_png
 from server.inference.runtime import ModelRunner, confidence, normalise
 from tests.support.onnx_models import red_classifier
 
@@ -201,3 +201,9 @@ def test_worker_threads_stop_spinning_when_a_run_ends():
         threading.Event().wait(0.1)
         burned.append(time.process_time() - before)
     assert min(burned) < 0.01, burned
+
+
+@pytest.mark.parametrize("classes", [1, 2, 6])
+def test_the_best_class_is_numpys_argmax_ties_included(classes):
+    scores = np.random.default_rng(classes).integers(0, 4, (classes, 37, 41)).astype(np.float32)  # many ties
+    assert np.array_equal(best_class(scores), scores.argmax(axis=0))
