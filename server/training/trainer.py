@@ -500,7 +500,7 @@ def choose_alignment(normals: list[Sample]):
     poses = [locate(image, start, own_background(image, background)).angle for image in images]
     mean = np.angle(np.exp(1j * np.deg2rad(poses)).mean(), deg=True)
     upright = Alignment(background, TOLERANCE, np.roll(reference, round(float(mean)), axis=1))
-    return replace(upright, window=part_window(images, upright))
+    return replace(upright, window=part_window(images, upright, LONG_SIDE))
 
 
 def alignment_json(alignment) -> dict:

@@ -116,6 +116,10 @@ def test_a_small_part_is_seen_through_a_window_that_holds_it_upright(alignment):
     assert width < 200 * 0.8 and height < 160 * 0.9  # the L is 71 x 81 pixels
     # the L's half extents from its centre (77.5, 92.5 in the first photo), upright, with the margin
     assert width >= 2 * (140 - 95) and height >= 2 * (120 - 68)
+    # where the network would see it without a resize, its sides are the network's multiples of 32
+    stepped = part_window(photos, alignment, working=320)
+    assert stepped == (-(-width // 32) * 32, -(-height // 32) * 32)
+    assert part_window(photos, alignment, working=96) == window  # it would be resized anyway: kept tight
     upright = replace(alignment, window=window)
     for photo in [*photos, part(133, (-10, -10))]:
         aligned, placement = align(photo, upright)
