@@ -88,3 +88,24 @@ def test_grey_sets_are_the_same_pictures_in_grey(tmp_path):
             np.asarray(Image.open(grey / "masks" / path.name)), np.asarray(Image.open(path))
         )
     assert (grey / "classes.json").read_text() == (colour / "classes.json").read_text()
+
+
+def test_turned_test_pictures_take_one_kind_of_fill_per_set(tmp_path):
+    """bench/quality.py's turned photos: the background's colour only where every picture shows a part on
+    a plain background; a set with one busy picture has every picture's surroundings reflected."""
+    import quality
+
+    plain = Image.new("RGB", (120, 90), (240, 240, 240))
+    plain.paste(Image.new("RGB", (40, 30), (30, 60, 140)), (40, 30))
+    plain.save(tmp_path / "plain.png")
+    busy = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    Image.fromarray(busy).save(tmp_path / "busy.png")
+    assert quality.plain_parts([tmp_path / "plain.png"])
+    assert not quality.plain_parts([tmp_path / "plain.png", tmp_path / "busy.png"])
+    corner = (0, 0, 12, 12)
+    flat = quality.turned_image(tmp_path / "plain.png", np.random.default_rng(1), on_plain=True)
+    assert np.asarray(flat.crop(corner)).std() == 0  # the background's colour
+    # the busy picture in a set judged plain still takes its surroundings: it has no plain colour
+    for on_plain in (False, True):
+        reflected = quality.turned_image(tmp_path / "busy.png", np.random.default_rng(1), on_plain=on_plain)
+        assert np.asarray(reflected.crop(corner)).std() > 20
