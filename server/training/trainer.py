@@ -364,7 +364,10 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 turned_copies[key] = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
             else:
                 count = max(1, min(len(TURNS), TURNED_IMAGES // len(normals)))
-                turned_copies[key] = [_reflected_turns(session, s.path, size, rng, count) for s in normals]
+                plain = alignment.background if alignment is not None else None  # decided for the project
+                turned_copies[key] = [
+                    _reflected_turns(session, s.path, size, rng, count, plain) for s in normals
+                ]
         turned = turned_copies[key] if aligned is not None or candidate.turned else []
         images = Images(seen[key], turned, labels, folds, feature_grid(size))
         if candidate.tone:
@@ -537,19 +540,25 @@ TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about the
 
 
 def _reflected_turns(
-    session, path: str, size: tuple[int, int], rng: np.random.Generator, count: int = len(TURNS)
+    session,
+    path: str,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    count: int = len(TURNS),
+    background: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
     """Features of `count` turned copies of an image, filled where the turn uncovers the frame as a camera turned
-    over a larger scene would see it: for a part on a plain background, that background's colour, or else the
-    picture's surroundings reflected (a flat corner on a busy background or a texture would put a border into
-    the memory that never occurs)."""
+    over a larger scene would see it: for parts on a plain `background` (the project's, from alignment's test
+    of every normal image), this picture's own background colour, or else the picture's surroundings
+    reflected (a flat corner on a busy background or a texture would put a border into the memory that never
+    occurs; judged picture by picture, a few of a fine texture's pictures passed for plain)."""
     from PIL import Image
 
-    from server.inference.alignment import plain_background
+    from server.inference.alignment import own_background
 
     rgb = open_rgb(path).resize(size, Image.Resampling.BILINEAR)
     width, height = size
-    plain = plain_background([rgb])  # alignment's own test: a fine texture's border can pass for plain
+    plain = own_background(rgb, background) if background is not None else None
     pad = int(np.ceil((np.hypot(width, height) - min(width, height)) / 2)) + 2
     padded = Image.fromarray(np.pad(np.asarray(rgb), ((pad, pad), (pad, pad), (0, 0)), mode="reflect"))
     copies = []

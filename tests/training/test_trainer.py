@@ -160,6 +160,30 @@ def test_turned_copies_have_no_painted_corners(tmp_path, picture):
     assert reflected_distance < 0.6 * painted_distance
 
 
+def test_turned_copies_of_parts_on_a_plain_background_take_its_colour(tmp_path):
+    """Where the project's parts lie on a plain background (alignment's test of every normal image), the
+    corners a turn uncovers take the picture's own background colour; elsewhere they are reflected."""
+    from server.training.graphs import feature_graph
+    from server.training.samples import network_input
+    from server.training.trainer import TURNS, _reflected_turns, cpu_session
+
+    pixels = np.full((128, 128, 3), 200, np.uint8)
+    pixels[12:116, 12:116] = np.random.default_rng(0).integers(0, 255, (104, 104, 3))
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    session = cpu_session(feature_graph((128, 128)).SerializeToString())
+    flat = _reflected_turns(session, str(tmp_path / "p.png"), (128, 128), np.random.default_rng(1),
+                            background=(190, 190, 190))  # fmt: skip
+    reflected = _reflected_turns(session, str(tmp_path / "p.png"), (128, 128), np.random.default_rng(1))
+    rng, expected = np.random.default_rng(1), []
+    for angle in TURNS:  # the same draws: each copy's angle
+        turned = Image.fromarray(pixels).rotate(angle + float(rng.uniform(-15, 15)), resample=Image.BILINEAR,
+                                                fillcolor=(200, 200, 200))  # fmt: skip
+        (maps,) = session.run(["features"], {"image": network_input(np.asarray(turned))})
+        expected.append(maps[0].reshape(maps.shape[1], -1).T)
+    assert np.allclose(flat, np.concatenate(expected), atol=1e-4)  # this picture's own colour, 200
+    assert not np.allclose(reflected, flat, atol=1e-2)
+
+
 def test_a_project_without_labelled_anomalies_still_trains(tmp_path):
     """L4V allows a train dataset of normal images only (with a separate test dataset): nothing to judge
     candidates by, so the first one is kept, and the threshold sits just above the normal images."""
