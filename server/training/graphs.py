@@ -805,8 +805,8 @@ def _refinement(
         helper.make_node("Conv", ["stride2_features", "refine_stride2_w"], ["refined_stride2"]),
         helper.make_node("Resize", ["refined_stride2", "", "upscale"], ["refined_stride2_up"], mode="linear"),
         helper.make_node("Conv", ["colour_features", "refine_colour_w"], ["refined_colour"]),
-        # two Adds, not one Sum of three: onnxruntime's Sum took 8 ms of a 608x416 board's 60 (5 classes),
-        # the Adds 5-10 ms less in all (bench/served_steps.py)
+        # two Adds, not one Sum of three: onnxruntime's Sum was 13 % of a 608x416 board model's time, and
+        # the Adds take 5-10 ms less (bench/served_steps.py)
         helper.make_node("Add", ["refined_coarse_up", "refined_stride2_up"], ["refined_upscaled"]),
         helper.make_node("Add", ["refined_upscaled", "refined_colour"], ["class_scores"]),
     ]
