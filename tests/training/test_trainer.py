@@ -217,9 +217,9 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
     seen_features: list[str] = []
     features = trainer._features
 
-    def counting(session, path, size, rng, count=4):
+    def counting(session, path, size, rng, count=4, background=None):
         turned_counts.append(count)
-        return original(session, path, size, rng, count)
+        return original(session, path, size, rng, count, background)
 
     def seeing(session, seen):
         seen_features.append(seen.sample.path)
