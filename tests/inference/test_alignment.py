@@ -114,8 +114,9 @@ def test_a_small_part_is_seen_through_a_window_that_holds_it_upright(alignment):
     assert window is not None
     width, height = window
     assert width < 200 * 0.8 and height < 160 * 0.9  # the L is 71 x 81 pixels
-    # the L's half extents from its centre (77.5, 92.5 in the first photo), upright, with the margin
-    assert width >= 2 * (140 - 95) and height >= 2 * (120 - 68)
+    # the L reaches 46.5 px sideways and 51.5 px up from its centre (93.5, 91.5), upright: twice that
+    # and the margin, give or take the turned silhouettes' edges (107 x 118)
+    assert 2 * 46.5 * 1.1 <= width <= 2 * 46.5 * 1.1 + 8 and 2 * 51.5 * 1.1 <= height <= 2 * 51.5 * 1.1 + 8
     # where the network would see it without a resize, its sides are the network's multiples of 32
     stepped = part_window(photos, alignment, working=320)
     assert stepped == (-(-width // 32) * 32, -(-height // 32) * 32)
