@@ -22,6 +22,9 @@ noise), which differs from the anomalous one only where the mask says.
 - thin_cracks: a speckled ceramic surface; 1-3 px cracks and pin-holes (segmentation).
 - large_parts: a painted cover plate filling ~70 % of the frame at any angle on a plain background; a
   missing piece, a dent or a discoloured area (classification).
+- tiles: ground grey ferrite tiles whose own shade varies from tile to tile, the bevelled edge in view;
+  blow-holes, fine cracks, a frayed (chipped) bevel, a broken-off corner and uneven (slightly lighter or
+  darker) patches with soft borders (segmentation).
 """
 
 from __future__ import annotations
@@ -507,6 +510,73 @@ def _large_parts(rng: np.random.Generator, defects: int) -> Steps:
     return steps
 
 
+# ---------------------------------------------------------------- tiles: ground ferrite tiles, grey
+
+
+def _tiles(rng: np.random.Generator, defects: int) -> Steps:
+    h, w = 400, 560
+    level = rng.uniform(0.28, 0.46)  # the tiles' own shade varies more than the camera's exposure
+    tilt = rng.uniform(-0.03, 0.03)
+    marks = _noise(rng, h + 40, w, 0.8, stretch=40)  # grinding marks along the tile
+    shift = (np.arange(w) * tilt).astype(int)
+    marks = marks[(np.arange(h)[:, None] + shift[None, :] + 20) % (h + 40), np.arange(w)[None, :]]
+    shade = (1 + 0.04 * marks + 0.05 * _noise(rng, h, w, 1.5) + 0.03 * rng.standard_normal((h, w))
+             + 0.08 * _noise(rng, h, w, 150))  # fmt: skip
+    surface = level * shade
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    edge = h - rng.uniform(40, 56) + rng.uniform(-0.02, 0.02) * (xx - w / 2)  # the tile's lower edge
+    chamfer = np.clip((yy - (edge - 10)) / 10, 0, 1) * (yy < edge)  # a bevel that catches the light
+    tile = (yy < edge).astype(np.float32)
+    ground = 0.06 * (1 + 0.2 * _noise(rng, h, w, 8))
+    grey = surface * (1 + 0.4 * chamfer) * tile + ground * (1 - tile)
+    scene = np.repeat(grey[..., None], 3, axis=2).astype(np.float32) * np.array([1.0, 1.0, 0.97], np.float32)
+    steps: Steps = [(None, scene)]
+    kinds = rng.choice(["blowhole", "crack", "fray", "break", "uneven"], size=defects, replace=False)
+    top = float(edge.min()) - 24  # the flat surface lies above this row
+    for kind in kinds:
+        if kind == "blowhole":
+            rim, hole = Layer(w, h), Layer(w, h)
+            for _ in range(int(rng.integers(1, 4))):
+                x, y, r = rng.uniform(30, w - 30), rng.uniform(24, top), rng.uniform(2.5, 6.0)
+                rim.ellipse(x, y, r + 1.2)
+                hole.ellipse(x, y, r)
+            scene = _over(scene, rim.alpha(0.5), np.clip(scene * 1.25, 0, 1))
+            scene = _over(scene, hole.alpha(0.6), scene * 0.3)
+        elif kind == "crack":
+            points = _walk(rng, rng.uniform(60, w - 60), rng.uniform(40, top - 20), int(rng.integers(8, 18)),
+                           (6, 12), 0.4)  # fmt: skip
+            alpha = Layer(w, h).line(points, rng.uniform(1.0, 2.0)).alpha() * tile[..., None]
+            scene = _over(scene, alpha, scene * rng.uniform(0.55, 0.75))
+        elif kind == "fray":  # the bevel chipped along a stretch of the edge
+            start, length = rng.uniform(20, w - 120), rng.uniform(40, 90)
+            xs = np.linspace(start, start + length, 12)
+            row = float(np.median(edge))
+            points = [(x, row - rng.uniform(3, 10)) for x in xs] + [(xs[-1], row + 2), (xs[0], row + 2)]
+            alpha = Layer(w, h).polygon(points).alpha(0.5) * tile[..., None]
+            scene = _over(scene, alpha, scene * 0.35)
+        elif kind == "break":  # a corner broken off: the ground shows through
+            size, corner = rng.uniform(30, 70), int(rng.integers(2))
+            x0 = 0.0 if corner == 0 else float(w)
+            sign = 1 if corner == 0 else -1
+            points = [
+                (x0, 0.0),
+                (x0 + sign * size * rng.uniform(0.8, 1.3), 0.0),
+                (x0, size * rng.uniform(0.8, 1.3)),
+            ]
+            alpha = Layer(w, h).polygon(points).alpha(0.5)
+            scene = _over(scene, alpha, np.repeat(ground[..., None], 3, axis=2))
+        else:  # uneven: a broad patch a little lighter or darker, with soft borders
+            layer = Layer(w, h)
+            x, y = rng.uniform(80, w - 80), rng.uniform(60, top - 30)
+            for _ in range(3):
+                layer.ellipse(x + rng.uniform(-20, 20), y + rng.uniform(-15, 15), *rng.uniform(25, 50, 2))
+            factor = 1 + rng.choice([-1, 1]) * rng.uniform(0.14, 0.22)
+            alpha = layer.alpha(10) * tile[..., None]
+            scene = _over(scene, alpha, np.clip(scene * factor, 0, 1))
+        steps.append((str(kind), scene))
+    return steps
+
+
 # ---------------------------------------------------------------- the sets
 
 Maker = Callable[[np.random.Generator, int], Steps]
@@ -525,8 +595,23 @@ SETS: dict[str, tuple[Maker, dict[str, str] | None]] = {
     ),
     "thin_cracks": (_thin_cracks, {"#FF0000": "crack", "#0000FF": "pinhole"}),
     "large_parts": (_large_parts, None),
+    "tiles": (
+        _tiles,
+        {
+            "#FF0000": "blowhole",
+            "#0000FF": "crack",
+            "#00A000": "fray",
+            "#FF8000": "break",
+            "#A000A0": "uneven",
+        },
+    ),
 }
-MULTI = {"texture": (1, 2), "boards": (1, 2), "thin_cracks": (1, 2)}  # defects per anomalous image
+MULTI = {
+    "texture": (1, 2),
+    "boards": (1, 2),
+    "thin_cracks": (1, 2),
+    "tiles": (1, 2),
+}  # defects per anomalous image
 
 
 def sample(name: str, index: int, anomalous: bool, seed: int = 0) -> Sample:
