@@ -109,3 +109,17 @@ def test_turned_test_pictures_take_one_kind_of_fill_per_set(tmp_path):
     for on_plain in (False, True):
         reflected = quality.turned_image(tmp_path / "busy.png", np.random.default_rng(1), on_plain=on_plain)
         assert np.asarray(reflected.crop(corner)).std() > 20
+
+
+def test_tiles_draw_every_defect_class_and_vary_in_shade():
+    """The tiles set stands for real tiles: five kinds of defect, each drawn with its own mask colour among
+    the first anomalous pictures, on tiles whose own shade varies."""
+    classes = synthetic.SETS["tiles"][1]
+    seen = set()
+    for index in range(12):
+        mask = np.asarray(synthetic.sample("tiles", index, anomalous=True).mask).reshape(-1, 3)
+        seen |= {tuple(colour) for colour in np.unique(mask, axis=0)} - {(255, 255, 255)}
+    assert seen == {tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) for colour in classes}
+    # the scenes before the camera: the tiles themselves, not the exposure, differ by over 30 %
+    shades = [float(synthetic._tiles(np.random.default_rng(seed), 0)[0][1][:200].mean()) for seed in range(8)]
+    assert max(shades) / min(shades) > 1.3, shades
