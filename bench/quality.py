@@ -1,6 +1,6 @@
 """How well CreateModel's models find anomalies, over many kinds of data, through the real API.
 
-    python bench/quality.py [--rows aliens,cookies,...] [--out docs/quality.md] [--synthetic DIR]
+    python bench/quality.py [--rows aliens,cookies,...] [--out docs/quality.md] [--synthetic DIR] [--seed N]
 
 As bench/train.py does it: moto's S3 and the emulator on loopback, images and Ground Truth manifests in
 S3, CreateDataset (train and test), CreateModel, wait for TRAINED, read the EvaluationResult JSON from
@@ -15,9 +15,9 @@ Rows:
   the background's colour where every test picture shows a part on a plain background, as for aliens,
   and the picture's surroundings reflected otherwise, as for the cookies' tray and the surfaces, rather
   than a flat corner).
-- texture, rotated_parts, boards, thin_cracks, large_parts, tiles: bench/synthetic.py's sets (seed 0,
-  30 + 30), even index train, odd test per class (15 + 15 each); masks for texture, boards, thin_cracks
-  and tiles.
+- texture, rotated_parts, boards, thin_cracks, large_parts, tiles: bench/synthetic.py's sets (seed 0, or
+  --seed N: other pictures of the same kinds, kept apart under DIR/seed-N), 30 + 30, even index train, odd
+  test per class (15 + 15 each); masks for texture, boards, thin_cracks and tiles.
 - texture-turned, rotated_parts-turned, thin_cracks-turned: as aliens-turned, for the surfaces and the parts
   on a busy background (aligned boards and plates on a plain background are not photographed turned).
 - texture-grey, ... large_parts-grey: the same pictures in grey (bench/synthetic.py --grey).
@@ -136,11 +136,13 @@ def cookies_data() -> Data | None:
     return Data(train, test, classes or None)
 
 
-def synthetic_data(name: str, folder: Path) -> Data:
+def synthetic_data(name: str, folder: Path, seed: int = 0) -> Data:
+    """Set `name` (made under `folder` when missing); another seed's pictures live in folder/seed-N."""
+    folder = folder / f"seed-{seed}" if seed else folder
     root = folder / name
     if not (root / "anomaly" / "029.png").exists():
         base = name.removesuffix(GREY)
-        synthetic.generate(base, folder, seed=0, grey=base != name)
+        synthetic.generate(base, folder, seed=seed, grey=base != name)
     classes = json.loads((root / "classes.json").read_text()) if (root / "classes.json").exists() else None
     parts = split(root)
 
@@ -358,6 +360,9 @@ def main() -> None:
     parser.add_argument("--out", help="also write the table here, and all numbers to the .json beside it")
     parser.add_argument("--synthetic", help="folder for bench/synthetic.py's sets (made when missing); "
                         "default: a temporary folder")  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0, help="bench/synthetic.py's seed for the synthetic rows"
+    )
     args = parser.parse_args()
     wanted = [name.strip() for name in args.rows.split(",") if name.strip()]
     unknown = sorted(set(wanted) - set(ROWS))
@@ -387,7 +392,7 @@ def main() -> None:
                 elif name == "cookies":
                     data = cookies_data()
                 else:
-                    data = synthetic_data(name, synthetic_folder)
+                    data = synthetic_data(name, synthetic_folder, args.seed)
                 if data is None:
                     notes.append(
                         f"{name}: skipped, {SHARED / name} is missing (a fresh clone has no ../shared)"
@@ -424,12 +429,13 @@ def main() -> None:
         header = (
             f"# Model quality: `python bench/quality.py`\n\n"
             f"Measured {when} at commit {commit.stdout.strip() or '?'} on {platform.machine()} "
-            f"({platform.python_version()}); whole run {wall:.0f} s. See bench/quality.py for rows and columns.\n\n"
+            f"({platform.python_version()}); whole run {wall:.0f} s; synthetic sets of seed {args.seed}. "
+            f"See bench/quality.py for rows and columns.\n\n"
         )
         footer = "".join(f"\n{note}\n" for note in notes)
         out.write_text(header + text + "\n" + footer)
         numbers = {
-            "when": when, "commit": commit.stdout.strip(), "wall_seconds": wall, "notes": notes,
+            "when": when, "commit": commit.stdout.strip(), "wall_seconds": wall, "seed": args.seed, "notes": notes,
             "rows": {row.name: {"status": row.status, "note": row.note, **row.numbers} for row in ordered},
         }  # fmt: skip
         out.with_suffix(".json").write_text(json.dumps(numbers, indent=1) + "\n")

@@ -123,3 +123,38 @@ def test_tiles_draw_every_defect_class_and_vary_in_shade():
     # the scenes before the camera: the tiles themselves, not the exposure, differ by over 30 %
     shades = [float(synthetic._tiles(np.random.default_rng(seed), 0)[0][1][:200].mean()) for seed in range(8)]
     assert max(shades) / min(shades) > 1.3, shades
+
+
+def test_quality_bench_keeps_each_seeds_pictures_apart(tmp_path, monkeypatch):
+    """bench/quality.py --seed N: the synthetic rows are made with that seed, in a folder of their own, so
+    a folder of seed 0's sets is never read as another seed's."""
+    import quality
+
+    made, original = [], synthetic.generate
+
+    def generate(name, out_dir, seed=0, count=30, grey=False):
+        made.append((name, Path(out_dir), seed, grey))
+        return original(name, out_dir, seed=seed, count=count, grey=grey)
+
+    monkeypatch.setattr(quality.synthetic, "generate", generate)
+    monkeypatch.setattr(
+        quality.synthetic, "sample", lambda name, index, anomalous, seed=0: _tiny(index, anomalous, seed)
+    )
+    zero = quality.synthetic_data("boards", tmp_path)
+    one = quality.synthetic_data("boards-grey", tmp_path, seed=1)
+    again = quality.synthetic_data("boards", tmp_path)  # already made: not made again
+    assert made == [("boards", tmp_path, 0, False), ("boards", tmp_path / "seed-1", 1, True)]
+    assert len(zero.train) == len(one.train) == 30 and [item.path for item in again.train] == [
+        item.path for item in zero.train
+    ]
+    assert all(item.path.is_relative_to(tmp_path / "seed-1" / "boards-grey") for item in one.train + one.test)
+    assert (
+        np.asarray(Image.open(one.train[0].path)).mean() != np.asarray(Image.open(zero.train[0].path)).mean()
+    )
+
+
+def _tiny(index: int, anomalous: bool, seed: int) -> synthetic.Sample:
+    """A stand-in for synthetic.sample: a small picture whose shade tells the seed."""
+    picture = Image.new("RGB", (8, 8), (40 + 100 * seed, index, 200 * anomalous))
+    mask = Image.new("RGB", (8, 8), (255, 0, 0)) if anomalous else None
+    return synthetic.Sample(picture, picture, mask)
