@@ -318,7 +318,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         Candidate,
         Images,
         evaluate,
-        larger_size_basis,
+        larger_size_bases,
         sample,
         summary,
         wins,
@@ -430,14 +430,17 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         # Soft stains and discoloured patches barely move the trunk's features: the best way of seeing so
         # far is tried again with each cell's tone beside them.
         consider(replace(best.candidate, tone=True, cost=TONE_COST), "the same with each cell's tone")
-    basis = larger_size_basis(outcomes, best)
-    high = high_side(seen_size(job.image_size, alignment if basis.aligned else None), len(samples))
+    bases = larger_size_bases(outcomes, best)
+    high = high_side(seen_size(job.image_size, alignment if bases[0].aligned else None), len(samples))
     if high is not None and best.auroc < SATURATED:
-        keep = {(c.long_side, c.aligned) for c in (basis, best.candidate)}
+        keep = {(c.long_side, c.aligned) for c in (bases[0], best.candidate)}
         for kept in (seen, turned_copies):
             for key in [key for key in kept if key not in keep]:
                 del kept[key]  # the larger view takes four times the room
-        consider(replace(basis, long_side=high, cost=HIGH_SIDE_COST), f"the images' own size ({high} px)")
+        for basis in bases:  # both memories share the larger view's features
+            where = "local (position-aware)" if basis.local else "global"
+            consider(replace(basis, long_side=high, cost=HIGH_SIDE_COST),
+                     f"the images' own size ({high} px), a {where} memory")  # fmt: skip
     return choose_final(best)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from server.training.selection import (
     ALIGNMENT_COST,
+    CLOSE_MEMORIES,
     HIGH_SIDE_COST,
     LOCAL_COST,
     MASK_RULE,
@@ -19,7 +20,7 @@ from server.training.selection import (
     Outcome,
     deal,
     evaluate,
-    larger_size_basis,
+    larger_size_bases,
     left_out_maps,
     memory_for,
     merit,
@@ -275,7 +276,9 @@ def test_held_out_distances_are_searched_as_the_model_will_serve_them():
 
 def test_the_larger_size_keeps_turned_copies_when_they_were_chosen():
     """The larger working size is tried in the way of seeing whose memory alone did best, unless the
-    choice so far holds turned copies (kept for their robustness to turned parts); never with tone."""
+    choice so far holds turned copies (kept for their robustness to turned parts); never with tone. The
+    other memory (global or local) comes beside it where the two were close: a near tie at the smaller
+    size does not tell which sees small defects best at the larger one."""
 
     def outcome(candidate: Candidate, memory: float) -> Outcome:
         return Outcome(candidate, np.zeros((1, 4)), auroc=memory, rules={"memory": memory})
@@ -284,7 +287,15 @@ def test_the_larger_size_keeps_turned_copies_when_they_were_chosen():
     turned = outcome(Candidate(320, cost=TURNED_COST, turned=True), 0.987)
     toned = outcome(Candidate(320, cost=TURNED_COST, turned=True, tone=True), 0.999)
     outcomes = [plain, local, turned, toned]
-    assert larger_size_basis(outcomes, turned) == turned.candidate
-    assert larger_size_basis(outcomes, toned) == turned.candidate  # the same, without tone
-    assert larger_size_basis(outcomes[:2], local) == local.candidate
-    assert larger_size_basis(outcomes[:2], plain) == local.candidate  # the memory alone did best there
+    assert larger_size_bases(outcomes, turned) == [turned.candidate]
+    assert larger_size_bases(outcomes, toned) == [turned.candidate]  # the same, without tone
+    # close memories: the better first, the other beside it (never the one with turned copies)
+    assert larger_size_bases(outcomes[:2], local) == [local.candidate, plain.candidate]
+    assert larger_size_bases(outcomes, plain) == [local.candidate, plain.candidate]
+    # far apart: the better alone
+    far = outcome(Candidate(320, local=True, cost=LOCAL_COST), plain.rules["memory"] + CLOSE_MEMORIES + 0.01)
+    assert larger_size_bases([plain, far], plain) == [far.candidate]
+    assert larger_size_bases([plain, far, turned], plain) == [far.candidate]
+    # aligned and unaligned memories are not paired: each view is the larger size's own features
+    aligned = outcome(Candidate(320, aligned=True, cost=ALIGNMENT_COST), 0.99)
+    assert larger_size_bases([aligned, local], aligned) == [local.candidate]
