@@ -50,9 +50,9 @@ def placement(folder: Path, device: str, threads: int) -> tuple[Counter, Counter
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "gpu")
     session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
     runner = ModelRunner(folder, read_bundle(folder), device, threads)
-    tensor = runner._tensor(picture(1))
+    feeds = runner.feeds(picture(1))
     for _ in range(5):
-        session.run(None, {runner.description.input.name: tensor})
+        session.run(None, feeds)
     events = json.loads(Path(session.end_profiling()).read_text())
     time_by_provider, cpu_ops = Counter(), Counter()
     for event in events:

@@ -41,6 +41,16 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class DetailInput:
+    """A graph's second input: the image again at a finer fixed size, normalised as the first input (the
+    trainer's segmentation models draw their masks at it)."""
+
+    name: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Normalization:
     """anomalib's min-max normalisation: the threshold maps to 0.5, values are clipped to 0..1."""
 
@@ -81,6 +91,7 @@ class ModelDescription:
     classes: tuple[AnomalyClass, ...] = field(default_factory=tuple)
     source: str = "bundle"  # bundle, anomalib-2, anomalib-1, trainer
     align: dict[str, Any] | None = None  # centre and un-rotate parts first: background, tolerance, reference
+    detail_input: DetailInput | None = None  # the image at a second, finer size (a second graph input)
 
     def size_problem(self, size: tuple[int, int], what: str = "image") -> str | None:
         """Why an input of `size` (width, height) cannot be run, or None when it can."""
@@ -142,6 +153,7 @@ def parse_description(document: Any) -> ModelDescription:
         classes=_classes(document),
         source=str(document.get("source", "bundle")),
         align=_align(document.get("align")),
+        detail_input=_detail_input(document, spec),
     )
     _check_rules(description)
     return description
@@ -167,6 +179,22 @@ def _check_rules(description: ModelDescription) -> None:
         raise BundleError("classes: names must be unique")
 
 
+def _detail_input(document: dict, spec: InputSpec) -> DetailInput | None:
+    if document.get("detail_input") is None:
+        return None
+    raw = _object(document, "detail_input")
+    unknown = set(raw) - {"name", "width", "height"}
+    if unknown:
+        raise BundleError(f"detail_input: unknown keys {sorted(unknown)}; known: ['height', 'name', 'width']")
+    name = _string(raw, "name", "detail_input.")
+    width, height = _size(raw, "width", "detail_input."), _size(raw, "height", "detail_input.")
+    if width is None or height is None:
+        raise BundleError("detail_input.width and detail_input.height: both are required")
+    if name == spec.name:
+        raise BundleError(f"detail_input.name: {name!r} is already input.name")
+    return DetailInput(name, width, height)
+
+
 def read_bundle(folder: Path) -> ModelDescription:
     """The description of the bundle in `folder`, checked (the graph itself is checked when loaded)."""
     if not (folder / MODEL_FILE).is_file():
@@ -185,11 +213,18 @@ def check_against_graph(
     description: ModelDescription, inputs: dict[str, list], outputs: dict[str, list]
 ) -> None:
     """`inputs`/`outputs` map the graph's tensor names to their shapes (None or a name for a free axis)."""
-    spec = description.input
+    spec, detail = description.input, description.detail_input
     if spec.name not in inputs:
         raise BundleError(f"input.name: the graph has no input {spec.name!r}; it has {sorted(inputs)}")
-    if len(inputs) != 1:
+    if detail is None and len(inputs) != 1:
         raise BundleError(f"the graph must take exactly one input; it takes {sorted(inputs)}")
+    if detail is not None:
+        if sorted(inputs) != sorted([spec.name, detail.name]):
+            raise BundleError(
+                f"the graph must take the inputs input.name and detail_input.name, {sorted([spec.name, detail.name])}; "
+                f"it takes {sorted(inputs)}"
+            )
+        _check_detail(detail, inputs[detail.name], spec.layout)
     shape = inputs[spec.name]
     if len(shape) != 4:
         raise BundleError(f"input {spec.name!r} must have 4 dimensions ({spec.layout}); it has shape {shape}")
@@ -207,6 +242,18 @@ def check_against_graph(
     for name in description.outputs.names():
         if name not in outputs:
             raise BundleError(f"outputs: the graph has no output {name!r}; it has {sorted(outputs)}")
+
+
+def _check_detail(detail: DetailInput, shape: list, layout: str) -> None:
+    """The graph's detail input takes 3 colours at detail_input's size (in the layout of `input`)."""
+    expected = (
+        [1, 3, detail.height, detail.width] if layout == "NCHW" else [1, detail.height, detail.width, 3]
+    )
+    fixed = [value if isinstance(value, int) else want for value, want in zip(shape, expected, strict=False)]
+    if len(shape) != 4 or fixed != expected:
+        raise BundleError(
+            f"detail_input: the graph's input {detail.name!r} has shape {shape}; model.json asks for {expected}"
+        )
 
 
 def _object(document: dict, key: str) -> dict:

@@ -144,8 +144,7 @@ class ModelRunner:
             from server.inference.alignment import align
 
             image, placement = align(image, self._alignment)
-        results = dict(zip(self._wanted, self.session.run(self._wanted, {description.input.name: self._tensor(image)}),
-                           strict=True))  # fmt: skip
+        results = dict(zip(self._wanted, self.session.run(self._wanted, self.feeds(image)), strict=True))
         outputs = description.outputs
         raw_map = _plane(results[outputs.anomaly_map]) if outputs.anomaly_map else None
         if outputs.score:
@@ -173,10 +172,20 @@ class ModelRunner:
             class_map = np.asarray(back)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
 
-    def _tensor(self, image: Image.Image) -> np.ndarray:
+    def feeds(self, image: Image.Image) -> dict[str, np.ndarray]:
+        """The graph's inputs for an image: the image at the input's size, and at the detail input's."""
+        spec, detail = self.description.input, self.description.detail_input
+        tensors = {spec.name: self._tensor(image)}
+        if detail is not None:
+            tensors[detail.name] = self._tensor(image, (detail.width, detail.height))
+        return tensors
+
+    def _tensor(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
         spec = self.description.input
-        if spec.width and spec.height and (image.width, image.height) != (spec.width, spec.height):
-            image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+        if size is None and spec.width and spec.height:
+            size = (spec.width, spec.height)
+        if size is not None and image.size != size:
+            image = image.resize(size, Image.Resampling.BILINEAR)
         if image.mode != "RGB":
             image = image.convert("RGB")
         planes = image.split()

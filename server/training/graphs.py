@@ -68,11 +68,18 @@ def _tone(nodes: list, initializers: list) -> str:
 
 
 def _features(
-    nodes: list, initializers: list, segmentation: bool, trunk_name: str | None = None, tone: bool = False
+    nodes: list,
+    initializers: list,
+    segmentation: bool,
+    trunk_name: str | None = None,
+    tone: bool = False,
+    detail: tuple[int, int] | None = None,
 ) -> Widths:
     """Adds the trunk and the patch features ("features", [1, channels, H/8, W/8]), with each cell's tone
-    after them when `tone` (see _tone); for `segmentation`, also the head's fine_features and the
-    refinement's pixel_features. Returns their channel counts."""
+    after them when `tone` (see _tone); for `segmentation`, also the head's fine_features, and the
+    refinement's colour features and stride-2 features: its colours are read from the graph's second
+    input, at the `detail` size (width, height), when it has one (see DETAIL). Returns their channel
+    counts."""
     trunk = TrunkBuilder(trunk=trunk_name)
     stride8, stride16 = trunk.build("image")
     nodes += trunk.nodes
@@ -95,7 +102,7 @@ def _features(
             helper.make_node("Concat", [trunk.stride4, "features_up"], ["fine_features"], axis=1),
             helper.make_node("Identity", [trunk.stride2], ["stride2_features"]),
         ]
-        _colour_features(nodes)
+        _colour_features(nodes, initializers, detail)
     features = trunk.channels[8] + trunk.channels[16] + (TONE_CHANNELS if tone else 0)
     return Widths(features, trunk.channels[4] + features, COLOUR_FEATURES + trunk.channels[2])
 
@@ -103,34 +110,66 @@ def _features(
 COLOUR_FEATURES = 12  # the refinement's per-pixel colour features (see _colour_features)
 
 
-def _colour_features(nodes: list) -> None:
+DETAIL = "detail"  # the served graph's second input: the image at a finer size, where its mask is drawn
+# (the trunk keeps its working size: thin cracks and edges are drawn at up to the images' own size for a
+# few pooling operations and one small convolution per pixel, not a trunk four times as dear)
+
+
+def _colour_features(nodes: list, initializers: list, detail: tuple[int, int] | None = None) -> None:
     """Adds colour_features [1, 12, H, W] for the refinement that draws the segmentation's edges at the
     input's size: each pixel's colour, its colour against the 9x9 and the 25x25 pixels around it, and
     how far it is from the 9x9 mean either way. The refinement is linear: without that last, a scratch
     that is lighter in one place and darker in another cancels out (texture scratches: IoU 0.32 -> 0.51
-    with the wider contrast and the distance together)."""
+    with the wider contrast and the distance together). With a `detail` size, the pixels are the detail
+    input's, against the same means taken at the working size and resized: the windows keep their part of
+    the scene, and pooling wider windows at the finer size is dear (onnxruntime's pooling down 41 rows of a
+    512x512 picture: 81 ms, against 8 for 31)."""
     nodes += [
         helper.make_node("AveragePool", ["image"], ["local_mean"], kernel_shape=[9, 9], pads=[4, 4, 4, 4],
                          count_include_pad=0),
-        helper.make_node("Sub", ["image", "local_mean"], ["contrast"]),
         # a 25x25 mean as two passes, 25 pixels each way instead of 625
         helper.make_node("AveragePool", ["image"], ["wide_rows"], kernel_shape=[25, 1], pads=[12, 0, 12, 0],
                          count_include_pad=0),
         helper.make_node("AveragePool", ["wide_rows"], ["wide_mean"], kernel_shape=[1, 25], pads=[0, 12, 0, 12],
                          count_include_pad=0),
-        helper.make_node("Sub", ["image", "wide_mean"], ["wide_contrast"]),
+    ]  # fmt: skip
+    source, local, wide = "image", "local_mean", "wide_mean"
+    if detail is not None:
+        source = DETAIL
+        initializers.append(
+            helper.make_tensor("means_sizes", TensorProto.INT64, [4], [1, 3, detail[1], detail[0]])
+        )
+        nodes += [
+            helper.make_node(
+                "Resize", ["local_mean", "", "", "means_sizes"], ["local_mean_up"], mode="linear"
+            ),
+            helper.make_node("Resize", ["wide_mean", "", "", "means_sizes"], ["wide_mean_up"], mode="linear"),
+        ]
+        local, wide = "local_mean_up", "wide_mean_up"
+    nodes += [
+        helper.make_node("Sub", [source, local], ["contrast"]),
+        helper.make_node("Sub", [source, wide], ["wide_contrast"]),
         helper.make_node("Abs", ["contrast"], ["contrast_size"]),
-        helper.make_node("Concat", ["image", "contrast", "wide_contrast", "contrast_size"], ["colour_features"],
+        helper.make_node("Concat", [source, "contrast", "wide_contrast", "contrast_size"], ["colour_features"],
                          axis=1),
     ]  # fmt: skip
 
 
-def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list) -> onnx.ModelProto:
+def _model(
+    nodes: list,
+    initializers: list,
+    size: tuple[int, int],
+    outputs: list,
+    detail: tuple[int, int] | None = None,
+) -> onnx.ModelProto:
     width, height = size
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])]
+    if detail is not None:
+        inputs.append(helper.make_tensor_value_info(DETAIL, TensorProto.FLOAT, [1, 3, detail[1], detail[0]]))
     graph = helper.make_graph(
         nodes,
         "lookoutvision_emulator_trainer",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])],
+        inputs,
         outputs,
         initializer=initializers,
     )
@@ -142,23 +181,30 @@ def _model(nodes: list, initializers: list, size: tuple[int, int], outputs: list
 
 
 def feature_graph(
-    size: tuple[int, int], segmentation: bool = False, trunk: str | None = None, tone: bool = False
+    size: tuple[int, int],
+    segmentation: bool = False,
+    trunk: str | None = None,
+    tone: bool = False,
+    detail: tuple[int, int] | None = None,
 ) -> onnx.ModelProto:
     """image -> features [1, 152, H/8, W/8] (155 with `tone`); for `segmentation` also fine_features
     [1, 176, H/4, W/4] (179) and pixel_features [1, 28, H, W] (channels for Lite0; `trunk` defaults to
-    efficientnet.trunk_name())."""
+    efficientnet.trunk_name()), or, with a `detail` size (width, height), pixel_features at that size
+    from the second input (see DETAIL)."""
     nodes: list = []
     initializers: list = []
-    widths = _features(nodes, initializers, segmentation, trunk, tone)
+    widths = _features(nodes, initializers, segmentation, trunk, tone, detail)
     width, height = size
+    pixel_width, pixel_height = detail or size
     outputs = [
         helper.make_tensor_value_info(
             "features", TensorProto.FLOAT, [1, widths.features, height // 8, width // 8]
         )
     ]
     if segmentation:
+        stride2 = widths.pixel - COLOUR_FEATURES
         nodes += [
-            helper.make_node("Resize", ["stride2_features", "", "upscale"], ["stride2_up"], mode="linear"),
+            _to_pixels(initializers, "stride2_features", "stride2_up", stride2, detail),
             helper.make_node("Concat", ["colour_features", "stride2_up"], ["pixel_features"], axis=1),
         ]
         outputs += [
@@ -166,10 +212,24 @@ def feature_graph(
                 "fine_features", TensorProto.FLOAT, [1, widths.fine, height // 4, width // 4]
             ),
             helper.make_tensor_value_info(
-                "pixel_features", TensorProto.FLOAT, [1, widths.pixel, height, width]
+                "pixel_features", TensorProto.FLOAT, [1, widths.pixel, pixel_height, pixel_width]
             ),
         ]
-    return _model(nodes, initializers, size, outputs)
+    return _model(nodes, initializers, size, outputs, detail)
+
+
+def _to_pixels(
+    initializers: list, source: str, target: str, channels: int, detail: tuple[int, int] | None
+) -> onnx.NodeProto:
+    """A linear Resize of the stride-2 map `source` to the pixels the mask is drawn on: twice its size, or
+    the `detail` size (width, height)."""
+    if detail is None:
+        return helper.make_node("Resize", [source, "", "upscale"], [target], mode="linear")
+    sizes = f"{target}_sizes"
+    initializers.append(
+        helper.make_tensor(sizes, TensorProto.INT64, [4], [1, channels, detail[1], detail[0]])
+    )
+    return helper.make_node("Resize", [source, "", "", sizes], [target], mode="linear")
 
 
 def _nearest_squared(
@@ -439,16 +499,37 @@ def level_graph(grid: tuple[int, int]) -> onnx.ModelProto:
     return model
 
 
-def upsample_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
-    """class_logits [1, classes, rows, cols] -> [1, classes, 4 rows, 4 cols], resized as the served graph
-    does, so the trainer fits the refinement on exactly what serving computes."""
+def _to_cells_pixels(
+    initializers: list, source: str, target: str, channels: int, detail: tuple[int, int] | None
+) -> onnx.NodeProto:
+    """A linear Resize of the stride-4 map `source` to the pixels the mask is drawn on: four times its size
+    (the input's), or the `detail` size (width, height)."""
+    if detail is None:
+        if not any(item.name == "to_input" for item in initializers):
+            initializers.append(helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]))
+        return helper.make_node("Resize", [source, "", "to_input"], [target], mode="linear")
+    sizes = f"{target}_sizes"
+    initializers.append(
+        helper.make_tensor(sizes, TensorProto.INT64, [4], [1, channels, detail[1], detail[0]])
+    )
+    return helper.make_node("Resize", [source, "", "", sizes], [target], mode="linear")
+
+
+def upsample_graph(
+    classes: int, grid: tuple[int, int], detail: tuple[int, int] | None = None
+) -> onnx.ModelProto:
+    """class_logits [1, classes, rows, cols] -> [1, classes, 4 rows, 4 cols] (or the `detail` size, width
+    and height), resized as the served graph does, so the trainer fits the refinement on exactly what
+    serving computes."""
     rows, cols = grid
+    width, height = detail or (cols * 4, rows * 4)
+    initializers: list = []
     graph = helper.make_graph(
-        [helper.make_node("Resize", ["class_logits", "", "to_input"], ["coarse_up"], mode="linear")],
+        [_to_cells_pixels(initializers, "class_logits", "coarse_up", classes, detail)],
         "lookoutvision_emulator_upsample",
         [helper.make_tensor_value_info("class_logits", TensorProto.FLOAT, [1, classes, rows, cols])],
-        [helper.make_tensor_value_info("coarse_up", TensorProto.FLOAT, [1, classes, rows * 4, cols * 4])],
-        initializer=[helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0])],
+        [helper.make_tensor_value_info("coarse_up", TensorProto.FLOAT, [1, classes, height, width])],
+        initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
@@ -490,6 +571,7 @@ def scoring_graph(
     trunk: str | None = None,
     tone: bool = False,
     quantized: bool = False,
+    detail: tuple[int, int] | None = None,
 ) -> onnx.ModelProto:
     """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8], from a
     global `memory` [patches, channels] or a local one [images, channels, rows, cols]; with a
@@ -497,10 +579,14 @@ def scoring_graph(
     [1, classes, H, W]: the head's scores upsampled, then, with `refine` (weights [classes, classes + 28],
     bias), rescored per pixel from those and the pixel features. `tone`: the features end with each
     cell's tone, as the memory's do (see _tone). `quantized`: a global memory is searched in 8-bit integers
-    (see _quantized_bracket)."""
+    (see _quantized_bracket). `detail` (width, height; with `refine`): the refinement draws class_scores at
+    that size from the graph's second input (see DETAIL)."""
+    if detail is not None and refine is None:
+        raise ValueError("a detail input is read by the refinement only")
     nodes: list = []
     initializers: list = []
-    widths = _features(nodes, initializers, head is not None or decision.masks is not None, trunk, tone)
+    segmentation = head is not None or decision.masks is not None
+    widths = _features(nodes, initializers, segmentation, trunk, tone, detail)
     features = "features"
     width, height = size
     rows, cols = height // 8, width // 8
@@ -688,7 +774,6 @@ def scoring_graph(
     ]
     if head is not None:
         weights, bias = head
-        initializers.append(helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]))
         # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
         if refine is None:
             initializers += [
@@ -697,20 +782,22 @@ def scoring_graph(
             ]
             nodes += [
                 helper.make_node("Conv", [head_inputs, "head_w", "head_b"], ["class_logits"]),
-                helper.make_node("Resize", ["class_logits", "", "to_input"], ["class_scores"], mode="linear"),
+                _to_cells_pixels(initializers, "class_logits", "class_scores", len(bias), None),
             ]
         else:
             # the masks' rule already computed this head's cell scores: the refinement starts from them
             shared = decision.masks is not None and all(
                 np.array_equal(mine, theirs) for mine, theirs in zip(head, decision.masks, strict=True)
             )
-            _refinement(nodes, initializers, head_inputs, head, refine, "cell_logits" if shared else None)
+            _refinement(nodes, initializers, head_inputs, head, refine, "cell_logits" if shared else None,
+                        detail)  # fmt: skip
+        mask_width, mask_height = detail or (cols * 8, rows * 8)
         outputs.append(
             helper.make_tensor_value_info(
-                "class_scores", TensorProto.FLOAT, [1, len(bias), rows * 8, cols * 8]
+                "class_scores", TensorProto.FLOAT, [1, len(bias), mask_height, mask_width]
             )
         )
-    return _model(nodes, initializers, size, outputs)
+    return _model(nodes, initializers, size, outputs, detail)
 
 
 def _head_inputs(nodes: list, initializers: list, head: tuple, widths: Widths) -> str:
@@ -771,14 +858,21 @@ def evidence_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
 
 
 def _refinement(
-    nodes: list, initializers: list, head_inputs: str, head: tuple, refine: tuple, cell_logits: str | None
+    nodes: list,
+    initializers: list,
+    head_inputs: str,
+    head: tuple,
+    refine: tuple,
+    cell_logits: str | None,
+    detail: tuple[int, int] | None = None,
 ) -> None:
     """class_scores: the refinement's weights applied to [the head's scores upsampled, colour features,
     stride-2 features upsampled], as the trainer fitted them, without building that stack at the input's
     size. A per-pixel linear map commutes with a linear resize, so each part is weighed at its own
     resolution and only the classes' few channels are upsampled: the head and the refinement's weights for
     its scores become one convolution at stride 4, or, when the graph already has the head's scores
-    (`cell_logits`), the refinement's weights apply to those."""
+    (`cell_logits`), the refinement's weights apply to those. With `detail` (width, height), the pixels
+    are the second input's (see DETAIL): both coarser parts are resized to that size."""
     head_weights, head_bias = head
     weights, bias = refine
     classes = len(bias)
@@ -801,9 +895,9 @@ def _refinement(
     ]
     nodes += [
         helper.make_node("Conv", [coarse_input, "refine_head_w", "refine_head_b"], ["refined_coarse"]),
-        helper.make_node("Resize", ["refined_coarse", "", "to_input"], ["refined_coarse_up"], mode="linear"),
+        _to_cells_pixels(initializers, "refined_coarse", "refined_coarse_up", classes, detail),
         helper.make_node("Conv", ["stride2_features", "refine_stride2_w"], ["refined_stride2"]),
-        helper.make_node("Resize", ["refined_stride2", "", "upscale"], ["refined_stride2_up"], mode="linear"),
+        _to_pixels(initializers, "refined_stride2", "refined_stride2_up", classes, detail),
         helper.make_node("Conv", ["colour_features", "refine_colour_w"], ["refined_colour"]),
         # two Adds, not one Sum of three: onnxruntime's Sum was 13 % of a 608x416 board model's time, and
         # the Adds take 5-10 ms less (bench/served_steps.py)

@@ -22,15 +22,31 @@ class Sample:
 @dataclass(frozen=True)
 class Seen:
     """A sample as the network sees it: its image (aligned when the model aligns) resized to the input,
-    and the placement alignment applied (None without alignment), which its mask must follow too."""
+    and the placement alignment applied (None without alignment), which its mask must follow too; for a
+    graph with a detail input (graphs.DETAIL), the same image at that finer size too."""
 
     sample: Sample
     pixels: np.ndarray  # uint8 [H, W, 3]
     size: tuple[int, int]  # the image's own (width, height)
     placement: Any = None
+    detail: np.ndarray | None = None  # uint8 [h, w, 3] at the detail size
 
     def tensor(self) -> np.ndarray:
         return network_input(self.pixels)
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        """The graph's inputs: the image, and its detail when it has one."""
+        from server.training.graphs import DETAIL
+
+        if self.detail is None:
+            return {"image": self.tensor()}
+        return {"image": self.tensor(), DETAIL: network_input(self.detail)}
+
+    @property
+    def mask_size(self) -> tuple[int, int]:
+        """(width, height) of the pixels a mask is drawn on: the detail's, or else the input's."""
+        pixels = self.pixels if self.detail is None else self.detail
+        return pixels.shape[1], pixels.shape[0]
 
 
 def network_input(pixels: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates not
 SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
 SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
 TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
+DETAIL_GAIN = 1.25  # masks are drawn at the images' own size (up to HIGH_SIDE) when it is this much finer
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
 DECODED_BUDGET = 256 * 2**20  # bytes of decoded training images kept while a model trains
 
@@ -84,6 +85,23 @@ def input_description(size: tuple[int, int]) -> dict:
     """The bundle's `input` for the trainer's graphs: what network_input does, for the runtime."""
     return {"name": "image", "width": size[0], "height": size[1], "scale": 1.0,
             "mean": [127.0, 127.0, 127.0], "std": [128.0, 128.0, 128.0]}  # fmt: skip
+
+
+def detail_size(image_size: tuple[int, int], size: tuple[int, int]) -> tuple[int, int] | None:
+    """The size (width, height) a segmentation model draws its masks at when finer than its working `size`:
+    the images' own, up to HIGH_SIDE on the longer side (never enlarged); None when it is not DETAIL_GAIN
+    times finer. A crack two pixels wide is one at the working size, and masks are scored at the images' own."""
+    width, height = image_size
+    scale = min(1.0, HIGH_SIDE / max(width, height))
+    detail = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return detail if max(detail) >= DETAIL_GAIN * max(size) else None
+
+
+def detail_description(size: tuple[int, int]) -> dict:
+    """The bundle's `detail_input`: the image again at the size its mask is drawn at, normalised as `input`."""
+    from server.training.graphs import DETAIL
+
+    return {"name": DETAIL, "width": size[0], "height": size[1]}
 
 
 def memory_cap(size: tuple[int, int]) -> int:
@@ -174,6 +192,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         choice["Trunk"] = trunk_name()
     alignment = alignment if best.candidate.aligned else None
     size = input_size(seen_size(job.image_size, alignment), best.candidate.long_side)
+    detail = detail_size(seen_size(job.image_size, alignment), size) if classes else None
 
     peaks = best.stats[:, 0]
     map_threshold = best_threshold(peaks[~labels], peaks[labels])
@@ -182,7 +201,9 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     if classes:
         progress("Learning the anomaly classes from the masks.")
         session = cpu_session(
-            feature_graph(size, segmentation=True, tone=best.candidate.tone).SerializeToString()
+            feature_graph(
+                size, segmentation=True, tone=best.candidate.tone, detail=detail
+            ).SerializeToString()
         )
         # each training image's held-out anomaly level, as the served graph computes it ("shifted")
         levels = [(blurred - map_threshold) / map_spread + 0.5 for blurred in best.maps]
@@ -193,7 +214,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
         cells = refining = None
         if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
-            seen = [see(samples[chosen[i]], size, alignment) for i in range(len(labels))]
+            seen = [see(samples[chosen[i]], size, alignment, detail) for i in range(len(labels))]
             evidence, cells, refining = held_out_evidence(
                 session, seen, keep, best_images.folds, classes, levels
             )
@@ -204,7 +225,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             kept = [seen[i] for i in keep]
             del seen
         else:
-            kept = [see(samples[chosen[i]], size, alignment) for i in keep]
+            kept = [see(samples[chosen[i]], size, alignment, detail) for i in keep]
         if refining is not None:  # gathered in the evidence's pass
             head, refine = refining.head, refining.fit()
         else:
@@ -226,7 +247,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     progress("Exporting the model.")
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
-    graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone,
+    graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone, detail=detail,
                           quantized=served_quantized(best.candidate, best.location is not None))  # fmt: skip
     (output / MODEL_FILE).write_bytes(graph.SerializeToString())
     segmentation = {
@@ -240,6 +261,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         "image_width": job.image_size[0],
         "image_height": job.image_size[1],
         "input": input_description(size),
+        **({"detail_input": detail_description(detail)} if detail is not None else {}),
         "outputs": {"score": "score"},
         "threshold": 0.5,
         "source": "trainer",
@@ -249,7 +271,9 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     (output / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2))
 
     progress("Evaluating the model on the test images.")
-    predictions, pixels = evaluate_served(str(output / MODEL_FILE), job.test, size, alignment, classes)
+    predictions, pixels = evaluate_served(
+        str(output / MODEL_FILE), job.test, size, alignment, classes, detail
+    )
     results: dict[str, Any] = dict(metrics(predictions))
     if classes:
         results["PixelAnomalyClassMetrics"] = pixels.metrics()
@@ -268,10 +292,15 @@ EVALUATION_WORKERS = 2  # test images scored at once, each by a session on its s
 
 
 def evaluate_served(
-    model: str, test: list[Sample], size: tuple[int, int], alignment, classes: list
+    model: str,
+    test: list[Sample],
+    size: tuple[int, int],
+    alignment,
+    classes: list,
+    detail: tuple[int, int] | None = None,
 ) -> tuple[list[dict], PixelCounts]:
     """Each test image's prediction by the served graph `model`, in order, and the pixel counts of the
-    class maps against the masks (projects with `classes`)."""
+    class maps against the masks (projects with `classes`; `detail`: the size they are drawn at)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from server.training.segmentation import PixelCounts
@@ -284,8 +313,8 @@ def evaluate_served(
         served = cpu_session(model, threads=max(1, cores // workers))
         predictions, pixels = [], PixelCounts(classes)
         for sample in test[first::workers]:
-            item = see(sample, size, alignment)
-            answers = served.run(wanted, {"image": item.tensor()})
+            item = see(sample, size, alignment, detail)
+            answers = served.run(wanted, item.feeds())
             value = float(answers[0][0])
             predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": value,
                                 "anomalous": value >= 0.5})  # fmt: skip
@@ -515,11 +544,14 @@ def alignment_json(alignment) -> dict:
     return to_json(alignment)
 
 
-def see(sample: Sample, size: tuple[int, int], alignment=None) -> Seen:
+def see(sample: Sample, size: tuple[int, int], alignment=None, detail: tuple[int, int] | None = None) -> Seen:
+    """A sample at the input's `size` (and at the `detail` size too when given), as DetectAnomalies sees it."""
     from PIL import Image
 
     image, placement = _open(sample.path, alignment)
-    return Seen(sample, np.asarray(image.resize(size, Image.Resampling.BILINEAR)), image.size, placement)
+    pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
+    finer = None if detail is None else np.asarray(image.resize(detail, Image.Resampling.BILINEAR))
+    return Seen(sample, pixels, image.size, placement, finer)
 
 
 def _turned_features(

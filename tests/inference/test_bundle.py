@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from server.inference.bundle import BundleError, check_against_graph, make_class, parse_description
@@ -44,6 +46,11 @@ def test_defaults():
         ({"align": {**ALIGN, "window": [120, 0]}}, "align.window: expected [width, height]"),
         ({"align": {**ALIGN, "window": [120, True]}}, "align.window: expected [width, height]"),
         ({"align": {**ALIGN, "window": "120x80"}}, "align.window: expected [width, height]"),
+        ({"detail_input": "detail"}, "detail_input: expected an object"),
+        ({"detail_input": {"name": "detail", "width": 64}}, "detail_input.width and detail_input.height"),
+        ({"detail_input": {"name": "image", "width": 64, "height": 64}}, "already input.name"),
+        ({"detail_input": {"name": "detail", "width": 64, "height": 64, "scale": 2}}, "unknown keys ['scale']"),
+        ({"detail_input": {"name": "detail", "width": 0, "height": 64}}, "detail_input.width"),
     ],
 )  # fmt: skip
 def test_problems_are_named(changes, fragment):
@@ -70,3 +77,21 @@ def test_graph_mismatches():
 def test_an_alignment_window_is_optional():
     assert "window" not in parse(align=ALIGN).align
     assert parse(align={**ALIGN, "window": [120, 80]}).align["window"] == [120, 80]
+
+
+def test_a_detail_input_is_a_second_input_of_its_own_size():
+    """A graph with a detail input takes exactly the two inputs, the second at detail_input's size."""
+    description = parse(input={"name": "image", "width": 64, "height": 32},
+                        detail_input={"name": "detail", "width": 128, "height": 64})  # fmt: skip
+    assert description.detail_input is not None and description.detail_input.width == 128
+    assert parse_description(description.to_json()) == description
+    inputs = {"image": [1, 3, 32, 64], "detail": [1, 3, 64, 128]}
+    check_against_graph(description, inputs, {"score": [1]})
+    with pytest.raises(
+        BundleError, match=re.escape("has shape [1, 3, 64, 64]; model.json asks for [1, 3, 64, 128]")
+    ):
+        check_against_graph(description, {**inputs, "detail": [1, 3, 64, 64]}, {"score": [1]})
+    with pytest.raises(BundleError, match=re.escape("must take the inputs input.name and detail_input.name")):
+        check_against_graph(description, {"image": [1, 3, 32, 64]}, {"score": [1]})
+    with pytest.raises(BundleError, match="exactly one input"):
+        check_against_graph(parse(input={"name": "image"}), inputs, {"score": [1]})

@@ -85,27 +85,34 @@ def test_class_weights_favour_a_rare_class_when_balancing():
     assert flagged(balanced) > 2 * flagged(plain)
 
 
-def segmentation_features(rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
-    """A random 64x48 network input, and its features, fine features and pixel features."""
-    from server.training.graphs import feature_graph
+def segmentation_features(
+    rng: np.random.Generator, detail: tuple[int, int] | None = None
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """A random 64x48 network input (and a `detail` one, width and height), and its features, fine
+    features and pixel features."""
+    from server.training.graphs import DETAIL, feature_graph
     from server.training.samples import cpu_session
 
-    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
-    session = cpu_session(feature_graph((64, 48), segmentation=True).SerializeToString())
-    return image, session.run(None, {"image": image})
+    feeds = {"image": rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)}
+    if detail is not None:
+        feeds[DETAIL] = rng.uniform(-1, 1, (1, 3, detail[1], detail[0])).astype(np.float32)
+    session = cpu_session(feature_graph((64, 48), segmentation=True, detail=detail).SerializeToString())
+    return feeds, session.run(None, feeds)
 
 
-def test_the_served_graph_draws_the_classes_the_trainer_fitted():
+@pytest.mark.parametrize("detail", [None, (100, 75)])
+def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail):
     """The exported refinement (weighed part by part at each part's own resolution) gives the class scores
     that the trainer's stack of features would: the head on the fine features and the anomaly level,
-    upsampled, beside the pixel features, through the refinement's weights."""
+    upsampled, beside the pixel features, through the refinement's weights; with a detail input, at its
+    size."""
     from server.training.decision import Combination
     from server.training.graphs import Decision, level_graph, scoring_graph, upsample_graph
     from server.training.samples import cpu_session
 
     rng = np.random.default_rng(5)
     size = (64, 48)
-    image, (features, fine, pixel) = segmentation_features(rng)
+    feeds, (features, fine, pixel) = segmentation_features(rng, detail)
     channels = features.shape[1]
     combination = Combination(
         np.array([1.0, 0.0, 0.0, 0.0]), 0.0, np.zeros(channels), np.zeros((channels, 0))
@@ -115,20 +122,19 @@ def test_the_served_graph_draws_the_classes_the_trainer_fitted():
     head = (rng.normal(size=(3, fine.shape[1] + 1)) * 0.1, rng.normal(size=3))
     refine = (rng.normal(size=(3, 3 + pixel.shape[1])), rng.normal(size=3))
     memory = features[0].reshape(channels, -1).T[::3].copy()
-    served = scoring_graph(size, memory, decision, head, refine)
-    level, scores = cpu_session(served.SerializeToString()).run(
-        ["anomaly_map", "class_scores"], {"image": image}
-    )
+    served = scoring_graph(size, memory, decision, head, refine, detail=detail)
+    level, scores = cpu_session(served.SerializeToString()).run(["anomaly_map", "class_scores"], feeds)
 
     (level_up,) = cpu_session(level_graph((6, 8)).SerializeToString()).run(["level_up"], {"level": level})
     inputs = np.concatenate([fine[0], level_up[0]])
     logits = np.einsum("kc,chw->khw", head[0], inputs) + head[1][:, None, None]
-    (coarse,) = cpu_session(upsample_graph(3, (12, 16)).SerializeToString()).run(
+    (coarse,) = cpu_session(upsample_graph(3, (12, 16), detail).SerializeToString()).run(
         ["coarse_up"], {"class_logits": logits[None].astype(np.float32)}
     )
     stacked = np.concatenate([coarse[0], pixel[0]])
     expected = np.einsum("kc,chw->khw", refine[0], stacked) + refine[1][:, None, None]
-    assert scores.shape == (1, 3, 48, 64)
+    width, height = detail or size
+    assert pixel.shape[2:] == (height, width) and scores.shape == (1, 3, height, width)
     assert np.allclose(scores[0], expected, atol=1e-4 * np.abs(expected).max())
 
 
@@ -145,14 +151,14 @@ def test_the_served_score_reads_the_masks_evidence_as_the_trainer_does():
 
     rng = np.random.default_rng(6)
     size = (64, 48)
-    image, (features, fine, _) = segmentation_features(rng)
+    feeds, (features, fine, _) = segmentation_features(rng)
     channels = features.shape[1]
     head = (rng.normal(size=(3, fine.shape[1])) * 0.02, rng.normal(size=3))
     rule = Combination(np.array([0.0, 1.0]), 0.0, np.zeros(channels), np.zeros((channels, 0)))
     served = scoring_graph(
         size, features[0].reshape(channels, -1).T.copy(), Decision(rule, 0.0, 1.0, masks=head)
     )
-    (score,) = cpu_session(served.SerializeToString()).run(["score"], {"image": image})
+    (score,) = cpu_session(served.SerializeToString()).run(["score"], feeds)
 
     logits = np.einsum("kc,chw->khw", head[0], fine[0]) + head[1][:, None, None]
     lead = logits[1:].max(axis=0) - logits[0]
@@ -206,3 +212,35 @@ def test_the_evidence_pass_gathers_the_refinement_a_pass_of_its_own_would(tmp_pa
     for fitted, gathered in ((head, together_head), (refine, together_refine)):
         np.testing.assert_array_equal(fitted[0], gathered[0])
         np.testing.assert_array_equal(fitted[1], gathered[1])
+
+
+def test_the_refinement_learns_from_the_pixels_that_stand_out_most_far_from_any_mark():
+    """Beside the pixels near a mark and a few random ones, the refinement learns from the HARD_PIXELS far
+    pixels that differ most from their surroundings (a normal surface's pores and marks)."""
+    from server.training.graphs import COLOUR_FEATURES
+    from server.training.samples import Seen
+    from server.training.segmentation import HARD_PIXELS, RefinementSamples
+
+    rng = np.random.default_rng(8)
+    height, width, channels = 64, 80, COLOUR_FEATURES + 4
+    like = Seen(
+        Sample("a.png", "anomaly", "s3://b/a.png"), np.zeros((height, width, 3), np.uint8), (width, height)
+    )
+    head = (np.zeros((2, 5), np.float32), np.array([1.0, 0.0], np.float32))  # the background everywhere
+    refining = RefinementSamples(head, like)
+    pixel = rng.uniform(0, 0.1, (1, channels, height, width)).astype(np.float32)
+    standing_out = rng.choice(height * width, HARD_PIXELS + 100, replace=False)
+    pixel[0, COLOUR_FEATURES - 1].reshape(-1)[standing_out] = rng.uniform(1, 2, len(standing_out))
+    truth = np.zeros((height, width), np.int64)
+    truth[30:34, 40:44] = 1
+    near = np.zeros((height, width), bool)
+    near[26:38, 36:48] = True  # within NEAR // 2 of the mark
+    refining.add(np.zeros((5, height // 4, width // 4), np.float32), pixel, truth)
+    (inputs,) = refining.inputs
+    taken = set(inputs[:, 2 + COLOUR_FEATURES - 1].tolist())  # after the 2 classes' coarse scores
+    far = [index for index in standing_out if not near.reshape(-1)[index]]
+    values = pixel[0, COLOUR_FEATURES - 1].reshape(-1)
+    size = pixel[0, COLOUR_FEATURES - 3 : COLOUR_FEATURES].sum(0).reshape(-1)  # how far from the 9x9 mean
+    strongest = sorted(far, key=lambda index: size[index])[-HARD_PIXELS:]
+    assert all(float(values[index]) in taken for index in strongest)
+    assert len(inputs) >= HARD_PIXELS + (near.sum())  # the hard ones come beside those near the mark

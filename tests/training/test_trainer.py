@@ -529,3 +529,52 @@ def test_small_parts_are_aligned_in_a_window_and_their_masks_drawn_where_they_we
     assert np.mean(overlaps) > 0.5, overlaps
     with Image.open(tmp_path / "1.png") as image:
         assert not runner.predict(image.convert("RGB")).is_anomalous
+
+
+def test_masks_are_drawn_at_the_pictures_own_size_when_it_is_finer_than_the_working_size(
+    tmp_path, monkeypatch
+):
+    """Where the working size halves the pictures, the segmentation draws its masks at their own size (a
+    second input, the picture again at that size): a scratch two pixels wide is one at the working size.
+    The same project drawn at the working size finds the scratches' pixels less well; DetectAnomalies'
+    runner feeds both inputs and draws the same masks as the evaluation."""
+    from server.inference.bundle import read_bundle
+    from server.inference.runtime import ModelRunner
+    from server.training.segmentation import mask_classes
+
+    monkeypatch.setattr(trainer, "LONG_SIDE", 64)  # the 128x128 pictures worked at half their size...
+    monkeypatch.setattr(trainer, "HIGH_SIDE_IMAGES", 0)  # ...and never at their own
+    samples = [metal_sample(tmp_path, index, scratched=index >= 36) for index in range(60)]
+
+    def trained(name: str):
+        result = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / name)))
+        (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
+        return scratch["AIOU"], read_bundle(tmp_path / name)
+
+    finer, description = trained("finer")
+    assert description.input.width == 64 and description.detail_input is not None
+    assert (description.detail_input.width, description.detail_input.height) == (128, 128)
+    monkeypatch.setattr(trainer, "DETAIL_GAIN", 1e9)  # never finer than the working size
+    working, plain = trained("working")
+    assert plain.detail_input is None
+    assert finer > 0.75 and finer > working + 0.3, (finer, working)  # measured: 0.92 against 0.29
+
+    runner = ModelRunner(tmp_path / "finer", description, threads=1)
+    hits = misses = 0
+    for sample in samples[37::2]:  # held-out scratched pictures
+        with Image.open(sample.path) as image:
+            prediction = runner.predict(image.convert("RGB"))
+        truth = mask_classes(sample, [("scratch", "#0000FF")], (128, 128)) == 1
+        found = prediction.class_map == 1
+        hits, misses = hits + (found & truth).sum(), misses + (found ^ truth).sum()
+    assert hits / (hits + misses) == pytest.approx(finer, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("image_size", "working", "expected"),
+    [((512, 512), (320, 320), (512, 512)), ((1280, 960), (320, 256), (640, 480)), ((480, 640), (256, 320), (480, 640)),
+     ((352, 352), (320, 320), None), ((128, 128), (128, 128), None), ((2000, 100), (320, 32), (640, 32))],
+)  # fmt: skip
+def test_masks_are_drawn_at_the_images_own_size_up_to_the_largest_working_size(image_size, working, expected):
+    """Never enlarged, at most HIGH_SIDE on the longer side, and only where that is DETAIL_GAIN times finer."""
+    assert trainer.detail_size(image_size, working) == expected
