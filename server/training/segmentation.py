@@ -80,6 +80,27 @@ def mask_classes(
     return target
 
 
+THIN_SHARE = 0.5  # a class is thin when this share of its pixels lies within one working pixel of its edge
+
+
+def thin_defects(
+    samples: list[Sample], classes: list[tuple[str, str]], size: tuple[int, int], reach: int
+) -> bool:
+    """Whether some class of the samples' masks, read at `size` (width, height), is thin: most of its pixels
+    within `reach` pixels of its edge (cracks, scratches, pin-holes, a board's shorts), so that its shape
+    is lost at a working size `reach` times coarser. The cookies' cracked areas: 0.17 of their pixels; thin
+    cracks 1.0, tiles' cracks 1.0 and blow-holes 0.79, texture scratches 1.0 (docs/quality.md)."""
+    counts = np.zeros((len(classes) + 1, 2))
+    for sample in samples:
+        truth = mask_classes(sample, classes, size)
+        for index in np.unique(truth[truth != 0]):
+            marked = truth == index
+            inner = ~_widened(~marked, reach)  # the pixels whose whole square of side 2 reach + 1 is marked
+            counts[index] += [marked.sum(), (marked & ~inner).sum()]
+    shares = counts[1:, 1] / np.maximum(counts[1:, 0], 1)
+    return bool((shares >= THIN_SHARE).any())
+
+
 def cell_classes(truth: np.ndarray, count: int, cell: int = CELL) -> np.ndarray:
     """One class per `cell` x `cell` block of a per-pixel class map: the anomaly class covering most of
     it if it covers a quarter of it, else background. Returns [cells] in row-major order."""

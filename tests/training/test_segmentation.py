@@ -258,3 +258,27 @@ def test_the_refinement_is_fitted_again_without_the_far_pixels_its_first_fit_pai
 
     assert painted(first, pores_of) > 0.5  # the first fit takes the pores for defects...
     assert painted(final, pores_of) < 0.1 and painted(final, defects_of) > 0.9  # ...the second does not
+
+
+@pytest.mark.parametrize(
+    ("shapes", "reach", "thin"),
+    [(["line"], 1, True), (["square"], 1, False), (["square"], 8, True), (["square", "line"], 1, True),
+     ([], 1, False)],
+)  # fmt: skip
+def test_a_class_is_thin_when_most_of_its_pixels_lie_near_its_edge(tmp_path, shapes, reach, thin):
+    """A crack 2 pixels wide is all edge; a 30x30 square a quarter edge within 2 pixels, all of it within 8."""
+    from PIL import ImageDraw
+
+    from server.training.segmentation import thin_defects
+
+    samples = []
+    for index, shape in enumerate(shapes):
+        mask = Image.new("RGB", (100, 80), (255, 255, 255))
+        if shape == "line":
+            ImageDraw.Draw(mask).line((10, 10, 90, 60), fill=(0, 0, 255), width=2)
+        else:
+            ImageDraw.Draw(mask).rectangle((20, 20, 49, 49), fill=(255, 0, 0))
+        mask.save(tmp_path / f"{index}.png")
+        samples.append(Sample("a.png", "anomaly", "s3://b/a.png", str(tmp_path / f"{index}.png"),
+                              {"#FF0000": "dent", "#0000FF": "crack"}))  # fmt: skip
+    assert thin_defects(samples, [("dent", "#FF0000"), ("crack", "#0000FF")], (100, 80), reach) is thin

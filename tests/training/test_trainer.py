@@ -3,6 +3,7 @@ for small defects, and turned copies for parts at any angle on a busy background
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -534,8 +535,9 @@ def test_small_parts_are_aligned_in_a_window_and_their_masks_drawn_where_they_we
 def test_masks_are_drawn_at_the_pictures_own_size_when_it_is_finer_than_the_working_size(
     tmp_path, monkeypatch
 ):
-    """Where the working size halves the pictures, the segmentation draws its masks at their own size (a
-    second input, the picture again at that size): a scratch two pixels wide is one at the working size.
+    """Where the working size halves the pictures and the defects are thin, the segmentation draws its masks
+    at their own size (a second input, the picture again at that size): a scratch two pixels wide is one at
+    the working size; defects as wide as the picture are drawn from the working size.
     The same project drawn at the working size finds the scratches' pixels less well; DetectAnomalies'
     runner feeds both inputs and draws the same masks as the evaluation."""
     from server.inference.bundle import read_bundle
@@ -549,14 +551,21 @@ def test_masks_are_drawn_at_the_pictures_own_size_when_it_is_finer_than_the_work
     def trained(name: str):
         result = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / name)))
         (scratch,) = result.metrics["PixelAnomalyClassMetrics"]
-        return scratch["AIOU"], read_bundle(tmp_path / name)
+        return scratch["AIOU"], read_bundle(tmp_path / name), result.selection["Chosen"]
 
-    finer, description = trained("finer")
+    finer, description, chosen = trained("finer")
     assert description.input.width == 64 and description.detail_input is not None
     assert (description.detail_input.width, description.detail_input.height) == (128, 128)
+    assert chosen["MaskSize"] == "128x128"  # on record in the evaluation and the training log
+    wide = [replace(sample, mask=str(tmp_path / "wide.png")) if sample.mask else sample for sample in samples]
+    Image.new("RGB", (128, 128), (0, 0, 255)).save(tmp_path / "wide.png")  # the whole picture, say
+    assert (
+        trainer.finer_masks(Job(wide, [], (128, 128), ""), [("scratch", "#0000FF")], (128, 128), (64, 64))
+        is None
+    )
     monkeypatch.setattr(trainer, "DETAIL_GAIN", 1e9)  # never finer than the working size
-    working, plain = trained("working")
-    assert plain.detail_input is None
+    working, plain, chosen = trained("working")
+    assert plain.detail_input is None and "MaskSize" not in chosen
     assert finer > 0.75 and finer > working + 0.3, (finer, working)  # measured: 0.92 against 0.29
 
     runner = ModelRunner(tmp_path / "finer", description, threads=1)
