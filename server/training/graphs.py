@@ -136,14 +136,9 @@ def _colour_features(nodes: list, initializers: list, detail: tuple[int, int] | 
     source, local, wide = "image", "local_mean", "wide_mean"
     if detail is not None:
         source = DETAIL
-        initializers.append(
-            helper.make_tensor("means_sizes", TensorProto.INT64, [4], [1, 3, detail[1], detail[0]])
-        )
         nodes += [
-            helper.make_node(
-                "Resize", ["local_mean", "", "", "means_sizes"], ["local_mean_up"], mode="linear"
-            ),
-            helper.make_node("Resize", ["wide_mean", "", "", "means_sizes"], ["wide_mean_up"], mode="linear"),
+            _resized(initializers, "local_mean", "local_mean_up", 3, detail),
+            _resized(initializers, "wide_mean", "wide_mean_up", 3, detail),
         ]
         local, wide = "local_mean_up", "wide_mean_up"
     nodes += [
@@ -204,7 +199,7 @@ def feature_graph(
     if segmentation:
         stride2 = widths.pixel - COLOUR_FEATURES
         nodes += [
-            _to_pixels(initializers, "stride2_features", "stride2_up", stride2, detail),
+            _to_mask_pixels(initializers, "stride2_features", "stride2_up", stride2, 2, detail),
             helper.make_node("Concat", ["colour_features", "stride2_up"], ["pixel_features"], axis=1),
         ]
         outputs += [
@@ -218,17 +213,25 @@ def feature_graph(
     return _model(nodes, initializers, size, outputs, detail)
 
 
-def _to_pixels(
-    initializers: list, source: str, target: str, channels: int, detail: tuple[int, int] | None
+def _to_mask_pixels(
+    initializers: list, source: str, target: str, channels: int, stride: int, detail: tuple[int, int] | None
 ) -> onnx.NodeProto:
-    """A linear Resize of the stride-2 map `source` to the pixels the mask is drawn on: twice its size, or
-    the `detail` size (width, height)."""
-    if detail is None:
-        return helper.make_node("Resize", [source, "", "upscale"], [target], mode="linear")
+    """A linear Resize of the map `source`, `stride` input pixels a cell, to the pixels the mask is drawn
+    on: the input's, or the `detail` size (width, height)."""
+    if detail is not None:
+        return _resized(initializers, source, target, channels, detail)
+    scales = {2: "upscale", 4: "to_input"}[stride]
+    if not any(item.name == scales for item in initializers):
+        initializers.append(helper.make_tensor(scales, TensorProto.FLOAT, [4], [1.0, 1.0, stride, stride]))
+    return helper.make_node("Resize", [source, "", scales], [target], mode="linear")
+
+
+def _resized(
+    initializers: list, source: str, target: str, channels: int, size: tuple[int, int]
+) -> onnx.NodeProto:
+    """A linear Resize of `source` [1, channels, h, w] to `size` (width, height)."""
     sizes = f"{target}_sizes"
-    initializers.append(
-        helper.make_tensor(sizes, TensorProto.INT64, [4], [1, channels, detail[1], detail[0]])
-    )
+    initializers.append(helper.make_tensor(sizes, TensorProto.INT64, [4], [1, channels, size[1], size[0]]))
     return helper.make_node("Resize", [source, "", "", sizes], [target], mode="linear")
 
 
@@ -499,22 +502,6 @@ def level_graph(grid: tuple[int, int]) -> onnx.ModelProto:
     return model
 
 
-def _to_cells_pixels(
-    initializers: list, source: str, target: str, channels: int, detail: tuple[int, int] | None
-) -> onnx.NodeProto:
-    """A linear Resize of the stride-4 map `source` to the pixels the mask is drawn on: four times its size
-    (the input's), or the `detail` size (width, height)."""
-    if detail is None:
-        if not any(item.name == "to_input" for item in initializers):
-            initializers.append(helper.make_tensor("to_input", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]))
-        return helper.make_node("Resize", [source, "", "to_input"], [target], mode="linear")
-    sizes = f"{target}_sizes"
-    initializers.append(
-        helper.make_tensor(sizes, TensorProto.INT64, [4], [1, channels, detail[1], detail[0]])
-    )
-    return helper.make_node("Resize", [source, "", "", sizes], [target], mode="linear")
-
-
 def upsample_graph(
     classes: int, grid: tuple[int, int], detail: tuple[int, int] | None = None
 ) -> onnx.ModelProto:
@@ -525,7 +512,7 @@ def upsample_graph(
     width, height = detail or (cols * 4, rows * 4)
     initializers: list = []
     graph = helper.make_graph(
-        [_to_cells_pixels(initializers, "class_logits", "coarse_up", classes, detail)],
+        [_to_mask_pixels(initializers, "class_logits", "coarse_up", classes, 4, detail)],
         "lookoutvision_emulator_upsample",
         [helper.make_tensor_value_info("class_logits", TensorProto.FLOAT, [1, classes, rows, cols])],
         [helper.make_tensor_value_info("coarse_up", TensorProto.FLOAT, [1, classes, height, width])],
@@ -782,7 +769,7 @@ def scoring_graph(
             ]
             nodes += [
                 helper.make_node("Conv", [head_inputs, "head_w", "head_b"], ["class_logits"]),
-                _to_cells_pixels(initializers, "class_logits", "class_scores", len(bias), None),
+                _to_mask_pixels(initializers, "class_logits", "class_scores", len(bias), 4, None),
             ]
         else:
             # the masks' rule already computed this head's cell scores: the refinement starts from them
@@ -895,9 +882,9 @@ def _refinement(
     ]
     nodes += [
         helper.make_node("Conv", [coarse_input, "refine_head_w", "refine_head_b"], ["refined_coarse"]),
-        _to_cells_pixels(initializers, "refined_coarse", "refined_coarse_up", classes, detail),
+        _to_mask_pixels(initializers, "refined_coarse", "refined_coarse_up", classes, 4, detail),
         helper.make_node("Conv", ["stride2_features", "refine_stride2_w"], ["refined_stride2"]),
-        _to_pixels(initializers, "refined_stride2", "refined_stride2_up", classes, detail),
+        _to_mask_pixels(initializers, "refined_stride2", "refined_stride2_up", classes, 2, detail),
         helper.make_node("Conv", ["colour_features", "refine_colour_w"], ["refined_colour"]),
         # two Adds, not one Sum of three: onnxruntime's Sum was 13 % of a 608x416 board model's time, and
         # the Adds take 5-10 ms less (bench/served_steps.py)
