@@ -18,6 +18,7 @@ from tests.support.onnx_models import (
     anomalib1_like,
     anomalib2_like,
     classifier_bundle,
+    detail_segmenter_bundle,
     image_bytes,
     segmenter_bundle,
     solid,
@@ -191,6 +192,25 @@ def test_model_input_smaller_than_the_image(lfv, tmp_path, http):
     mask = np.asarray(Image.open(io.BytesIO(detect(lfv, "resized", "1", image_bytes(pixels))["AnomalyMask"])))
     assert mask.shape == (64, 128, 3)
     assert (mask[:, :60] == (255, 0, 0)).all() and (mask[:, 68:] == (255, 255, 255)).all()
+
+
+def test_a_model_with_a_detail_input_draws_its_mask_from_the_finer_picture(lfv, tmp_path, http):
+    """A bundle whose graph takes the picture twice (model.json's detail_input), served through the API: a
+    scratch 2 pixels wide, a quarter of a pixel at the first input's size, is drawn where it is."""
+    bundle = detail_segmenter_bundle(
+        tmp_path / "d", input_size=(16, 8), detail_size=(64, 32), image_size=(128, 64)
+    )
+    import_model(http, "fine", bundle)
+    host(lfv, "fine", "1")
+    pixels = solid(128, 64, GREY)
+    pixels[:, 40:42] = RED
+    result = detect(lfv, "fine", "1", image_bytes(pixels))
+    mask = np.asarray(Image.open(io.BytesIO(result["AnomalyMask"])))
+    columns = np.flatnonzero((mask[32] == (255, 0, 0)).all(axis=1))
+    assert mask.shape == (64, 128, 3) and len(columns) and columns.min() >= 36 and columns.max() <= 45, (
+        columns
+    )
+    assert [entry["Name"] for entry in result["Anomalies"]] == ["background", "scratch"]
 
 
 def test_latest_serves_the_highest_version(lfv, tmp_path, http):

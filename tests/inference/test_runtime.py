@@ -98,38 +98,11 @@ def test_runner_resizes_to_a_fixed_input(tmp_path):
 def test_a_detail_input_gets_the_picture_at_its_own_size(tmp_path):
     """A bundle with a detail input: the runner feeds the picture at the input's size and again at the
     detail's, both through the input's arithmetic; the class map comes from the detail (here: red pixels)."""
-    from onnx import TensorProto, helper
+    from server.inference.bundle import read_bundle
+    from tests.support.onnx_models import detail_segmenter_bundle
 
-    from tests.support.onnx_models import _save
-
-    nodes = [  # score: the input's mean; class scores: [0.2, red - 0.2] of every pixel of the detail
-        helper.make_node("ReduceMean", ["image"], ["mean"], keepdims=0),
-        helper.make_node("Reshape", ["mean", "shape"], ["score"]),
-        helper.make_node("Slice", ["detail", "first", "second", "axis"], ["red"]),
-        helper.make_node("Sub", ["red", "cut"], ["lead"]),
-        helper.make_node("Sub", ["red", "red"], ["zero"]),
-        helper.make_node("Add", ["zero", "cut"], ["normal"]),
-        helper.make_node("Concat", ["normal", "lead"], ["class_scores"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes, "detail",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8]),
-         helper.make_tensor_value_info("detail", TensorProto.FLOAT, [1, 3, 40, 40])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
-         helper.make_tensor_value_info("class_scores", TensorProto.FLOAT, [1, 2, 40, 40])],
-        initializer=[helper.make_tensor("shape", TensorProto.INT64, [1], [1]),
-                     helper.make_tensor("cut", TensorProto.FLOAT, [], [0.2]),
-                     helper.make_tensor("first", TensorProto.INT64, [1], [0]),
-                     helper.make_tensor("second", TensorProto.INT64, [1], [1]),
-                     helper.make_tensor("axis", TensorProto.INT64, [1], [1])],
-    )  # fmt: skip
-    _save(graph, tmp_path / "model.onnx")
-    description = parse_description({
-        "task": "segmentation", "input": {"name": "image", "width": 8, "height": 8},
-        "detail_input": {"name": "detail", "width": 40, "height": 40},
-        "outputs": {"score": "score", "class_map": "class_scores"}, "classes": [{"name": "red", "color": "#FF0000"}],
-    })  # fmt: skip
-    runner = ModelRunner(tmp_path, description)
+    folder = detail_segmenter_bundle(tmp_path, input_size=(8, 8), detail_size=(40, 40))
+    runner = ModelRunner(folder, read_bundle(folder))
     picture = Image.new("RGB", (80, 80), (0, 0, 0))
     picture.paste(
         (255, 0, 0), (10, 10, 12, 70)

@@ -5,6 +5,8 @@ Pixels are fed as float32 RGB in 0..1, so for a solid colour (r, g, b):
 - `channel_segmenter`: class 1 where red > 0.5, else class 2 where blue > 0.5, else 0; score = max red.
 - `anomalib2_like`: pred_score = mean red, pred_label = score > 0.5, anomaly_map = red, pred_mask = red > 0.5.
 - `anomalib1_like`: output = 10 * red (raw space), with metadata mapping 0..10 to 0..1 and 5 to 0.5.
+- `detail_segmenter_bundle`: two inputs; score = mean of the input, class scores [0.2, red - 0.2] of every
+  pixel of the detail input (so class 1 where the detail's red exceeds 0.4).
 """
 
 from __future__ import annotations
@@ -166,6 +168,46 @@ def segmenter_bundle(
         "threshold": 0.5,
         "classes": SEGMENT_CLASSES,
     }
+    (folder / "model.json").write_text(json.dumps(description))
+    return folder
+
+
+def detail_segmenter_bundle(
+    folder: Path,
+    input_size: tuple[int, int],
+    detail_size: tuple[int, int],
+    image_size: tuple[int, int] | None = None,
+) -> Path:
+    """A segmentation bundle whose graph reads its class scores from a second input, `detail`, at
+    `detail_size` (width, height); its first input is `input_size`."""
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["mean"], keepdims=0),
+        helper.make_node("Reshape", ["mean", "shape"], ["score"]),
+        helper.make_node("Slice", ["detail", "first", "second", "axis"], ["red"]),
+        helper.make_node("Sub", ["red", "cut"], ["lead"]),
+        helper.make_node("Sub", ["red", "red"], ["zero"]),
+        helper.make_node("Add", ["zero", "cut"], ["normal"]),
+        helper.make_node("Concat", ["normal", "lead"], ["class_scores"], axis=1),
+    ]
+    (width, height), (detail_width, detail_height) = input_size, detail_size
+    graph = helper.make_graph(
+        nodes, "detail",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width]),
+         helper.make_tensor_value_info("detail", TensorProto.FLOAT, [1, 3, detail_height, detail_width])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [1]),
+         helper.make_tensor_value_info("class_scores", TensorProto.FLOAT, [1, 2, detail_height, detail_width])],
+        initializer=[helper.make_tensor("shape", TensorProto.INT64, [1], [1]), _const("cut", 0.2),
+                     helper.make_tensor("first", TensorProto.INT64, [1], [0]),
+                     helper.make_tensor("second", TensorProto.INT64, [1], [1]),
+                     helper.make_tensor("axis", TensorProto.INT64, [1], [1])],
+    )  # fmt: skip
+    _save(graph, folder / "model.onnx")
+    description = {
+        "format": FORMAT, "task": "segmentation", "input": {"name": "image", "width": width, "height": height},
+        "detail_input": {"name": "detail", "width": detail_width, "height": detail_height},
+        "outputs": {"score": "score", "class_map": "class_scores"}, "classes": [SEGMENT_CLASSES[0]],
+        **({"image_width": image_size[0], "image_height": image_size[1]} if image_size else {}),
+    }  # fmt: skip
     (folder / "model.json").write_text(json.dumps(description))
     return folder
 
