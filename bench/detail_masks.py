@@ -2,12 +2,13 @@
 
     python bench/detail_masks.py [--sets thin_cracks,tiles] [--synthetic DIR] [--runs 30]
 
-Each of bench/synthetic.py's sets (seed 0; even index train, odd test per class, as bench/quality.py)
-is trained in-process as CreateModel trains it, and again with the masks drawn at the working size
-(trainer.DETAIL_GAIN out of reach: the model CreateModel made before the detail input). Prints, per set
-and way: training seconds, per-class mask IoU on the test images, and DetectAnomalies' runner
-(ModelRunner.predict on 2 threads, the work of the served call without HTTP) at p50 on an anomalous test
-picture, the two models called alternately; then the ratio of the p50s, own size / working size.
+Each of bench/synthetic.py's sets (seed 0; even index train, odd test per class, as bench/quality.py) is
+trained in-process as CreateModel trains it, and again with the masks drawn at the working size
+(trainer.DETAIL_GAIN out of reach; the rest of the training, the refinement's refit included, the same).
+Prints, per set and way: training seconds, per-class mask IoU on the test images, and DetectAnomalies'
+runner (ModelRunner.predict on 2 threads, the work of the served call without HTTP) at p50 on an
+anomalous test picture, the two models called alternately; then the ratio of the p50s, own size / working
+size.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Two logistic regressions, both exported into the served graph:
 - the refinement rescores every pixel of the input from the head's upsampled scores and the pixel's own
   features (colour, colour against its neighbourhood and how far from it either way, stride-2 features),
   so edges follow the defect rather than the cells. Thin defects need it: a 4-px scratch is one cell wide.
+  Where a class is thin at the working size, the pixels are the image's at its own size (the served graph's
+  second input: trainer.finer_masks).
 The head's evidence (its strongest anomaly score in an image) can also inform the image's decision: see
 held_out_evidence and selection.offer_mask_rule.
 """
@@ -86,8 +88,8 @@ THIN_SHARE = 0.5  # a class is thin when this share of its pixels lies within on
 def thin_defects(
     samples: list[Sample], classes: list[tuple[str, str]], size: tuple[int, int], reach: int
 ) -> bool:
-    """Whether some class of the samples' masks, read at `size` (width, height), is thin: most of its pixels
-    within `reach` pixels of its edge (cracks, scratches, pin-holes, a board's shorts), so that its shape
+    """Whether some class of the samples' masks, read at `size` (width, height), is thin: at least THIN_SHARE
+    of its pixels within `reach` pixels of its edge (cracks, scratches, pin-holes, a board's shorts), so that its shape
     is lost at a working size `reach` times coarser. The cookies' cracked areas: 0.17 of their pixels; thin
     cracks 1.0, tiles' cracks 1.0 and blow-holes 0.79, texture scratches 1.0 (docs/quality.md)."""
     counts = np.zeros((len(classes) + 1, 2))
