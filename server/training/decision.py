@@ -43,9 +43,13 @@ def unsquared(squared: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def distance_map(squared: np.ndarray, grid: tuple[int, int], edges: bool = False) -> np.ndarray:
-    """The blurred [rows, cols] map of nearest distances (given squared, per patch), as the graph makes it."""
-    return blur(unsquared(squared).reshape(grid), edges)
+def distance_map(
+    squared: np.ndarray, grid: tuple[int, int], edges: bool = False, area: np.ndarray | None = None
+) -> np.ndarray:
+    """The blurred [rows, cols] map of nearest distances (given squared, per patch), as the graph makes it;
+    with an `area` [rows, cols] (aligned parts: part_area), the distances outside it taken as 0."""
+    distances = unsquared(squared).reshape(grid)
+    return blur(distances if area is None else distances * area, edges)
 
 
 def statistics(squared: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

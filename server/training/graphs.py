@@ -547,6 +547,9 @@ class Decision:
     # the map's outer ring of cells reads its inward neighbours' distances before the blur (see
     # trainer.choose_model's choose_final); False: the map as it is
     edges: bool = False
+    # aligned parts: [rows, cols], 1 where the part lies (server/training/part_area.py); the other cells'
+    # distances are taken as 0. None: every cell counts
+    area: np.ndarray | None = None
 
 
 def scoring_graph(
@@ -652,10 +655,16 @@ def scoring_graph(
     else:
         nearest = _nearest_squared(nodes, initializers, "patches", memory, quantized=quantized,
                                    quantized_patches=("patches_q", "patches_scale", "patches_zero"))  # fmt: skip
-    nodes += [
-        helper.make_node("Max", [nearest, "zero"], ["positive"]),
-        helper.make_node("Sqrt", ["positive"], ["distances"]),
-    ]
+    nodes.append(helper.make_node("Max", [nearest, "zero"], ["positive"]))
+    if decision.area is None:
+        nodes.append(helper.make_node("Sqrt", ["positive"], ["distances"]))
+    else:  # aligned parts: the cells outside the part's area count as normal (part_area)
+        area = decision.area[1:-1, 1:-1] if inner_only else decision.area
+        initializers.append(numpy_helper.from_array(area.reshape(-1).astype(np.float32), "part_area"))
+        nodes += [
+            helper.make_node("Sqrt", ["positive"], ["every_distance"]),
+            helper.make_node("Mul", ["every_distance", "part_area"], ["distances"]),
+        ]
     # "blurred": the map the statistics read, measured against each place's normal level when there is one
     smoothed = "blurred" if decision.location is None else "distance_map"
     if inner_only:

@@ -84,6 +84,7 @@ class Images:
     labels: np.ndarray  # True for anomalous
     folds: np.ndarray  # the fold each image was dealt to
     grid: tuple[int, int]
+    area: np.ndarray | None = None  # aligned parts: the cells the part lies in (part_area), the ones scored
 
     @property
     def pooled(self) -> np.ndarray:
@@ -101,9 +102,8 @@ class Images:
         """The images at `indices` (all when None), for judging rules on them (no turned copies)."""
         if indices is None:
             return self
-        return Images(
-            [self.maps[i] for i in indices], [], self.labels[indices], self.folds[indices], self.grid
-        )
+        return Images([self.maps[i] for i in indices], [], self.labels[indices], self.folds[indices],
+                      self.grid, self.area)  # fmt: skip
 
 
 @dataclass
@@ -442,6 +442,8 @@ def evaluate(
         distances = left_out_maps(images, cap, scored, quantized=searched_quantized(candidate))
     else:
         distances = held_out_maps(images, cap, candidate, progress, scored)
+    if images.area is not None:
+        distances = [grid * images.area for grid in distances]
     maps = [blur(grid, edges) for grid in distances]
     images = images.subset(scored)  # judged on the scored images alone
     learn = int(images.labels.sum()) >= MIN_ANOMALIES_TO_LEARN

@@ -8,6 +8,7 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   each 8x8 cell's tone (its log colour against the cells around it: stains, discoloured patches).
 - Memory: the normal images' patches (with turned copies when parts are aligned), thinned to a coreset
   whose size keeps one image's nearest-patch search within a fixed budget (server/training/memory.py).
+  Aligned parts are scored only where normal parts lie (server/training/part_area.py).
 - Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
   images' own size up to 640 px, never enlarged; a global or a position-aware memory) and decision rules
   (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
+from server.training.part_area import part_area
 from server.training.samples import Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
@@ -216,6 +218,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     detail = finer_masks(job, classes, seen_size(job.image_size, alignment), size) if classes else None
     if detail is not None:
         choice["Chosen"]["MaskSize"] = f"{detail[0]}x{detail[1]}"
+    if best_images.area is not None:  # the share of the aligned picture that is scored (part_area)
+        choice["Chosen"]["PartArea"] = round(float(best_images.area.mean()), 3)
 
     peaks = best.stats[:, 0]
     map_threshold = best_threshold(peaks[~labels], peaks[labels])
@@ -261,7 +265,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     slope = calibration_slope(best.scores, labels, threshold)
     decision = Decision(combination, threshold, slope, radius(best.candidate.long_side), map_threshold,
                         map_spread, best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None,
-                        masks=head if best.rule == MASK_RULE else None, edges=not best.candidate.local)  # fmt: skip
+                        masks=head if best.rule == MASK_RULE else None, edges=not best.candidate.local,
+                        area=best_images.area)  # fmt: skip
     remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
                              "Memory": remembered})  # fmt: skip
@@ -386,6 +391,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     sessions: dict[tuple[int, int], Any] = {}
     seen: dict[tuple[int, bool], list[np.ndarray]] = {}  # per working size and alignment
     turned_copies: dict[tuple[int, bool], list[np.ndarray]] = {}
+    areas: dict[tuple[int, bool], np.ndarray] = {}  # aligned views: where the part lies (part_area)
 
     def working(candidate: Candidate) -> tuple[int, int]:
         return input_size(
@@ -421,7 +427,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                     _reflected_turns(session, s.path, size, rng, count, plain) for s in normals
                 ]
         turned = turned_copies[key] if aligned is not None or candidate.turned else []
-        images = Images(seen[key], turned, labels, folds, feature_grid(size))
+        if aligned is not None and key not in areas:
+            areas[key] = part_area([part_cover(s, size, aligned) for s in normals])
+        images = Images(seen[key], turned, labels, folds, feature_grid(size), areas.get(key))
         if candidate.tone:
             return images
         return replace(images, maps=[part[:, :-TONE_CHANNELS] for part in images.maps],
@@ -575,6 +583,23 @@ def see(sample: Sample, size: tuple[int, int], alignment=None, detail: tuple[int
     pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
     finer = None if detail is None else np.asarray(image.resize(detail, Image.Resampling.BILINEAR))
     return Seen(sample, pixels, image.size, placement, finer)
+
+
+def part_cover(sample: Sample, size: tuple[int, int], alignment) -> np.ndarray:
+    """[rows, cols]: how much of each cell of the aligned picture at the working `size` the part covers (its
+    silhouette against its own background, moved as align moves the picture)."""
+    from PIL import Image
+
+    from server.inference.alignment import locate, own_background, silhouette, transform
+    from server.training.graphs import feature_grid
+    from server.training.part_area import cell_cover
+
+    rgb = open_rgb(sample.path)
+    background = own_background(rgb, alignment.background)
+    placement = locate(rgb, alignment, background)
+    mask = Image.fromarray((silhouette(rgb, background, alignment.tolerance) * 255).astype(np.uint8))
+    aligned = transform(mask, placement, 0, Image.Resampling.BILINEAR).resize(size, Image.Resampling.BILINEAR)
+    return cell_cover(np.asarray(aligned) >= 128, feature_grid(size))
 
 
 def _turned_features(

@@ -72,16 +72,18 @@ def test_statistics_of_a_map():
 
 
 @pytest.mark.parametrize(
-    ("local", "located", "defects", "tone", "edges"),
-    [(False, False, False, False, False), (True, False, False, False, False), (False, False, False, False, True),
-     (False, True, False, False, True), (False, True, True, False, False), (True, False, False, True, False),
-     (False, False, True, False, True)],
+    ("local", "located", "defects", "tone", "edges", "area"),
+    [(False, False, False, False, False, False), (True, False, False, False, False, False),
+     (False, False, False, False, True, False), (False, True, False, False, True, False),
+     (False, True, True, False, False, False), (True, False, False, True, False, False),
+     (False, False, True, False, True, False), (False, False, False, False, True, True),
+     (True, True, False, False, False, True), (False, False, True, False, True, True)],
 )  # fmt: skip
-def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone, edges):
+def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone, edges, area):
     """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
-    the map measured against each place's normal level or not, statistics, the likeness to labelled
-    defect patches, pooled components, the learnt rule and the calibration: the exported graph against
-    the trainer's computation, on real pictures."""
+    the map measured against each place's normal level or not, the part's area or every cell,
+    statistics, the likeness to labelled defect patches, pooled components, the learnt rule and the
+    calibration: the exported graph against the trainer's computation, on real pictures."""
     from PIL import Image, ImageDraw
 
     from server.training.decision import Combination
@@ -109,21 +111,27 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
                               rng.normal(size=(channels, 3)))  # fmt: skip
     location = (rng.uniform(0, 2, grid).astype(np.float32), rng.uniform(0.5, 2, grid).astype(np.float32))
     prototypes = maps[3][[5, 9, 17]]  # patches of a labelled anomaly
-    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1, location=location if located else None,
-                        prototypes=prototypes if defects else None, edges=edges)  # fmt: skip
+    part = np.zeros(grid, np.float32)
+    part[1:-1, 2:-3] = 1.0  # the part's area: the ring and a band of columns left out
+    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1, map_spread=1000.0,
+                        location=location if located else None, prototypes=prototypes if defects else None,
+                        edges=edges, area=part if area else None)  # fmt: skip
     served = cpu_session(scoring_graph(size, memory, decision, tone=tone).SerializeToString())
     searcher = Searcher(memory, grid, long_side=96)
     for picture, patches in zip(pictures, maps, strict=True):
-        blurred = distance_map(searcher.squared(patches), grid, edges)
-        stats = map_statistics((blurred - location[0]) / location[1] if located else blurred)
+        blurred = distance_map(searcher.squared(patches), grid, edges, part if area else None)
+        measured = (blurred - location[0]) / location[1] if located else blurred
+        stats = map_statistics(measured)
         if defects:
             to_normal = np.sqrt(np.maximum(searcher.squared(patches), 0))
+            to_normal = to_normal * part.reshape(-1) if area else to_normal
             to_defects = np.sqrt(np.maximum(Nearest(prototypes).squared(patches), 0))
             stats = np.append(stats, likeness(to_normal, to_defects).max())
         combined = combination.score(stats[None], patches.mean(0)[None])[0]
         expected = 1 / (1 + np.exp(-0.7 * (combined - 1.5)))
-        (score,) = served.run(["score"], {"image": picture})
+        score, anomaly_map = served.run(["score", "anomaly_map"], {"image": picture})
         assert score[0] == pytest.approx(expected, rel=1e-3, abs=1e-4)
+        np.testing.assert_allclose(anomaly_map[0, 0] * 1000, measured + 500, rtol=1e-4, atol=0.05)
 
 
 def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
