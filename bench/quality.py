@@ -77,7 +77,7 @@ ROWS = (
         for name in synthetic.SETS
         for row in ([name, f"{name}-turned"] if name in TURNED_SETS else [name])
     ),
-    *(f"{name}{GREY}" for name in synthetic.SETS),
+    *(f"{name}{GREY}" for name in synthetic.SETS if name not in synthetic.GREY_ONLY),
 )
 TRAIN_TIMEOUT = 1800.0
 

@@ -22,6 +22,9 @@ noise), which differs from the anomalous one only where the mask says.
 - thin_cracks: a speckled ceramic surface; 1-3 px cracks and pin-holes (segmentation).
 - large_parts: a painted cover plate filling ~70 % of the frame at any angle on a plain background; a
   missing piece, a dent or a discoloured area (classification).
+- solar_cells: electroluminescence pictures of monocrystalline cells (grey), which differ in brightness,
+  growth rings, soft dark patches and a darker rim; a crack, a darker piece cut off by a crack, or
+  interrupted fingers (classification).
 - tiles: ground grey ferrite tiles whose own shade varies from tile to tile, the bevelled edge in view;
   blow-holes, fine cracks, a frayed (chipped) bevel, a broken-off corner and uneven (slightly lighter or
   darker) patches with soft borders (segmentation).
@@ -577,6 +580,66 @@ def _tiles(rng: np.random.Generator, defects: int) -> Steps:
     return steps
 
 
+# ---------------------------------------------------------------- solar_cells: electroluminescence images
+
+
+def _solar_cells(rng: np.random.Generator, defects: int) -> Steps:
+    """A monocrystalline cell lit by its own current (electroluminescence), filling the frame: three busbars,
+    faint fingers, dark cut corners, and what makes normal cells differ: their brightness, the ingot's
+    growth rings, soft darker patches and a darker rim."""
+    h = w = 400
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ox, oy = rng.uniform(-3, 3, 2)
+    u, v = (xx - w / 2 - ox) / (w / 2), (yy - h / 2 - oy) / (h / 2)  # -1..1 across the cell
+    level = rng.uniform(0.45, 0.75)
+    rings = 0.04 * rng.uniform(0.3, 1.0) * np.sin(np.hypot(u - rng.uniform(-0.3, 0.3), v) * rng.uniform(18, 30))
+    patches = 0.12 * np.clip(_noise(rng, h, w, 40), 0, None) * rng.uniform(0.4, 1.0)
+    rim = 0.12 * np.clip(np.maximum(np.abs(u), np.abs(v)) - 0.8, 0, None) / 0.2
+    shade = level * (1 + rings - patches - rim + 0.02 * _noise(rng, h, w, 2))
+    fingers = 1 - 0.04 * (np.abs(((yy - oy) % 8) - 4) < 1.0)
+    cell = Layer(w, h, fill=255)
+    cut = 0.14 + rng.uniform(-0.01, 0.01)  # the pseudo-square's cut corners
+    for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+        cx, cy = w / 2 + ox + sx * w / 2, h / 2 + oy + sy * h / 2
+        cell.polygon([(cx, cy), (cx - sx * cut * w, cy), (cx, cy - sy * cut * h)], fill=0)
+    bars = Layer(w, h)
+    for k in (-1, 0, 1):
+        x = w / 2 + ox + k * w / 3.2 + rng.uniform(-1, 1)
+        bars.rect(x - 3.5, 0, x + 3.5, h)
+    inside = cell.alpha()[..., 0]
+    spots = Layer(w, h)  # dark spots every cell may have (impurities), so a dark mark alone is no defect
+    for _ in range(int(rng.integers(0, 5))):
+        spots.ellipse(rng.uniform(20, w - 20), rng.uniform(20, h - 20), *rng.uniform(3, 9, 2))
+    shade = shade * (1 - spots.alpha(2.0)[..., 0] * rng.uniform(0.1, 0.3))
+    scene = shade * fingers * (1 - 0.6 * bars.alpha()[..., 0])
+    scene = scene * inside + 0.04 * (1 - inside)
+    steps: Steps = [(None, np.repeat(scene[..., None], 3, axis=2).astype(np.float32))]
+    if defects:
+        kind = str(rng.choice(["crack", "inactive", "broken_fingers"]))
+        if kind == "crack":  # a thin dark line, often from a busbar
+            start = (w / 2 + ox + int(rng.integers(-1, 2)) * w / 3.2, rng.uniform(40, h - 40))
+            points = _walk(rng, *start, int(rng.integers(5, 12)), (10, 20), 0.35)
+            dark = Layer(w, h).line(points, rng.uniform(0.8, 1.6)).alpha()[..., 0] * inside
+            scene = scene * (1 - dark * rng.uniform(0.2, 0.4))
+        elif kind == "inactive":  # a piece cut off by a crack: darker, with the crack as its border
+            corner = int(rng.integers(4))
+            x0 = 0.0 if corner in (0, 3) else float(w)
+            y0 = 0.0 if corner < 2 else float(h)
+            reach = rng.uniform(80, 160)
+            sx, sy = (1 if x0 == 0 else -1), (1 if y0 == 0 else -1)
+            piece = Layer(w, h).polygon(
+                [(x0, y0), (x0 + sx * reach * rng.uniform(0.8, 1.4), y0), (x0, y0 + sy * reach * rng.uniform(0.8, 1.4))]
+            )
+            scene = scene * (1 - piece.alpha(1.0)[..., 0] * rng.uniform(0.2, 0.45) * inside)
+        else:  # fingers interrupted between two busbars: a darker band across them
+            x = w / 2 + ox + rng.choice([-1, 1]) * w / 6.4 + rng.uniform(-12, 12)
+            y = rng.uniform(40, h - 40)
+            band = Layer(w, h).rect(x - rng.uniform(10, 26), y, x + rng.uniform(10, 26), y + rng.uniform(16, 40))
+            scene = scene * (1 - band.alpha(4.0)[..., 0] * rng.uniform(0.15, 0.3) * inside)
+        steps.append((kind, np.repeat(scene[..., None], 3, axis=2).astype(np.float32)))
+    return steps
+
+
 # ---------------------------------------------------------------- the sets
 
 Maker = Callable[[np.random.Generator, int], Steps]
@@ -605,7 +668,9 @@ SETS: dict[str, tuple[Maker, dict[str, str] | None]] = {
             "#A000A0": "uneven",
         },
     ),
+    "solar_cells": (_solar_cells, None),  # last: a set's place in SETS seeds its pictures
 }
+GREY_ONLY = ("solar_cells",)  # sets whose cameras see only grey: their pictures are always saved in grey
 MULTI = {
     "texture": (1, 2),
     "boards": (1, 2),
@@ -644,7 +709,7 @@ def generate(name: str, out_dir: str | Path, seed: int = 0, count: int = 30, gre
         (folder / label).mkdir(parents=True, exist_ok=True)
 
     def picture(image: Image.Image) -> Image.Image:
-        return image.convert("L") if grey else image
+        return image.convert("L") if grey or name in GREY_ONLY else image
 
     for index in range(count):
         picture(sample(name, index, False, seed).image).save(folder / "normal" / f"{index:03d}.png")

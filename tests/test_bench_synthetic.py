@@ -28,7 +28,7 @@ def test_set_layout(name, tmp_path):
     (size,) = sizes
     assert min(size) >= 400 and max(size) <= 640
     for path in normals + anomalies:
-        assert Image.open(path).mode == "RGB"
+        assert Image.open(path).mode == ("L" if name in synthetic.GREY_ONLY else "RGB")
     classes = synthetic.SETS[name][1]
     if classes is None:
         assert not (folder / "masks").exists() and not (folder / "classes.json").exists()
