@@ -592,7 +592,9 @@ def _solar_cells(rng: np.random.Generator, defects: int) -> Steps:
     ox, oy = rng.uniform(-3, 3, 2)
     u, v = (xx - w / 2 - ox) / (w / 2), (yy - h / 2 - oy) / (h / 2)  # -1..1 across the cell
     level = rng.uniform(0.45, 0.75)
-    rings = 0.04 * rng.uniform(0.3, 1.0) * np.sin(np.hypot(u - rng.uniform(-0.3, 0.3), v) * rng.uniform(18, 30))
+    rings = (
+        0.04 * rng.uniform(0.3, 1.0) * np.sin(np.hypot(u - rng.uniform(-0.3, 0.3), v) * rng.uniform(18, 30))
+    )
     patches = 0.12 * np.clip(_noise(rng, h, w, 40), 0, None) * rng.uniform(0.4, 1.0)
     rim = 0.12 * np.clip(np.maximum(np.abs(u), np.abs(v)) - 0.8, 0, None) / 0.2
     shade = level * (1 + rings - patches - rim + 0.02 * _noise(rng, h, w, 2))
@@ -628,13 +630,19 @@ def _solar_cells(rng: np.random.Generator, defects: int) -> Steps:
             reach = rng.uniform(80, 160)
             sx, sy = (1 if x0 == 0 else -1), (1 if y0 == 0 else -1)
             piece = Layer(w, h).polygon(
-                [(x0, y0), (x0 + sx * reach * rng.uniform(0.8, 1.4), y0), (x0, y0 + sy * reach * rng.uniform(0.8, 1.4))]
+                [
+                    (x0, y0),
+                    (x0 + sx * reach * rng.uniform(0.8, 1.4), y0),
+                    (x0, y0 + sy * reach * rng.uniform(0.8, 1.4)),
+                ]
             )
             scene = scene * (1 - piece.alpha(1.0)[..., 0] * rng.uniform(0.2, 0.45) * inside)
         else:  # fingers interrupted between two busbars: a darker band across them
             x = w / 2 + ox + rng.choice([-1, 1]) * w / 6.4 + rng.uniform(-12, 12)
             y = rng.uniform(40, h - 40)
-            band = Layer(w, h).rect(x - rng.uniform(10, 26), y, x + rng.uniform(10, 26), y + rng.uniform(16, 40))
+            band = Layer(w, h).rect(
+                x - rng.uniform(10, 26), y, x + rng.uniform(10, 26), y + rng.uniform(16, 40)
+            )
             scene = scene * (1 - band.alpha(4.0)[..., 0] * rng.uniform(0.15, 0.3) * inside)
         steps.append((kind, np.repeat(scene[..., None], 3, axis=2).astype(np.float32)))
     return steps
