@@ -1,7 +1,7 @@
 """A global memory's nearest search in the served graph, variants built from the same memory and timed in
 one process, interleaved.
 
-    python bench/served_search.py [--runs 20] [--tables chunks,ring,quantized]
+    python bench/served_search.py [--runs 20] [--tables chunks,ring,quantized,area]
 
 For each working size a global memory serves at (320x256, 320x320, 512x512 or 608x416), the scoring graph
 over a random memory of as many patches as the trainer keeps there (trainer.memory_cap) is built:
@@ -9,6 +9,9 @@ over a random memory of as many patches as the trainer keeps there (trainer.memo
   the map's ring read from inside as CreateModel exports it; each against 10,000-patch chunks;
 - with the ring read from inside (the search skips the ring's patches) and without (every patch searched),
   in the chunks the trainer uses.
+- for aligned parts, with the part's area (a centred disc as wide as the picture's shorter side, and one
+  half as wide): the search of the area's patches alone, against every patch searched and the distances
+  outside the area multiplied by 0; floats and 8-bit integers as the trainer exports them.
 - in 8-bit integers (graphs.QUANTIZED_CHUNK per product) against floats (graphs.MEMORY_CHUNK), over a
   memory of real features: generated texture pictures' patches, thinned as the trainer thins them, and a
   picture with defects searched; per quantized chunk size, with the largest change of the blurred map.
@@ -53,12 +56,32 @@ def timed(sessions: dict, image: np.ndarray, runs: int) -> dict:
     return {key: statistics.median(spent) for key, spent in times.items()}
 
 
-def graph(size: tuple[int, int], memory: np.ndarray, edges: bool, chunk: int, quantized: bool = False):
+def graph(
+    size: tuple[int, int],
+    memory: np.ndarray,
+    edges: bool,
+    chunk: int,
+    quantized: bool = False,
+    area: np.ndarray | None = None,
+):
+    return cpu_session(scoring_model(size, memory, edges, chunk, quantized, area).SerializeToString())
+
+
+def scoring_model(
+    size: tuple[int, int],
+    memory: np.ndarray,
+    edges: bool,
+    chunk: int,
+    quantized: bool = False,
+    area: np.ndarray | None = None,
+) -> onnx.ModelProto:
+    """The scoring graph over `memory` with `chunk` remembered patches per product, its blurred map an
+    output too."""
     graphs.MEMORY_CHUNK = graphs.QUANTIZED_CHUNK = chunk
-    decision = graphs.Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0, edges=edges)
+    decision = graphs.Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0, edges=edges, area=area)
     model = graphs.scoring_graph(size, memory, decision, quantized=quantized)
     model.graph.output.append(onnx.helper.make_tensor_value_info("blurred", onnx.TensorProto.FLOAT, None))
-    return cpu_session(model.SerializeToString())
+    return model
 
 
 def real_features(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +125,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--tables", default="chunks,ring,quantized", help="which tables, comma-separated")
+    parser.add_argument(
+        "--tables", default="chunks,ring,quantized,area", help="which tables, comma-separated"
+    )
     args = parser.parse_args()
     tables = set(args.tables.split(","))
     rng = np.random.default_rng(0)
@@ -119,6 +144,8 @@ def main() -> None:
         chunks_table(cases, args.runs)
     if "ring" in tables:
         ring_table(cases, args.runs, served_chunk)
+    if "area" in tables:
+        area_table(cases, args.runs, served_chunk)
 
 
 def chunks_table(cases: list, runs: int) -> None:
@@ -144,6 +171,56 @@ def ring_table(cases: list, runs: int, served_chunk: int) -> None:
         medians = timed(sessions, image, runs)
         whole, inner = medians[False] * 1000, medians[True] * 1000
         print(f"| {width}x{height} | {len(memory)} | {whole:.1f} ms | {inner:.1f} ms | {inner / whole:.2f} |")
+
+
+def disc(size: tuple[int, int], share: float) -> np.ndarray:
+    """[rows, cols] 0/1: the cells of a centred disc `share` as wide as the picture's shorter side."""
+    rows, cols = graphs.feature_grid(size)
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    reach = share * min(rows, cols) / 2
+    return (np.hypot(ys + 0.5 - rows / 2, xs + 0.5 - cols / 2) <= reach).astype(np.float32)
+
+
+def area_table(cases: list, runs: int, served_chunk: int) -> None:
+    """The area's patches searched alone, against the graph that searches every patch and multiplies the
+    distances outside the area by 0 (graphs.scoring_graph before the gathered search)."""
+    print("\n| working size | remembered patches | part's area | search | every patch, times the area | "
+          "the area's patches | ratio | same map |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for (width, height), memory, image in cases:
+        for share in (1.0, 0.5):
+            area = disc((width, height), share)
+            for quantized in (False, True):
+                sessions = {
+                    "gathered": graph((width, height), memory, True, served_chunk, quantized, area),
+                    "multiplied": multiplied((width, height), memory, served_chunk, quantized, area),
+                }
+                maps = {key: s.run(["blurred"], {"image": image})[0] for key, s in sessions.items()}
+                same = bool(np.allclose(maps["gathered"], maps["multiplied"], rtol=1e-4, atol=1e-3))
+                medians = timed(sessions, image, runs)
+                every, gathered = medians["multiplied"] * 1000, medians["gathered"] * 1000
+                print(f"| {width}x{height} | {len(memory)} | {area.mean():.2f} | "
+                      f"{'8-bit' if quantized else 'floats'} | {every:.1f} ms | {gathered:.1f} ms | "
+                      f"{gathered / every:.2f} | {same} |")  # fmt: skip
+
+
+def multiplied(size: tuple[int, int], memory: np.ndarray, chunk: int, quantized: bool, area: np.ndarray):
+    """The scoring graph that searches every patch (the map's ring read from inside needs them all with
+    an area) and multiplies the distances by the area: the way the area was first served."""
+    model = scoring_model(size, memory, True, chunk, quantized)
+    return cpu_session(times_area(model, area).SerializeToString())
+
+
+def times_area(model: onnx.ModelProto, area: np.ndarray) -> onnx.ModelProto:
+    """`model` (every patch searched, no area) with its distances multiplied by `area` before the map."""
+    nodes = model.graph.node
+    (sqrt,) = [node for node in nodes if node.op_type == "Sqrt" and node.output[0] == "distances"]
+    sqrt.output[0] = "every_distance"
+    at = list(nodes).index(sqrt) + 1
+    inner = area if "inner_map_shape" not in {i.name for i in model.graph.initializer} else area[1:-1, 1:-1]
+    model.graph.initializer.append(onnx.numpy_helper.from_array(inner.reshape(-1).astype(np.float32), "area"))
+    nodes.insert(at, onnx.helper.make_node("Mul", ["every_distance", "area"], ["distances"]))
+    return model
 
 
 if __name__ == "__main__":

@@ -604,9 +604,11 @@ def scoring_graph(
             numpy_helper.from_array(np.array([2, 3], np.int64), "edge_axes"),
             numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "edge_pads"),
         ]
-    # A global memory whose map reads the ring from inside searches the inner cells alone (a tenth less
-    # work at 320 px); the prototypes' likeness reads every patch's distance, so it keeps the whole search.
-    inner_only = edges and memory.ndim == 2 and decision.prototypes is None
+    # A global memory searches only the patches whose distances are read: those of the part's area (aligned
+    # parts: the other distances are 0), or where the map reads the ring from inside, the inner cells (a
+    # tenth less work at 320 px); the prototypes' likeness reads every patch's distance.
+    area_only = decision.area is not None and memory.ndim == 2
+    inner_only = edges and memory.ndim == 2 and decision.prototypes is None and not area_only
     quantized = quantized and memory.ndim == 2
     if quantized:
         # one scale for every patch of the image, searched or not, as the trainer quantizes its held-out
@@ -652,19 +654,40 @@ def scoring_graph(
             ]  # fmt: skip
         nearest = _nearest_squared(nodes, initializers, "inner_patches", memory, quantized=quantized,
                                    quantized_patches=("inner_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
+    elif area_only:
+        read = decision.area > 0
+        if edges and decision.prototypes is None:  # the ring's own distances are never read
+            read[[0, -1], :] = read[:, [0, -1]] = False
+        initializers += [
+            numpy_helper.from_array(np.flatnonzero(read).astype(np.int64), "area_cells"),
+            numpy_helper.from_array(np.zeros(rows * cols, np.float32), "no_distances"),
+        ]
+        nodes.append(helper.make_node("Gather", ["patches", "area_cells"], ["area_patches"], axis=0))
+        if quantized:
+            nodes.append(helper.make_node("Gather", ["patches_q", "area_cells"], ["area_patches_q"], axis=0))
+        nearest = _nearest_squared(nodes, initializers, "area_patches", memory, quantized=quantized,
+                                   quantized_patches=("area_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
     else:
         nearest = _nearest_squared(nodes, initializers, "patches", memory, quantized=quantized,
                                    quantized_patches=("patches_q", "patches_scale", "patches_zero"))  # fmt: skip
     nodes.append(helper.make_node("Max", [nearest, "zero"], ["positive"]))
-    if decision.area is None:
-        nodes.append(helper.make_node("Sqrt", ["positive"], ["distances"]))
-    else:  # aligned parts: the cells outside the part's area count as normal (part_area)
-        area = decision.area[1:-1, 1:-1] if inner_only else decision.area
-        initializers.append(numpy_helper.from_array(area.reshape(-1).astype(np.float32), "part_area"))
+    if area_only:  # the cells outside the part's area count as normal (part_area)
+        nodes += [
+            helper.make_node("Sqrt", ["positive"], ["area_distances"]),
+            helper.make_node(
+                "ScatterElements", ["no_distances", "area_cells", "area_distances"], ["distances"]
+            ),
+        ]
+    elif decision.area is not None:  # a local memory's distances, every cell's
+        initializers.append(
+            numpy_helper.from_array(decision.area.reshape(-1).astype(np.float32), "part_area")
+        )
         nodes += [
             helper.make_node("Sqrt", ["positive"], ["every_distance"]),
             helper.make_node("Mul", ["every_distance", "part_area"], ["distances"]),
         ]
+    else:
+        nodes.append(helper.make_node("Sqrt", ["positive"], ["distances"]))
     # "blurred": the map the statistics read, measured against each place's normal level when there is one
     smoothed = "blurred" if decision.location is None else "distance_map"
     if inner_only:

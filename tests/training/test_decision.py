@@ -205,6 +205,42 @@ def test_a_map_read_from_inside_searches_only_the_inner_cells(defects):
         assert shapes == {"inner_patch_shape": [152, 6 * 10]}
 
 
+@pytest.mark.parametrize("quantized", [False, True])
+def test_a_global_memory_searches_only_the_parts_area(quantized):
+    """Aligned parts: the served graph searches the patches of the part's area alone (its inner cells,
+    where the ring reads them) and gives the others a distance of 0, the map the trainer computes, in
+    floats or in 8-bit integers."""
+    from PIL import Image, ImageDraw
+
+    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.selection import Searcher
+    from server.training.trainer import cpu_session, network_input
+
+    size = (96, 64)
+    grid = feature_grid(size)
+    rng = np.random.default_rng(5)
+    pictures = []
+    for index in range(3):
+        image = Image.fromarray(rng.integers(90, 160, (64, 96, 3), dtype=np.uint8))
+        ImageDraw.Draw(image).ellipse((20, 10, 60 + 8 * index, 50), fill=(60, 70, 200))
+        pictures.append(network_input(np.asarray(image)))
+    features = cpu_session(feature_graph(size).SerializeToString())
+    maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
+    memory = np.concatenate(maps[:2])
+    part = np.zeros(grid, np.float32)
+    part[0:6, 1:8] = 1.0  # reaches the ring at the top
+    decision = Decision(memory_only(152), threshold=30.0, slope=0.1, map_spread=1000.0, edges=True, area=part)
+    graph = scoring_graph(size, memory, decision, quantized=quantized)
+    (cells,) = [numpy_helper.to_array(i) for i in graph.graph.initializer if i.name == "area_cells"]
+    assert len(cells) == part[1:-1, 1:-1].sum() == 35  # the area's inner cells, of 8 x 12
+    served = cpu_session(graph.SerializeToString())
+    searcher = Searcher(memory, grid, long_side=96, quantized=quantized)
+    for picture, patches in zip(pictures, maps, strict=True):
+        (anomaly_map,) = served.run(["anomaly_map"], {"image": picture})
+        expected = distance_map(searcher.squared(patches), grid, edges=True, area=part)
+        np.testing.assert_allclose(anomaly_map[0, 0] * 1000, expected + 500, rtol=1e-4, atol=0.05)
+
+
 def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
     from server.training.graphs import local_memory_tensors, local_nearest_graph
     from server.training.trainer import cpu_session
