@@ -654,8 +654,8 @@ def scoring_graph(
             ]  # fmt: skip
         nearest = _nearest_squared(nodes, initializers, "inner_patches", memory, quantized=quantized,
                                    quantized_patches=("inner_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
-    elif area_only:
-        read = decision.area > 0
+    elif area_only and decision.area is not None:
+        read = np.asarray(decision.area > 0)
         if edges and decision.prototypes is None:  # the ring's own distances are never read
             read[[0, -1], :] = read[:, [0, -1]] = False
         initializers += [
