@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -56,15 +57,9 @@ def timed(sessions: dict, image: np.ndarray, runs: int) -> dict:
     return {key: statistics.median(spent) for key, spent in times.items()}
 
 
-def graph(
-    size: tuple[int, int],
-    memory: np.ndarray,
-    edges: bool,
-    chunk: int,
-    quantized: bool = False,
-    area: np.ndarray | None = None,
-):
-    return cpu_session(scoring_model(size, memory, edges, chunk, quantized, area).SerializeToString())
+def graph(*args: Any, **kwargs: Any):
+    """scoring_model's graph in a session."""
+    return cpu_session(scoring_model(*args, **kwargs).SerializeToString())
 
 
 def scoring_model(

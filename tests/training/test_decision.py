@@ -21,6 +21,20 @@ from server.training.decision import (
 )
 
 
+def discs_on_noise(rng: np.random.Generator, boxes: list, colour: tuple[int, int, int]) -> list[np.ndarray]:
+    """96x64 pictures of noise, each with a disc of `colour` in its box, as the network takes them."""
+    from PIL import Image, ImageDraw
+
+    from server.training.trainer import network_input
+
+    pictures = []
+    for box in boxes:
+        image = Image.fromarray(rng.integers(90, 160, (64, 96, 3), dtype=np.uint8))
+        ImageDraw.Draw(image).ellipse(box, fill=colour)
+        pictures.append(network_input(np.asarray(image)))
+    return pictures
+
+
 def test_the_threshold_maximises_f1_and_keeps_the_widest_margin():
     normal, anomalous = np.array([1.0, 2.0, 3.0]), np.array([7.0, 8.0, 9.0])
     assert best_threshold(normal, anomalous) == pytest.approx(5.0)  # every cut in 3..7 is perfect: the middle
@@ -84,22 +98,19 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
     the map measured against each place's normal level or not, the part's area or every cell,
     statistics, the likeness to labelled defect patches, pooled components, the learnt rule and the
     calibration: the exported graph against the trainer's computation, on real pictures."""
-    from PIL import Image, ImageDraw
 
     from server.training.decision import Combination
     from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
     from server.training.memory import Nearest
     from server.training.selection import Images, Searcher, memory_for
-    from server.training.trainer import cpu_session, network_input
+    from server.training.trainer import cpu_session
 
     size = (96, 64)
     grid = feature_grid(size)
     rng = np.random.default_rng(2)
-    pictures = []
-    for index in range(4):
-        image = Image.fromarray(rng.integers(90, 160, (64, 96, 3), dtype=np.uint8))
-        ImageDraw.Draw(image).ellipse((10 + 8 * index, 10, 40 + 8 * index, 40), fill=(200, 40, 40))
-        pictures.append(network_input(np.asarray(image)))
+    pictures = discs_on_noise(
+        rng, [(10 + 8 * index, 10, 40 + 8 * index, 40) for index in range(4)], (200, 40, 40)
+    )
     features = cpu_session(feature_graph(size, tone=tone).SerializeToString())
     channels = 155 if tone else 152
     maps = [features.run(["features"], {"image": p})[0][0].reshape(channels, -1).T for p in pictures]
@@ -210,20 +221,15 @@ def test_a_global_memory_searches_only_the_parts_area(quantized):
     """Aligned parts: the served graph searches the patches of the part's area alone (its inner cells,
     where the ring reads them) and gives the others a distance of 0, the map the trainer computes, in
     floats or in 8-bit integers."""
-    from PIL import Image, ImageDraw
 
     from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
     from server.training.selection import Searcher
-    from server.training.trainer import cpu_session, network_input
+    from server.training.trainer import cpu_session
 
     size = (96, 64)
     grid = feature_grid(size)
-    rng = np.random.default_rng(5)
-    pictures = []
-    for index in range(3):
-        image = Image.fromarray(rng.integers(90, 160, (64, 96, 3), dtype=np.uint8))
-        ImageDraw.Draw(image).ellipse((20, 10, 60 + 8 * index, 50), fill=(60, 70, 200))
-        pictures.append(network_input(np.asarray(image)))
+    pictures = discs_on_noise(np.random.default_rng(5), [(20, 10, 60 + 8 * index, 50) for index in range(3)],
+                              (60, 70, 200))  # fmt: skip
     features = cpu_session(feature_graph(size).SerializeToString())
     maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
     memory = np.concatenate(maps[:2])
