@@ -656,8 +656,8 @@ def scoring_graph(
                                    quantized_patches=("inner_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
     elif area_only and decision.area is not None:
         read = np.asarray(decision.area > 0)
-        if edges and decision.prototypes is None:  # the ring's own distances are never read
-            read[[0, -1], :] = read[:, [0, -1]] = False
+        if edges and decision.prototypes is None and read[1:-1, 1:-1].any():
+            read[[0, -1], :] = read[:, [0, -1]] = False  # the ring's own distances are never read
         initializers += [
             numpy_helper.from_array(np.flatnonzero(read).astype(np.int64), "area_cells"),
             numpy_helper.from_array(np.zeros(rows * cols, np.float32), "no_distances"),

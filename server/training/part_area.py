@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+CELL = 8  # pixels of the working picture per cell, each way (graphs.feature_grid)
 COVERED = 0.05  # a cell is covered by a part when this share of its pixels belongs to the silhouette
 SHARE = 0.1  # a cell belongs to the area when this share of the normal parts covers it (not one stray photo)
 MARGIN = 1  # cells added around the area
-
-
-CELL = 8  # pixels of the working picture per cell, each way (graphs.feature_grid)
 
 
 def cell_cover(silhouette: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -30,9 +28,14 @@ def cell_cover(silhouette: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return cut.reshape(rows, CELL, cols, CELL).mean(axis=(1, 3))
 
 
-def part_area(covers: list[np.ndarray]) -> np.ndarray:
-    """[rows, cols] float32, 1 where the part lies and 0 elsewhere, from each normal picture's cell_cover."""
+def part_area(covers: list[np.ndarray]) -> np.ndarray | None:
+    """[rows, cols] float32, 1 where the part lies and 0 elsewhere, from each normal picture's cell_cover;
+    None where no part covers any cell (pictures of the bare background): every cell is scored then."""
+    if not covers:
+        return None
     covered = np.stack([cover >= COVERED for cover in covers]).mean(0) >= SHARE
+    if not covered.any():
+        return None
     return widened(filled(covered), MARGIN).astype(np.float32)
 
 

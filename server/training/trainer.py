@@ -391,7 +391,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     sessions: dict[tuple[int, int], Any] = {}
     seen: dict[tuple[int, bool], list[np.ndarray]] = {}  # per working size and alignment
     turned_copies: dict[tuple[int, bool], list[np.ndarray]] = {}
-    areas: dict[tuple[int, bool], np.ndarray] = {}  # aligned views: where the part lies (part_area)
+    areas: dict[tuple[int, bool], np.ndarray | None] = {}  # aligned views: where the part lies (part_area)
 
     def working(candidate: Candidate) -> tuple[int, int]:
         return input_size(

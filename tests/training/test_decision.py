@@ -3,6 +3,8 @@ served graph computing exactly what the trainer computed in numpy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from onnx import numpy_helper
@@ -239,12 +241,16 @@ def test_a_global_memory_searches_only_the_parts_area(quantized):
     graph = scoring_graph(size, memory, decision, quantized=quantized)
     (cells,) = [numpy_helper.to_array(i) for i in graph.graph.initializer if i.name == "area_cells"]
     assert len(cells) == part[1:-1, 1:-1].sum() == 35  # the area's inner cells, of 8 x 12
-    served = cpu_session(graph.SerializeToString())
+    ring = np.zeros(grid, np.float32)
+    ring[0, 3:6] = 1.0  # an area in the ring alone: its cells are searched, their distances never read
     searcher = Searcher(memory, grid, long_side=96, quantized=quantized)
-    for picture, patches in zip(pictures, maps, strict=True):
-        (anomaly_map,) = served.run(["anomaly_map"], {"image": picture})
-        expected = distance_map(searcher.squared(patches), grid, edges=True, area=part)
-        np.testing.assert_allclose(anomaly_map[0, 0] * 1000, expected + 500, rtol=1e-4, atol=0.05)
+    for area in (part, ring):
+        decision = replace(decision, area=area)
+        served = cpu_session(scoring_graph(size, memory, decision, quantized=quantized).SerializeToString())
+        for picture, patches in zip(pictures, maps, strict=True):
+            (anomaly_map,) = served.run(["anomaly_map"], {"image": picture})
+            expected = distance_map(searcher.squared(patches), grid, edges=True, area=area)
+            np.testing.assert_allclose(anomaly_map[0, 0] * 1000, expected + 500, rtol=1e-4, atol=0.05)
 
 
 def test_a_local_search_finds_the_nearest_patch_near_the_same_place():

@@ -54,3 +54,8 @@ def test_a_cell_barely_touched_by_the_part_is_not_covered():
     covers[0][1, 1] = covers[1][1, 1] = 0.05
     area = part_area(covers)
     assert area.sum() == 9 and area[1, 1] == 1  # the touched cell and its neighbours
+
+
+def test_pictures_of_the_bare_background_leave_every_cell_scored():
+    assert part_area([np.zeros((4, 5), np.float32)] * 3) is None
+    assert part_area([]) is None
