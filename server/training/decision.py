@@ -155,22 +155,44 @@ def best_threshold(normal: np.ndarray, anomalous: np.ndarray) -> float:
     return best
 
 
-def calibration_slope(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    """The slope a of P(anomaly) = sigmoid(a (score - threshold)) that best explains held-out scores.
-    Targets are Platt's smoothed labels ((n+1)/(n+2) and 1/(n+2)), so a perfect separation on a few dozen
-    images gives a confident but finite slope rather than a step."""
+@dataclass(frozen=True)
+class Calibration:
+    """P(anomaly) = sigmoid(slope * (s - t)), with s the score and t the threshold, or with `log_score` their
+    logarithms: a distance's anomalies reach many times the threshold while its normals crowd below it, and
+    a slope fitted to the scores themselves left clear defects near 0.5 (second-seed plates: true positives'
+    mean Confidence 0.83, against 0.90 on the logarithms)."""
+
+    slope: float
+    log_score: bool = False
+
+
+def calibration(scores: np.ndarray, labels: np.ndarray, threshold: float) -> Calibration:
+    """The calibration that explains held-out scores best: on the scores, or on their logarithms where every
+    score and the threshold are positive (distances); one slope either way, fitted to Platt's smoothed
+    targets ((n+1)/(n+2) and 1/(n+2)), so a perfect separation on a few dozen images gives a confident but
+    finite slope rather than a step."""
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
+    slope, loss = _platt(scores - threshold, labels)
+    if threshold > 0 and len(scores) and scores.min() > 0:
+        log_slope, log_loss = _platt(np.log(scores) - np.log(threshold), labels)
+        if log_loss < loss:
+            return Calibration(log_slope, log_score=True)
+    return Calibration(slope)
+
+
+def _platt(over: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The slope a of sigmoid(a * over) with the least loss against Platt's targets, and that loss."""
     positives, negatives = labels.sum(), (~labels).sum()
     target = np.where(labels, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-    scale = scores.std() or 1.0
-    centred = (scores - threshold) / scale
+    scale = over.std() or 1.0
+    centred = over / scale
     best, best_loss = 1.0, np.inf
     for slope in np.geomspace(0.05, 200.0, 400):
         p = 1.0 / (1.0 + np.exp(-np.clip(slope * centred, -30, 30)))
         loss = -(target * np.log(p + 1e-12) + (1 - target) * np.log(1 - p + 1e-12)).mean()
         if loss < best_loss:
             best, best_loss = slope, loss
-    return float(best / scale)
+    return float(best / scale), float(best_loss)
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -25,6 +25,7 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
 
 TONE_WEIGHT = 300.0  # tone values are scaled to weigh like the trunk's features (measured: docs/quality.md)
 TONE_CHANNELS = 3  # a cell's tone is one number per colour channel
+LOG_FLOOR = 1e-6  # a score calibrated in logarithms is read as at least this (decision.Calibration)
 TONE_CELLS = 7  # a cell's tone is measured against the cells around it, this many across
 TONE_FLOOR = 0.02  # added to intensities (0..1) before the logarithm: black stays finite
 
@@ -550,6 +551,8 @@ class Decision:
     # aligned parts: [rows, cols], 1 where the part lies (server/training/part_area.py); the other cells'
     # distances are taken as 0. None: every cell counts
     area: np.ndarray | None = None
+    # the probability is sigmoid(slope * (log combined - log threshold)) (decision.Calibration)
+    log_score: bool = False
 
 
 def scoring_graph(
@@ -782,7 +785,20 @@ def scoring_graph(
         helper.make_node("Concat", rule_inputs, ["rule_inputs"], axis=1),
         helper.make_node("MatMul", ["rule_inputs", "rule_weights"], ["rule_product"]),
         helper.make_node("Add", ["rule_product", "rule_bias"], ["combined"]),
-        helper.make_node("Sub", ["combined", "threshold"], ["over"]),
+    ]
+    if decision.log_score:  # a distance and its threshold in logarithms (a distance of 0: the floor's)
+        initializers += [
+            helper.make_tensor("log_floor", TensorProto.FLOAT, [], [LOG_FLOOR]),
+            helper.make_tensor("log_threshold", TensorProto.FLOAT, [], [float(np.log(decision.threshold))]),
+        ]
+        nodes += [
+            helper.make_node("Max", ["combined", "log_floor"], ["floored"]),
+            helper.make_node("Log", ["floored"], ["log_combined"]),
+            helper.make_node("Sub", ["log_combined", "log_threshold"], ["over"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Sub", ["combined", "threshold"], ["over"]))
+    nodes += [
         helper.make_node("Mul", ["over", "slope"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["probability"]),
         helper.make_node("Reshape", ["probability", "score_shape"], ["score"]),

@@ -15,9 +15,10 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   statistics and pooled features) are compared by cross-validation on the training images only.
 - Threshold and Confidence (server/training/decision.py): the threshold maximises F1 on the training
   images' scores by the served memory (a normal image's own patches left out), each image counted once;
-  the served score is sigmoid(slope * (score - threshold)), with the slope fitted to the same scores, so
-  it reads as the probability that the image is anomalous and Confidence as the probability that the
-  decision is right.
+  the served score is sigmoid(slope * (score - threshold)), with the slope fitted to the same scores (or
+  on the logarithms of a distance and its threshold, where they explain those scores better), so it reads
+  as the probability that the image is anomalous and Confidence as the probability that the decision is
+  right.
 - Segmentation (projects with masks): see server/training/segmentation.py.
 """
 
@@ -182,7 +183,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
 
 
 def _train(job: Job, progress: Callable[[str], None]) -> Result:
-    from server.training.decision import best_threshold, calibration_slope
+    from server.training.decision import best_threshold, calibration
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import Decision, feature_graph, scoring_graph
     from server.training.segmentation import fit_segmentation, held_out_evidence, project_classes
@@ -262,14 +263,14 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)
     combination = final_combination(best, best_images)
     threshold = best_threshold(best.scores[~labels], best.scores[labels])
-    slope = calibration_slope(best.scores, labels, threshold)
-    decision = Decision(combination, threshold, slope, radius(best.candidate.long_side), map_threshold,
+    calibrated = calibration(best.scores, labels, threshold)
+    decision = Decision(combination, threshold, calibrated.slope, radius(best.candidate.long_side), map_threshold,
                         map_spread, best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None,
                         masks=head if best.rule == MASK_RULE else None, edges=not best.candidate.local,
-                        area=best_images.area)  # fmt: skip
+                        area=best_images.area, log_score=calibrated.log_score)  # fmt: skip
     remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
-    choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(slope, 6),
-                             "Memory": remembered})  # fmt: skip
+    choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(calibrated.slope, 6),
+                             "CalibratedOnLogScore": calibrated.log_score, "Memory": remembered})  # fmt: skip
     del best_images, all_images
 
     progress("Exporting the model.")

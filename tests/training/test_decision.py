@@ -13,7 +13,7 @@ from server.training.decision import (
     auroc,
     best_threshold,
     blur,
-    calibration_slope,
+    calibration,
     distance_map,
     fit_combination,
     likeness,
@@ -50,7 +50,9 @@ def test_calibration_gives_clear_cases_high_confidence_and_borderline_ones_littl
     scores = np.concatenate([normal, anomalous])
     labels = np.array([False] * 30 + [True] * 30)
     threshold = best_threshold(normal, anomalous)
-    slope = calibration_slope(scores, labels, threshold)
+    calibrated = calibration(scores, labels, threshold)
+    slope = calibrated.slope
+    assert not calibrated.log_score  # scores below 0: no logarithms
 
     def probability(score: float) -> float:
         return 1 / (1 + np.exp(-slope * (score - threshold)))
@@ -59,7 +61,27 @@ def test_calibration_gives_clear_cases_high_confidence_and_borderline_ones_littl
     assert 0.4 < probability(threshold + 0.1) < 0.6  # at the threshold: a coin toss
     assert np.isfinite(slope)  # a perfect separation still gives a finite slope
     noisy = np.concatenate([rng.normal(0, 1, 30), rng.normal(1, 1, 30)])
-    assert calibration_slope(noisy, labels, best_threshold(noisy[:30], noisy[30:])) < slope
+    assert calibration(noisy, labels, best_threshold(noisy[:30], noisy[30:])).slope < slope
+
+
+def test_distances_whose_anomalies_reach_far_are_calibrated_in_logarithms():
+    """Normal distances crowd below the threshold, anomalous ones reach many times it (as on generated
+    plates): a slope on the logarithms explains them better, and reads a defect half as far again as the
+    threshold as clearer than a slope on the distances themselves does, which the far ones hold flat."""
+    rng = np.random.default_rng(3)
+    normal = rng.uniform(2.0, 6.3, 15)
+    anomalous = np.concatenate(
+        [rng.uniform(6.5, 14.0, 10), np.exp(rng.uniform(np.log(15.0), np.log(80.0), 5))]
+    )
+    scores, labels = np.concatenate([normal, anomalous]), np.array([False] * 15 + [True] * 15)
+    threshold = best_threshold(normal, anomalous)
+    calibrated = calibration(scores, labels, threshold)
+    assert calibrated.log_score
+    logs = 1 / (1 + np.exp(-calibrated.slope * np.log(1.5)))
+    linear = calibration(scores - 100.0, labels, threshold - 100.0)  # the same, moved below 0: no logarithms
+    assert not linear.log_score
+    flat = 1 / (1 + np.exp(-linear.slope * 0.5 * threshold))
+    assert logs > flat + 0.05, (logs, flat)  # measured: 0.836 and 0.766
 
 
 def test_the_learnt_rule_finds_what_the_memory_peak_misses():
@@ -251,6 +273,33 @@ def test_a_global_memory_searches_only_the_parts_area(quantized):
             (anomaly_map,) = served.run(["anomaly_map"], {"image": picture})
             expected = distance_map(searcher.squared(patches), grid, edges=True, area=area)
             np.testing.assert_allclose(anomaly_map[0, 0] * 1000, expected + 500, rtol=1e-4, atol=0.05)
+
+
+def test_a_score_calibrated_in_logarithms_is_served_as_the_trainer_computes_it():
+    """With `log_score` the served probability is sigmoid(slope * (log peak - log threshold)): the same
+    decision as without it, a different Confidence; a picture the memory holds (distance 0) reads as
+    surely normal."""
+    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.selection import Searcher
+    from server.training.trainer import cpu_session
+
+    size = (96, 64)
+    grid = feature_grid(size)
+    pictures = discs_on_noise(np.random.default_rng(6), [(20, 10, 50, 40), (30, 12, 70, 52)], (200, 40, 40))
+    features = cpu_session(feature_graph(size).SerializeToString())
+    maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
+    memory = maps[0]
+    searcher = Searcher(memory, grid, long_side=96)
+    peaks = [distance_map(searcher.squared(patches), grid).max() for patches in maps]
+    threshold = peaks[1] / 2
+    for log_score in (False, True):
+        decision = Decision(memory_only(152), threshold=threshold, slope=3.0, log_score=log_score)
+        served = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
+        scores = [served.run(["score"], {"image": picture})[0][0] for picture in pictures]
+        over = np.log(peaks[1]) - np.log(threshold) if log_score else peaks[1] - threshold
+        assert scores[1] == pytest.approx(1 / (1 + np.exp(-3.0 * over)), rel=1e-3)
+        assert scores[0] < 1e-3  # the memory's own picture
+    assert peaks[0] < 0.1  # (a hair above 0: |p|^2 + |m|^2 - 2 p.m in floats)
 
 
 def test_a_local_search_finds_the_nearest_patch_near_the_same_place():
