@@ -25,9 +25,9 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
 
 TONE_WEIGHT = 300.0  # tone values are scaled to weigh like the trunk's features (measured: docs/quality.md)
 TONE_CHANNELS = 3  # a cell's tone is one number per colour channel
-LOG_FLOOR = 1e-6  # a score calibrated in logarithms is read as at least this (decision.Calibration)
 TONE_CELLS = 7  # a cell's tone is measured against the cells around it, this many across
 TONE_FLOOR = 0.02  # added to intensities (0..1) before the logarithm: black stays finite
+LOG_FLOOR = 1e-6  # a score calibrated in logarithms is read as at least this (decision.Calibration)
 
 
 @dataclass(frozen=True)
@@ -591,7 +591,6 @@ def scoring_graph(
         helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
         helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
         helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
-        helper.make_tensor("threshold", TensorProto.FLOAT, [], [decision.threshold]),
         helper.make_tensor("slope", TensorProto.FLOAT, [], [decision.slope]),
         helper.make_tensor("map_threshold", TensorProto.FLOAT, [], [decision.map_threshold]),
         helper.make_tensor("map_spread", TensorProto.FLOAT, [], [decision.map_spread]),
@@ -797,6 +796,7 @@ def scoring_graph(
             helper.make_node("Sub", ["log_combined", "log_threshold"], ["over"]),
         ]
     else:
+        initializers.append(helper.make_tensor("threshold", TensorProto.FLOAT, [], [decision.threshold]))
         nodes.append(helper.make_node("Sub", ["combined", "threshold"], ["over"]))
     nodes += [
         helper.make_node("Mul", ["over", "slope"], ["logit"]),
