@@ -55,14 +55,31 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
             driver.quit()
 
 
+GONE_NODE = "does not belong to the document"
+
+
 def wait_until(driver: Any, condition: Callable[[Any], Any], timeout: float = 60.0, what: str = "") -> Any:
     """Waits through the console's own refreshes (elements go stale while a page reloads)."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
+
+    def settled(current: Any) -> Any:
+        try:
+            return condition(current)
+        except WebDriverException as error:
+            # Chromium reports a node replaced between finding and reading it as an "unknown error"
+            # rather than a stale element; it is the same race, so it means "not yet" too.
+            if GONE_NODE in str(error):
+                return False
+            raise
 
     ignored = (NoSuchElementException, StaleElementReferenceException)
     return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=ignored).until(
-        condition, message=what
+        settled, message=what
     )
 
 
