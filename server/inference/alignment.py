@@ -84,6 +84,11 @@ def plain_border(image: Image.Image) -> tuple[int, int, int] | None:
     return colour if plain >= 0.9 else None
 
 
+def border_colour(image: Image.Image) -> tuple[int, int, int]:
+    """The median colour of the image's border, plain or not."""
+    return _border(np.asarray(image))[0]
+
+
 def _border(pixels: np.ndarray) -> tuple[tuple[int, int, int], float]:
     """The border's median colour and the share of border pixels within TOLERANCE of it (pixels: uint8
     [height, width, 3])."""
@@ -183,10 +188,10 @@ def reference_for(image: Image.Image, background: tuple[int, int, int], toleranc
     return polar(mask, centre(mask))
 
 
-def largest_piece(mask: np.ndarray) -> float:
-    """The share of the mask's pixels in its largest 4-connected piece (0 for an empty mask). Each pixel
-    takes the largest label around it until nothing changes: as many numpy passes as the longest path
-    inside a piece, cheap on a thumbnail."""
+def piece_labels(mask: np.ndarray) -> np.ndarray:
+    """The mask's 4-connected pieces: one label per piece (0 outside the mask). Each pixel takes the
+    largest label around it until nothing changes: as many numpy passes as the longest path inside a
+    piece, cheap on a thumbnail."""
     height, width = mask.shape
     labels = np.where(mask, np.arange(1, height * width + 1).reshape(height, width), 0)
     while True:
@@ -195,9 +200,13 @@ def largest_piece(mask: np.ndarray) -> float:
                                    padded[1:-1, :-2], padded[1:-1, 2:]])  # fmt: skip
         grown = np.where(mask, grown, 0)
         if np.array_equal(grown, labels):
-            break
+            return labels
         labels = grown
-    sizes = np.bincount(labels.ravel())[1:]
+
+
+def largest_piece(mask: np.ndarray) -> float:
+    """The share of the mask's pixels in its largest 4-connected piece (0 for an empty mask)."""
+    sizes = np.bincount(piece_labels(mask).ravel())[1:]
     return float(sizes.max() / sizes.sum()) if sizes.sum() else 0.0
 
 

@@ -42,8 +42,8 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class DetailInput:
-    """A graph's second input: the image again at a finer fixed size, normalised as the first input (the
-    trainer's segmentation models draw their masks at it)."""
+    """A graph's extra input at a fixed size: the image again at a finer size, normalised as the first input
+    (detail_input: the trainer's segmentation models draw their masks at it), or the gap map (gap_input)."""
 
     name: str
     width: int
@@ -92,6 +92,7 @@ class ModelDescription:
     source: str = "bundle"  # bundle, anomalib-2, anomalib-1, trainer
     align: dict[str, Any] | None = None  # centre and un-rotate parts first: background, tolerance, reference
     detail_input: DetailInput | None = None  # the image at a second, finer size (a second graph input)
+    gap_input: DetailInput | None = None  # inference.part_gap's map at a size (one more graph input)
 
     def size_problem(self, size: tuple[int, int], what: str = "image") -> str | None:
         """Why an input of `size` (width, height) cannot be run, or None when it can."""
@@ -154,6 +155,7 @@ def parse_description(document: Any) -> ModelDescription:
         source=str(document.get("source", "bundle")),
         align=_align(document.get("align")),
         detail_input=_detail_input(document, spec),
+        gap_input=_gap_input(document, spec),
     )
     _check_rules(description)
     return description
@@ -180,18 +182,32 @@ def _check_rules(description: ModelDescription) -> None:
 
 
 def _detail_input(document: dict, spec: InputSpec) -> DetailInput | None:
-    if document.get("detail_input") is None:
+    return _sized_input(document, "detail_input", {"input.name": spec.name})
+
+
+def _gap_input(document: dict, spec: InputSpec) -> DetailInput | None:
+    taken = {"input.name": spec.name}
+    detail = document.get("detail_input")
+    if isinstance(detail, dict) and isinstance(detail.get("name"), str):
+        taken["detail_input.name"] = detail["name"]
+    return _sized_input(document, "gap_input", taken)
+
+
+def _sized_input(document: dict, key: str, taken: dict[str, str]) -> DetailInput | None:
+    """An extra graph input's {"name", "width", "height"}, named apart from the inputs `taken` (by field)."""
+    if document.get(key) is None:
         return None
-    raw = _object(document, "detail_input")
+    raw = _object(document, key)
     unknown = set(raw) - {"name", "width", "height"}
     if unknown:
-        raise BundleError(f"detail_input: unknown keys {sorted(unknown)}; known: ['height', 'name', 'width']")
-    name = _string(raw, "name", "detail_input.")
-    width, height = _size(raw, "width", "detail_input."), _size(raw, "height", "detail_input.")
+        raise BundleError(f"{key}: unknown keys {sorted(unknown)}; known: ['height', 'name', 'width']")
+    name = _string(raw, "name", f"{key}.")
+    width, height = _size(raw, "width", f"{key}."), _size(raw, "height", f"{key}.")
     if width is None or height is None:
-        raise BundleError("detail_input.width and detail_input.height: both are required")
-    if name == spec.name:
-        raise BundleError(f"detail_input.name: {name!r} is already input.name")
+        raise BundleError(f"{key}.width and {key}.height: both are required")
+    for field_name, other in taken.items():
+        if name == other:
+            raise BundleError(f"{key}.name: {name!r} is already {field_name}")
     return DetailInput(name, width, height)
 
 
@@ -213,18 +229,23 @@ def check_against_graph(
     description: ModelDescription, inputs: dict[str, list], outputs: dict[str, list]
 ) -> None:
     """`inputs`/`outputs` map the graph's tensor names to their shapes (None or a name for a free axis)."""
-    spec, detail = description.input, description.detail_input
+    spec, detail, gap = description.input, description.detail_input, description.gap_input
     if spec.name not in inputs:
         raise BundleError(f"input.name: the graph has no input {spec.name!r}; it has {sorted(inputs)}")
-    if detail is None and len(inputs) != 1:
+    named = {"input.name": spec.name}
+    named.update({"detail_input.name": detail.name} if detail is not None else {})
+    named.update({"gap_input.name": gap.name} if gap is not None else {})
+    if len(named) == 1 and len(inputs) != 1:
         raise BundleError(f"the graph must take exactly one input; it takes {sorted(inputs)}")
+    if sorted(inputs) != sorted(named.values()):
+        raise BundleError(
+            f"the graph must take the inputs {' and '.join(named)}, {sorted(named.values())}; "
+            f"it takes {sorted(inputs)}"
+        )
     if detail is not None:
-        if sorted(inputs) != sorted([spec.name, detail.name]):
-            raise BundleError(
-                f"the graph must take the inputs input.name and detail_input.name, {sorted([spec.name, detail.name])}; "
-                f"it takes {sorted(inputs)}"
-            )
         _check_detail(detail, inputs[detail.name], spec.layout)
+    if gap is not None:
+        _check_gap(gap, inputs[gap.name])
     shape = inputs[spec.name]
     if len(shape) != 4:
         raise BundleError(f"input {spec.name!r} must have 4 dimensions ({spec.layout}); it has shape {shape}")
@@ -253,6 +274,16 @@ def _check_detail(detail: DetailInput, shape: list, layout: str) -> None:
     if len(shape) != 4 or fixed != expected:
         raise BundleError(
             f"detail_input: the graph's input {detail.name!r} has shape {shape}; model.json asks for {expected}"
+        )
+
+
+def _check_gap(gap: DetailInput, shape: list) -> None:
+    """The graph's gap input takes one plane at gap_input's size: [1, 1, height, width]."""
+    expected = [1, 1, gap.height, gap.width]
+    fixed = [value if isinstance(value, int) else want for value, want in zip(shape, expected, strict=False)]
+    if len(shape) != 4 or fixed != expected:
+        raise BundleError(
+            f"gap_input: the graph's input {gap.name!r} has shape {shape}; model.json asks for {expected}"
         )
 
 

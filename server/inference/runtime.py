@@ -173,11 +173,16 @@ class ModelRunner:
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
 
     def feeds(self, image: Image.Image) -> dict[str, np.ndarray]:
-        """The graph's inputs for an image: the image at the input's size, and at the detail input's."""
-        spec, detail = self.description.input, self.description.detail_input
+        """The graph's inputs for an image: the image at the input's size, at the detail input's, and the
+        gap map (inference.part_gap) at the gap input's."""
+        spec, detail, gap = self.description.input, self.description.detail_input, self.description.gap_input
         tensors = {spec.name: self._tensor(image)}
         if detail is not None:
             tensors[detail.name] = self._tensor(image, (detail.width, detail.height))
+        if gap is not None:
+            from server.inference.part_gap import part_gap
+
+            tensors[gap.name] = part_gap(image, (gap.width, gap.height))[np.newaxis, np.newaxis]
         return tensors
 
     def _tensor(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:

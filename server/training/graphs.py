@@ -116,6 +116,9 @@ DETAIL = "detail"  # the served graph's second input: the image at a finer size,
 # few pooling operations and one small convolution per pixel, not a trunk four times as dear)
 
 
+GAP = "part_gap"  # with masks of missing pieces, a third input: inference.part_gap's map at the mask's size
+
+
 def _colour_features(nodes: list, initializers: list, detail: tuple[int, int] | None = None) -> None:
     """Adds colour_features [1, 12, H, W] for the refinement that draws the segmentation's edges at the
     input's size: each pixel's colour, its colour against the 9x9 and the 25x25 pixels around it, and
@@ -157,11 +160,14 @@ def _model(
     size: tuple[int, int],
     outputs: list,
     detail: tuple[int, int] | None = None,
+    gap: tuple[int, int] | None = None,
 ) -> onnx.ModelProto:
     width, height = size
     inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])]
     if detail is not None:
         inputs.append(helper.make_tensor_value_info(DETAIL, TensorProto.FLOAT, [1, 3, detail[1], detail[0]]))
+    if gap is not None:
+        inputs.append(helper.make_tensor_value_info(GAP, TensorProto.FLOAT, [1, 1, gap[1], gap[0]]))
     graph = helper.make_graph(
         nodes,
         "lookoutvision_emulator_trainer",
@@ -565,6 +571,7 @@ def scoring_graph(
     tone: bool = False,
     quantized: bool = False,
     detail: tuple[int, int] | None = None,
+    gap: bool = False,
 ) -> onnx.ModelProto:
     """image -> score [1] (a probability: 0.5 is the threshold) and anomaly_map [1, 1, H/8, W/8], from a
     global `memory` [patches, channels] or a local one [images, channels, rows, cols]; with a
@@ -573,9 +580,10 @@ def scoring_graph(
     bias), rescored per pixel from those and the pixel features. `tone`: the features end with each
     cell's tone, as the memory's do (see _tone). `quantized`: a global memory is searched in 8-bit integers
     (see _quantized_bracket). `detail` (width, height; with `refine`): the refinement draws class_scores at
-    that size from the graph's second input (see DETAIL)."""
-    if detail is not None and refine is None:
-        raise ValueError("a detail input is read by the refinement only")
+    that size from the graph's second input (see DETAIL). `gap` (with `refine`, whose weights then end with
+    one more column): the refinement also reads the GAP input, where background lies inside the part's hull."""
+    if (detail is not None or gap) and refine is None:
+        raise ValueError("a detail or gap input is read by the refinement only")
     nodes: list = []
     initializers: list = []
     segmentation = head is not None or decision.masks is not None
@@ -825,14 +833,15 @@ def scoring_graph(
                 np.array_equal(mine, theirs) for mine, theirs in zip(head, decision.masks, strict=True)
             )
             _refinement(nodes, initializers, head_inputs, head, refine, "cell_logits" if shared else None,
-                        detail)  # fmt: skip
+                        detail, gap)  # fmt: skip
         mask_width, mask_height = detail or (cols * 8, rows * 8)
         outputs.append(
             helper.make_tensor_value_info(
                 "class_scores", TensorProto.FLOAT, [1, len(bias), mask_height, mask_width]
             )
         )
-    return _model(nodes, initializers, size, outputs, detail)
+    mask_size = detail or (cols * 8, rows * 8)
+    return _model(nodes, initializers, size, outputs, detail, mask_size if gap else None)
 
 
 def _head_inputs(nodes: list, initializers: list, head: tuple, widths: Widths) -> str:
@@ -900,6 +909,7 @@ def _refinement(
     refine: tuple,
     cell_logits: str | None,
     detail: tuple[int, int] | None = None,
+    gap: bool = False,
 ) -> None:
     """class_scores: the refinement's weights applied to [the head's scores upsampled, colour features,
     stride-2 features upsampled], as the trainer fitted them, without building that stack at the input's
@@ -907,13 +917,14 @@ def _refinement(
     resolution and only the classes' few channels are upsampled: the head and the refinement's weights for
     its scores become one convolution at stride 4, or, when the graph already has the head's scores
     (`cell_logits`), the refinement's weights apply to those. With `detail` (width, height), the pixels
-    are the second input's (see DETAIL): both coarser parts are resized to that size."""
+    are the second input's (see DETAIL): both coarser parts are resized to that size. With `gap`, the
+    weights' last column weighs the GAP input."""
     head_weights, head_bias = head
     weights, bias = refine
     classes = len(bias)
     on_scores = weights[:, :classes].astype(np.float64)
     on_colour = weights[:, classes : classes + COLOUR_FEATURES]
-    on_stride2 = weights[:, classes + COLOUR_FEATURES :]
+    on_stride2 = weights[:, classes + COLOUR_FEATURES : weights.shape[1] - int(gap)]
     if cell_logits is None:
         coarse_input, coarse_weights, coarse_bias = (
             head_inputs,
@@ -937,5 +948,15 @@ def _refinement(
         # two Adds, not one Sum of three: onnxruntime's Sum was 13 % of a 608x416 board model's time, and
         # the Adds take 5-10 ms less (bench/served_steps.py)
         helper.make_node("Add", ["refined_coarse_up", "refined_stride2_up"], ["refined_upscaled"]),
-        helper.make_node("Add", ["refined_upscaled", "refined_colour"], ["class_scores"]),
+        helper.make_node(
+            "Add", ["refined_upscaled", "refined_colour"], ["refined" if gap else "class_scores"]
+        ),
     ]
+    if gap:
+        initializers.append(
+            numpy_helper.from_array(weights[:, -1:, None, None].astype(np.float32), "refine_gap_w")
+        )
+        nodes += [
+            helper.make_node("Conv", [GAP, "refine_gap_w"], ["refined_gap"]),
+            helper.make_node("Add", ["refined", "refined_gap"], ["class_scores"]),
+        ]

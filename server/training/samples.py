@@ -30,9 +30,18 @@ class Seen:
     size: tuple[int, int]  # the image's own (width, height)
     placement: Any = None
     detail: np.ndarray | None = None  # uint8 [h, w, 3] at the detail size
+    gap: np.ndarray | None = None  # float32 [h, w] at the mask's size: inference.part_gap's map
 
     def tensor(self) -> np.ndarray:
         return network_input(self.pixels)
+
+    def served_feeds(self) -> dict[str, np.ndarray]:
+        """The served graph's inputs: feeds(), and the gap map when the model reads one (graphs.GAP)."""
+        from server.training.graphs import GAP
+
+        if self.gap is None:
+            return self.feeds()
+        return {**self.feeds(), GAP: self.gap[None, None]}
 
     def feeds(self) -> dict[str, np.ndarray]:
         """The graph's inputs: the image, and its detail when it has one."""

@@ -209,7 +209,7 @@ def held_out_evidence(
         if index in learnt:  # the refinement's pixels too: the pass it would make again is saved
             fine, pixel = session.run(["fine_features", "pixel_features"], item.feeds())
             fine = fine_of(item, fine)
-            refining.add(fine, pixel, cells.truths[learnt[index]])
+            refining.add(fine, with_gap(pixel, item), cells.truths[learnt[index]])
         else:
             fine = fine_of(item)
         weights, bias = heads[groups[index]]
@@ -248,8 +248,47 @@ def fit_refinement(
     refining = RefinementSamples(head, seen[0])
     for item, truth in zip(seen, truths, strict=True):
         fine, pixel = session.run(["fine_features", "pixel_features"], item.feeds())
-        refining.add(fine_of(item, fine) if fine_of is not None else fine[0], pixel, truth)
+        refining.add(fine_of(item, fine) if fine_of is not None else fine[0], with_gap(pixel, item), truth)
     return refining.fit()
+
+
+def with_gap(pixel: np.ndarray, item: Seen) -> np.ndarray:
+    """The pixel features [1, channels, h, w] the refinement reads: with the gap map last when the image
+    has one (as the served graph adds graphs.GAP)."""
+    if item.gap is None:
+        return pixel
+    return np.concatenate([pixel, item.gap[None, None].astype(pixel.dtype)], axis=1)
+
+
+GAP_SHARE = 0.05  # the gap map is read where at least this share of the labelled pixels lies in gaps
+
+
+PARTS_SHARE = 0.8  # ...and where at least this share of the normal images shows one part on its background
+
+
+def parts_shown(seen: list[Seen]) -> bool:
+    """Whether the normal images of `seen` show one part each on its background (inference.part_gap.one_part),
+    as PARTS_SHARE of them at least: a texture's or a board's gaps are not missing pieces."""
+    from PIL import Image
+
+    from server.inference.part_gap import one_part
+
+    normals = [item for item in seen if item.sample.label == "normal"]
+    shown = sum(one_part(Image.fromarray(item.pixels)) for item in normals)
+    return bool(normals) and shown >= PARTS_SHARE * len(normals)
+
+
+def gap_share(seen: list[Seen], classes: list[tuple[str, str]]) -> float:
+    """The share of the labelled defect pixels of `seen` (with gap maps) that lie where background shows
+    inside the part's hull (inference.part_gap): high where masks paint missing pieces."""
+    inside = labelled = 0
+    for item in seen:
+        if item.gap is None or item.sample.mask is None:
+            continue
+        marked = mask_classes(item.sample, classes, item.mask_size, item.placement) != 0
+        labelled += int(marked.sum())
+        inside += int((marked & (item.gap > 0.5)).sum())
+    return inside / labelled if labelled else 0.0
 
 
 class RefinementSamples:

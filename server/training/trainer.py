@@ -121,6 +121,26 @@ def finer_masks(
     return detail if thin_defects([masked[i] for i in spread], classes, read_at, reach) else None
 
 
+def gap_description(size: tuple[int, int]) -> dict:
+    """The bundle's `gap_input`: inference.part_gap's map at the size the mask is drawn at."""
+    from server.training.graphs import GAP
+
+    return {"name": GAP, "width": size[0], "height": size[1]}
+
+
+def with_gaps(seen: list[Seen], classes: list, choice: dict) -> tuple[list[Seen], bool]:
+    """`seen` (with gap maps) and whether the refinement reads them: where the normal images show one part
+    on its background (segmentation.parts_shown) and enough of the labelled pixels lie in gaps
+    (segmentation.GAP_SHARE), their share goes into the choice; elsewhere the maps are dropped."""
+    from server.training.segmentation import GAP_SHARE, gap_share, parts_shown
+
+    share = gap_share(seen, classes)
+    if share < GAP_SHARE or not parts_shown(seen):
+        return [replace(item, gap=None) for item in seen], False
+    choice["Chosen"]["PartGapShare"] = round(share, 3)
+    return seen, True
+
+
 def detail_description(size: tuple[int, int]) -> dict:
     """The bundle's `detail_input`: the image again at the size its mask is drawn at, normalised as `input`."""
     from server.training.graphs import DETAIL
@@ -226,6 +246,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     map_threshold = best_threshold(peaks[~labels], peaks[labels])
     map_spread = max(float(np.ptp(peaks)), 1e-6)
     head = refine = None
+    gap = False
     if classes:
         progress("Learning the anomaly classes from the masks.")
         session = cpu_session(
@@ -242,7 +263,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
         cells = refining = None
         if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
-            seen = [see(samples[chosen[i]], size, alignment, detail) for i in range(len(labels))]
+            seen = [see(samples[chosen[i]], size, alignment, detail, gap=True) for i in range(len(labels))]
+            seen, gap = with_gaps(seen, classes, choice)
             evidence, cells, refining = held_out_evidence(
                 session, seen, keep, best_images.folds, classes, levels
             )
@@ -253,7 +275,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             kept = [seen[i] for i in keep]
             del seen
         else:
-            kept = [see(samples[chosen[i]], size, alignment, detail) for i in keep]
+            kept, gap = with_gaps([see(samples[chosen[i]], size, alignment, detail, gap=True) for i in keep],
+                                  classes, choice)  # fmt: skip
         if refining is not None:  # gathered in the evidence's pass
             head, refine = refining.head, refining.fit()
         else:
@@ -277,7 +300,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     output = Path(job.output)
     output.mkdir(parents=True, exist_ok=True)
     graph = scoring_graph(size, memory, decision, head, refine, tone=best.candidate.tone, detail=detail,
-                          quantized=served_quantized(best.candidate, best.location is not None))  # fmt: skip
+                          quantized=served_quantized(best.candidate, best.location is not None), gap=gap)  # fmt: skip
     (output / MODEL_FILE).write_bytes(graph.SerializeToString())
     segmentation = {
         "task": "segmentation",
@@ -291,6 +314,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         "image_height": job.image_size[1],
         "input": input_description(size),
         **({"detail_input": detail_description(detail)} if detail is not None else {}),
+        **({"gap_input": gap_description(detail or size)} if gap else {}),
         "outputs": {"score": "score"},
         "threshold": 0.5,
         "source": "trainer",
@@ -301,7 +325,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
 
     progress("Evaluating the model on the test images.")
     predictions, pixels = evaluate_served(
-        str(output / MODEL_FILE), job.test, size, alignment, classes, detail
+        str(output / MODEL_FILE), job.test, size, alignment, classes, detail, gap
     )
     results: dict[str, Any] = dict(metrics(predictions))
     if classes:
@@ -327,9 +351,11 @@ def evaluate_served(
     alignment,
     classes: list,
     detail: tuple[int, int] | None = None,
+    gap: bool = False,
 ) -> tuple[list[dict], PixelCounts]:
     """Each test image's prediction by the served graph `model`, in order, and the pixel counts of the
-    class maps against the masks (projects with `classes`; `detail`: the size they are drawn at)."""
+    class maps against the masks (projects with `classes`; `detail`: the size they are drawn at; `gap`:
+    the graph reads the gap map)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from server.training.segmentation import PixelCounts
@@ -342,8 +368,8 @@ def evaluate_served(
         served = cpu_session(model, threads=max(1, cores // workers))
         predictions, pixels = [], PixelCounts(classes)
         for sample in test[first::workers]:
-            item = see(sample, size, alignment, detail)
-            answers = served.run(wanted, item.feeds())
+            item = see(sample, size, alignment, detail, gap)
+            answers = served.run(wanted, item.served_feeds())
             value = float(answers[0][0])
             predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": value,
                                 "anomalous": value >= 0.5})  # fmt: skip
@@ -576,14 +602,24 @@ def alignment_json(alignment) -> dict:
     return to_json(alignment)
 
 
-def see(sample: Sample, size: tuple[int, int], alignment=None, detail: tuple[int, int] | None = None) -> Seen:
-    """A sample at the input's `size` (and at the `detail` size too when given), as DetectAnomalies sees it."""
+def see(
+    sample: Sample,
+    size: tuple[int, int],
+    alignment=None,
+    detail: tuple[int, int] | None = None,
+    gap: bool = False,
+) -> Seen:
+    """A sample at the input's `size` (and at the `detail` size too when given), as DetectAnomalies sees it;
+    with `gap`, also where background lies inside the part's hull, at the size its mask is drawn."""
     from PIL import Image
+
+    from server.inference.part_gap import part_gap
 
     image, placement = _open(sample.path, alignment)
     pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
     finer = None if detail is None else np.asarray(image.resize(detail, Image.Resampling.BILINEAR))
-    return Seen(sample, pixels, image.size, placement, finer)
+    gaps = part_gap(image, detail or size) if gap else None
+    return Seen(sample, pixels, image.size, placement, finer, gaps)
 
 
 def part_cover(sample: Sample, size: tuple[int, int], alignment) -> np.ndarray:

@@ -51,6 +51,12 @@ def test_defaults():
         ({"detail_input": {"name": "image", "width": 64, "height": 64}}, "already input.name"),
         ({"detail_input": {"name": "detail", "width": 64, "height": 64, "scale": 2}}, "unknown keys ['scale']"),
         ({"detail_input": {"name": "detail", "width": 0, "height": 64}}, "detail_input.width"),
+        ({"gap_input": [1, 2]}, "gap_input: expected an object"),
+        ({"gap_input": {"name": "gap", "height": 64}}, "gap_input.width and gap_input.height"),
+        ({"gap_input": {"name": "image", "width": 64, "height": 64}}, "already input.name"),
+        ({"detail_input": {"name": "detail", "width": 64, "height": 64},
+          "gap_input": {"name": "detail", "width": 64, "height": 64}}, "already detail_input.name"),
+        ({"gap_input": {"name": "gap", "width": 64, "height": 64, "channels": 1}}, "unknown keys ['channels']"),
     ],
 )  # fmt: skip
 def test_problems_are_named(changes, fragment):
@@ -95,3 +101,24 @@ def test_a_detail_input_is_a_second_input_of_its_own_size():
         check_against_graph(description, {"image": [1, 3, 32, 64]}, {"score": [1]})
     with pytest.raises(BundleError, match="exactly one input"):
         check_against_graph(parse(input={"name": "image"}), inputs, {"score": [1]})
+
+
+def test_a_gap_input_is_one_plane_at_its_own_size():
+    """A graph with a gap input (the trainer's masks of missing pieces) takes it beside the image and the
+    detail input: one plane at gap_input's size."""
+    description = parse(input={"name": "image", "width": 64, "height": 32},
+                        detail_input={"name": "detail", "width": 128, "height": 64},
+                        gap_input={"name": "part_gap", "width": 128, "height": 64})  # fmt: skip
+    assert description.gap_input is not None and description.gap_input.height == 64
+    assert parse_description(description.to_json()) == description
+    inputs = {"image": [1, 3, 32, 64], "detail": [1, 3, 64, 128], "part_gap": [1, 1, 64, 128]}
+    check_against_graph(description, inputs, {"score": [1]})
+    with pytest.raises(
+        BundleError, match=re.escape("has shape [1, 3, 64, 128]; model.json asks for [1, 1, 64, 128]")
+    ):
+        check_against_graph(description, {**inputs, "part_gap": [1, 3, 64, 128]}, {"score": [1]})
+    with pytest.raises(
+        BundleError,
+        match=re.escape("must take the inputs input.name and detail_input.name and gap_input.name"),
+    ):
+        check_against_graph(description, {"image": [1, 3, 32, 64], "detail": [1, 3, 64, 128]}, {"score": [1]})

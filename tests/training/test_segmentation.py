@@ -100,14 +100,14 @@ def segmentation_features(
     return feeds, session.run(None, feeds)
 
 
-@pytest.mark.parametrize("detail", [None, (100, 75)])
-def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail):
+@pytest.mark.parametrize("detail, gap", [(None, False), ((100, 75), False), (None, True), ((100, 75), True)])
+def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail, gap):
     """The exported refinement (weighed part by part at each part's own resolution) gives the class scores
     that the trainer's stack of features would: the head on the fine features and the anomaly level,
     upsampled, beside the pixel features, through the refinement's weights; with a detail input, at its
-    size."""
+    size; with a gap input, its map weighed last (segmentation.with_gap)."""
     from server.training.decision import Combination
-    from server.training.graphs import Decision, level_graph, scoring_graph, upsample_graph
+    from server.training.graphs import GAP, Decision, level_graph, scoring_graph, upsample_graph
     from server.training.samples import cpu_session
 
     rng = np.random.default_rng(5)
@@ -120,10 +120,15 @@ def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail):
     # a wide map spread keeps the anomaly map inside 0..1, so it is the level the head reads, unclipped
     decision = Decision(combination, 0.0, 1.0, map_threshold=0.0, map_spread=1e3)
     head = (rng.normal(size=(3, fine.shape[1] + 1)) * 0.1, rng.normal(size=3))
+    width, height = detail or size
+    if gap:
+        gap_map = (rng.uniform(size=(height, width)) > 0.7).astype(np.float32)
+        pixel = np.concatenate([pixel, gap_map[None, None]], axis=1)
     refine = (rng.normal(size=(3, 3 + pixel.shape[1])), rng.normal(size=3))
     memory = features[0].reshape(channels, -1).T[::3].copy()
-    served = scoring_graph(size, memory, decision, head, refine, detail=detail)
-    level, scores = cpu_session(served.SerializeToString()).run(["anomaly_map", "class_scores"], feeds)
+    served = scoring_graph(size, memory, decision, head, refine, detail=detail, gap=gap)
+    served_feeds = {**feeds, GAP: gap_map[None, None]} if gap else feeds
+    level, scores = cpu_session(served.SerializeToString()).run(["anomaly_map", "class_scores"], served_feeds)
 
     (level_up,) = cpu_session(level_graph((6, 8)).SerializeToString()).run(["level_up"], {"level": level})
     inputs = np.concatenate([fine[0], level_up[0]])
@@ -133,7 +138,6 @@ def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail):
     )
     stacked = np.concatenate([coarse[0], pixel[0]])
     expected = np.einsum("kc,chw->khw", refine[0], stacked) + refine[1][:, None, None]
-    width, height = detail or size
     assert pixel.shape[2:] == (height, width) and scores.shape == (1, 3, height, width)
     assert np.allclose(scores[0], expected, atol=1e-4 * np.abs(expected).max())
 

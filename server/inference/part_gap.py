@@ -1,0 +1,123 @@
+"""Where a part is missing material: background pixels inside the convex hull of the part.
+
+People who label a broken cookie or a chipped part paint the missing piece, which is background in the
+photograph: nothing in the pixels says it is a defect, only the outline of what is left (cookies: 23 % of
+the labelled pixels the masks missed lay in such gaps). The segmentation's refinement reads this map
+beside the colours (see training.graphs GAP), and learns from the masks how much it counts.
+
+For parts on a plain background; numpy and Pillow only. The part is what differs from the border's colour
+by more than an Otsu cut of those differences (lighting falls off across a tray: a fixed tolerance took
+its darker edge for part); pieces touching the border are background, and pieces much smaller than the
+largest (crumbs, dust) are left out of the hull.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from server.inference.alignment import ONE_PIECE, border_colour, piece_labels, silhouette
+
+PIECES_SIDE = 96  # pieces and the hull are found on a copy this many pixels on its longer side (as alignment)
+MIN_PIECE = 0.05  # a piece smaller than this share of the largest is not part of the hull
+ONE_PART_AREA = 0.02  # one_part: the part covers at least this share of the picture
+MIN_TOLERANCE = 20.0  # the Otsu cut never goes below this difference from the border's colour
+
+
+def part_gap(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """float32 [height, width] at `size` (width, height): 1.0 where the picture shows background inside
+    the convex hull of the part, else 0.0 (all 0.0 when no part stands apart from the border)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    small, colour, tolerance, part = _part(rgb)
+    width, height = size
+    if not part.any():
+        return np.zeros((height, width), np.float32)
+    scale = (width / small.width, height / small.height)
+    outline = convex_hull(_row_ends(part))
+    if len(outline) < 3:  # a part a thumbnail's pixel wide has no inside
+        return np.zeros((height, width), np.float32)
+    hull = Image.new("L", size)
+    ImageDraw.Draw(hull).polygon([(x * scale[0], y * scale[1]) for x, y in outline], fill=255)
+    # the part itself at `size`, softened by the resize: a grainy background does not read as holes
+    shown = silhouette(rgb.resize(size, Image.Resampling.BILINEAR), colour, tolerance)
+    return ((np.asarray(hull) > 0) & (shown == 0)).astype(np.float32)
+
+
+def one_part(image: Image.Image) -> bool:
+    """Whether the picture shows one part on its background: a piece apart from the border covering at
+    least ONE_PART_AREA of the picture and holding most (alignment.ONE_PIECE) of what differs from the
+    background inside the border (a texture's grain, a board's traces: many pieces, none of them ruling)."""
+    _, _, _, differs = _part(image if image.mode == "RGB" else image.convert("RGB"), every_piece=True)
+    labels = piece_labels(differs)
+    sizes = np.bincount(labels.ravel())[1:]
+    return (
+        bool(sizes.size)
+        and sizes.max() >= ONE_PART_AREA * differs.size
+        and sizes.max() >= ONE_PIECE * sizes.sum()
+    )
+
+
+def _part(
+    rgb: Image.Image, every_piece: bool = False
+) -> tuple[Image.Image, tuple[int, int, int], float, np.ndarray]:
+    """The thumbnail, the border's colour, the tolerance cut, and the part on the thumbnail: its pieces
+    apart from the border (all of them with `every_piece`, otherwise the large ones; see `pieces`)."""
+    colour = border_colour(rgb)
+    small = rgb.copy()
+    small.thumbnail((PIECES_SIDE, PIECES_SIDE), Image.Resampling.BILINEAR)
+    differences = np.abs(np.asarray(small, np.int16) - np.array(colour, np.int16)).max(axis=2)
+    tolerance = max(MIN_TOLERANCE, otsu(differences))
+    return small, colour, tolerance, pieces(differences > tolerance, 0.0 if every_piece else MIN_PIECE)
+
+
+def otsu(values: np.ndarray) -> float:
+    """The cut between 0 and 255 that best splits `values` into two groups (Otsu's between-class variance)."""
+    counts = np.bincount(np.clip(values, 0, 255).astype(np.int64).ravel(), minlength=256).astype(np.float64)
+    share = counts / max(counts.sum(), 1.0)
+    below = np.cumsum(share)
+    mass = np.cumsum(share * np.arange(256))
+    between = (mass[-1] * below - mass) ** 2 / np.maximum(below * (1 - below), 1e-12)
+    return float(np.argmax(between[:-1]))
+
+
+def pieces(mask: np.ndarray, least: float = MIN_PIECE) -> np.ndarray:
+    """The mask's 4-connected pieces that do not touch its border and hold at least `least` of the largest
+    of them."""
+    labels = piece_labels(mask)
+    sizes = np.bincount(labels.ravel(), minlength=labels.size + 1)
+    sizes[0] = 0
+    sizes[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = 0
+    if not sizes.any():
+        return np.zeros_like(mask)
+    return np.isin(labels, np.flatnonzero((sizes > 0) & (sizes >= least * sizes.max())))
+
+
+def _row_ends(mask: np.ndarray) -> list[tuple[float, float]]:
+    """The centres of each row's first and last pixel: their hull is the mask's hull through its pixels'
+    centres (through their outer corners, a thumbnail's coarse pixels left a rim of background around
+    every part)."""
+    ends = []
+    for y in np.flatnonzero(mask.any(axis=1)):
+        xs = np.flatnonzero(mask[y])
+        ends += [(xs[0] + 0.5, y + 0.5), (xs[-1] + 0.5, y + 0.5)]
+    return [(float(x), float(y)) for x, y in ends]
+
+
+def convex_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The hull's corners in order (Andrew's monotone chain)."""
+    ordered = sorted(set(points))
+    if len(ordered) < 3:
+        return ordered
+
+    def turn(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    chains = []
+    for sequence in (ordered, ordered[::-1]):
+        chain: list[tuple[float, float]] = []
+        for point in sequence:
+            while len(chain) >= 2 and turn(chain[-2], chain[-1], point) <= 0:
+                chain.pop()
+            chain.append(point)
+        chains.append(chain[:-1])
+    return chains[0] + chains[1]
