@@ -189,19 +189,30 @@ def reference_for(image: Image.Image, background: tuple[int, int, int], toleranc
 
 
 def piece_labels(mask: np.ndarray) -> np.ndarray:
-    """The mask's 4-connected pieces: one label per piece (0 outside the mask). Each pixel takes the
-    largest label around it until nothing changes: as many numpy passes as the longest path inside a
-    piece, cheap on a thumbnail."""
+    """The mask's 4-connected pieces: one label per piece (0 outside the mask). Every run of the mask along
+    a row takes its largest label, then every run along a column, until nothing changes: as many passes
+    as a piece's paths take turns, where pixel-by-pixel growth took one pass a pixel of its longest path
+    (83 on a cookie's thumbnail)."""
     height, width = mask.shape
     labels = np.where(mask, np.arange(1, height * width + 1).reshape(height, width), 0)
     while True:
-        padded = np.pad(labels, 1)
-        grown = np.maximum.reduce([padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1],
-                                   padded[1:-1, :-2], padded[1:-1, 2:]])  # fmt: skip
-        grown = np.where(mask, grown, 0)
+        grown = _runs_take_their_largest(_runs_take_their_largest(labels).T).T
         if np.array_equal(grown, labels):
             return labels
         labels = grown
+
+
+def _runs_take_their_largest(labels: np.ndarray) -> np.ndarray:
+    """Each run of non-zero labels along the rows of `labels`, set to its largest label."""
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    inside = flat > 0
+    # a new stretch starts at every row's first pixel and wherever inside changes
+    starts = np.ones(flat.size, bool)
+    starts[1:] = inside[1:] != inside[:-1]
+    starts[:: labels.shape[1]] = True
+    bounds = np.flatnonzero(starts)
+    largest = np.maximum.reduceat(flat, bounds)
+    return np.repeat(largest, np.diff(np.append(bounds, flat.size))).reshape(labels.shape)
 
 
 def largest_piece(mask: np.ndarray) -> float:

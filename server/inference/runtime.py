@@ -174,15 +174,18 @@ class ModelRunner:
 
     def feeds(self, image: Image.Image) -> dict[str, np.ndarray]:
         """The graph's inputs for an image: the image at the input's size, at the detail input's, and the
-        gap map (inference.part_gap) at the gap input's."""
+        gap map (inference.part_gap) at the gap input's, from the picture already resized to it."""
         spec, detail, gap = self.description.input, self.description.detail_input, self.description.gap_input
-        tensors = {spec.name: self._tensor(image)}
+        pictures = {spec.name: _resized(image, (spec.width, spec.height))}
         if detail is not None:
-            tensors[detail.name] = self._tensor(image, (detail.width, detail.height))
+            pictures[detail.name] = _resized(image, (detail.width, detail.height))
+        tensors = {name: self._tensor(picture, picture.size) for name, picture in pictures.items()}
         if gap is not None:
             from server.inference.part_gap import part_gap
 
-            tensors[gap.name] = part_gap(image, (gap.width, gap.height))[np.newaxis, np.newaxis]
+            size = (gap.width, gap.height)
+            shown = next((picture for picture in pictures.values() if picture.size == size), None)
+            tensors[gap.name] = part_gap(image, size, shown)[np.newaxis, np.newaxis]
         return tensors
 
     def _tensor(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -237,6 +240,14 @@ class ModelRunner:
                 Image.fromarray(scores.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR)
             )
         return (scores >= description.pixel_threshold).astype(np.uint8)
+
+
+def _resized(image: Image.Image, size: tuple[int | None, int | None]) -> Image.Image:
+    """The image at `size` (bilinear), or as it is where the size is free or already the image's."""
+    width, height = size
+    if width is None or height is None or image.size == (width, height):
+        return image
+    return image.resize((width, height), Image.Resampling.BILINEAR)
 
 
 def warmed_runners(
