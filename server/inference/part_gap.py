@@ -1,9 +1,10 @@
 """Where a part is missing material: background pixels inside the convex hull of the part.
 
 People who label a broken cookie or a chipped part paint the missing piece, which is background in the
-photograph: nothing in the pixels says it is a defect, only the outline of what is left (cookies: 23 % of
-the labelled pixels the masks missed lay in such gaps). The segmentation's refinement reads this map
-beside the colours (see training.graphs GAP), and learns from the masks how much it counts.
+photograph, and the background shows through a crack: nothing in those pixels says defect, only the outline
+of what is left (cookies: 65 % of the labelled training pixels lie in such gaps). The segmentation's
+refinement reads this map beside the colours (see training.graphs GAP) and learns from the masks how much
+it counts.
 
 For parts on a plain background; numpy and Pillow only. The part is what differs from the border's colour
 by more than an Otsu cut of those differences (lighting falls off across a tray: a fixed tolerance took
