@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.timings import median_ms
 from server.training.graphs import feature_graph, local_memory_tensors, local_nearest_graph
 from server.training.samples import cpu_session
-from server.training.selection import LOCAL_IMAGES, radius
+from server.training.selection import LOCAL_IMAGES, REACH
 
 SIZES = ((320, 224), (512, 512), (608, 416))
 IMAGES = (15, LOCAL_IMAGES)
@@ -43,7 +43,7 @@ def main() -> None:
         image = rng.normal(size=(1, 3, height, width)).astype(np.float32)
         (patches,) = features.run(["features"], {"image": image})
         channels, rows, cols = patches.shape[1:]
-        search = cpu_session(local_nearest_graph((channels, rows, cols), radius(width)).SerializeToString())
+        search = cpu_session(local_nearest_graph((channels, rows, cols), REACH).SerializeToString())
         for count in IMAGES:
             memory = local_memory_tensors(rng.normal(size=(count, channels, rows, cols)).astype(np.float32))
             feed = {"features": patches, **memory}

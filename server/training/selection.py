@@ -43,6 +43,8 @@ from server.training.memory import Nearest, QuantizedNearest, coreset_rows
 FOLDS = 5
 MIN_ANOMALIES_TO_LEARN = 6  # fewer labelled anomalies than this: the memory's peak decides alone
 SELECTION_IMAGES = 30  # images of each label the candidates are compared on, at most
+REACH = 1  # how far (in cells of 8 px) a local match may lie: one cell (1.25-2.5 % of the image), nine
+# comparisons per remembered image and place; a candidate matching in place only (0) is tried after it
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,12 @@ class Candidate:
     turned: bool = False  # the memory also holds turned copies of the normal images
     aligned: bool = False  # parts are centred and turned upright first (plain backgrounds only)
     tone: bool = False  # the features also hold each cell's tone against its surroundings (graphs._tone)
+    reach: int = REACH  # a local memory: how far (in cells) a match may lie from the same place
 
     def name(self) -> str:
         where = "local (position-aware)" if self.local else "global"
-        return (f"{self.long_side} px, {'aligned parts, ' if self.aligned else ''}{where} memory"
+        matched = " matched in place" if self.local and not self.reach else ""
+        return (f"{self.long_side} px, {'aligned parts, ' if self.aligned else ''}{where} memory{matched}"
                 + (" with turned copies" if self.turned else "") + (", with tone" if self.tone else ""))  # fmt: skip
 
 
@@ -146,12 +150,6 @@ def fold_count(normals: int) -> int:
 LOCAL_IMAGES = 32  # normal images a local memory keeps at most (its size grows with each one)
 
 
-def radius(long_side: int) -> int:
-    """How far (in cells of 8 px) a local match may lie: one cell (1.25-2.5 % of the image), which keeps
-    the search to nine comparisons per remembered image and place."""
-    return 1
-
-
 def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np.ndarray:
     """The memory of the normal images of every fold but `exclude` (with their turned copies). Global:
     their patches [patches, channels], thinned as the final memory of all folds is thinned to `cap` (the
@@ -211,13 +209,13 @@ class Searcher:
     served model holds)."""
 
     def __init__(
-        self, memory: np.ndarray, grid: tuple[int, int], long_side: int, quantized: bool = False
+        self, memory: np.ndarray, grid: tuple[int, int], reach: int = REACH, quantized: bool = False
     ) -> None:
         self.grid = grid
         if memory.ndim == 4:
             from server.training.graphs import local_memory_tensors
 
-            self.session = _local_session(memory.shape[1:], radius(long_side))
+            self.session = _local_session(memory.shape[1:], reach)
             self.memory = local_memory_tensors(memory)
         else:
             self.nearest = QuantizedNearest(memory) if quantized else Nearest(memory)
@@ -271,7 +269,7 @@ def held_out_maps(
     for fold in range(folds):
         progress(f"fold {fold + 1} of {folds}")
         memory = memory_for(images, fold, cap, candidate.local)
-        searcher = Searcher(memory, images.grid, candidate.long_side, quantized=searched_quantized(candidate))
+        searcher = Searcher(memory, images.grid, candidate.reach, quantized=searched_quantized(candidate))
         for index in np.flatnonzero((images.folds == fold) & wanted):
             maps[index] = unsquared(searcher.squared(images.maps[index])).reshape(images.grid)
     return [maps[index] for index in np.flatnonzero(wanted)]

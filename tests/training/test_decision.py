@@ -110,18 +110,19 @@ def test_statistics_of_a_map():
 
 
 @pytest.mark.parametrize(
-    ("local", "located", "defects", "tone", "edges", "area"),
-    [(False, False, False, False, False, False), (True, False, False, False, False, False),
-     (False, False, False, False, True, False), (False, True, False, False, True, False),
-     (False, True, True, False, False, False), (True, False, False, True, False, False),
-     (False, False, True, False, True, False), (False, False, False, False, True, True),
-     (True, True, False, False, False, True), (False, False, True, False, True, True)],
+    ("local", "located", "defects", "tone", "edges", "area", "reach"),
+    [(False, False, False, False, False, False, 1), (True, False, False, False, False, False, 1),
+     (False, False, False, False, True, False, 1), (False, True, False, False, True, False, 1),
+     (False, True, True, False, False, False, 1), (True, False, False, True, False, False, 1),
+     (False, False, True, False, True, False, 1), (False, False, False, False, True, True, 1),
+     (True, True, False, False, False, True, 1), (False, False, True, False, True, True, 1),
+     (True, True, False, False, False, False, 0)],
 )  # fmt: skip
-def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone, edges, area):
-    """Features, nearest distances (a global memory in numpy, a local one through its own small graph),
-    the map measured against each place's normal level or not, the part's area or every cell,
-    statistics, the likeness to labelled defect patches, pooled components, the learnt rule and the
-    calibration: the exported graph against the trainer's computation, on real pictures."""
+def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, tone, edges, area, reach):
+    """Features, nearest distances (a global memory in numpy, a local one through its own small graph, a
+    cell away or in place only), the map measured against each place's normal level or not, the part's
+    area or every cell, statistics, the likeness to labelled defect patches, pooled components, the learnt
+    rule and the calibration: the exported graph against the trainer's computation, on real pictures."""
 
     from server.training.decision import Combination
     from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
@@ -148,11 +149,11 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
     prototypes = maps[3][[5, 9, 17]]  # patches of a labelled anomaly
     part = np.zeros(grid, np.float32)
     part[1:-1, 2:-3] = 1.0  # the part's area: the ring and a band of columns left out
-    decision = Decision(combination, threshold=1.5, slope=0.7, radius=1, map_spread=1000.0,
+    decision = Decision(combination, threshold=1.5, slope=0.7, radius=reach, map_spread=1000.0,
                         location=location if located else None, prototypes=prototypes if defects else None,
                         edges=edges, area=part if area else None)  # fmt: skip
     served = cpu_session(scoring_graph(size, memory, decision, tone=tone).SerializeToString())
-    searcher = Searcher(memory, grid, long_side=96)
+    searcher = Searcher(memory, grid, reach)
     for picture, patches in zip(pictures, maps, strict=True):
         blurred = distance_map(searcher.squared(patches), grid, edges, part if area else None)
         measured = (blurred - location[0]) / location[1] if located else blurred
@@ -201,7 +202,7 @@ def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.graph.node}
     assert "Gemm" not in {node.op_type for node in graph.graph.node}
     quantized = cpu_session(graph.SerializeToString())
-    searcher = Searcher(memory, feature_grid(size), long_side=128, quantized=True)
+    searcher = Searcher(memory, feature_grid(size), quantized=True)
     peaks = []
     for picture in pictures[3:]:
         wanted = exact.run(["anomaly_map", "score"], {"image": picture})
@@ -265,7 +266,7 @@ def test_a_global_memory_searches_only_the_parts_area(quantized):
     assert len(cells) == part[1:-1, 1:-1].sum() == 35  # the area's inner cells, of 8 x 12
     ring = np.zeros(grid, np.float32)
     ring[0, 3:6] = 1.0  # an area in the ring alone: its cells are searched, their distances never read
-    searcher = Searcher(memory, grid, long_side=96, quantized=quantized)
+    searcher = Searcher(memory, grid, quantized=quantized)
     for area in (part, ring):
         decision = replace(decision, area=area)
         served = cpu_session(scoring_graph(size, memory, decision, quantized=quantized).SerializeToString())
@@ -289,7 +290,7 @@ def test_a_score_calibrated_in_logarithms_is_served_as_the_trainer_computes_it()
     features = cpu_session(feature_graph(size).SerializeToString())
     maps = [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures]
     memory = maps[0]
-    searcher = Searcher(memory, grid, long_side=96)
+    searcher = Searcher(memory, grid)
     peaks = [distance_map(searcher.squared(patches), grid).max() for patches in maps]
     threshold = peaks[1] / 2
     for log_score in (False, True):
