@@ -475,6 +475,28 @@ def test_test_images_are_scored_in_order_whichever_session_takes_them(tmp_path, 
     assert [p["score"] for p in again] == pytest.approx(expected, rel=1e-5)
 
 
+def saved_samples(folder: Path, make, count: int, first_anomalous: int, name: str) -> list[Sample]:
+    """`make(rng, anomalous)`'s pictures and masks (#FF0000: class `name`) number 0 to count - 1, saved in
+    `folder`; from `first_anomalous` on they are anomalous."""
+    samples = []
+    for index in range(count):
+        anomalous = index >= first_anomalous
+        image, mask = make(np.random.default_rng(index), anomalous)
+        image.save(folder / f"{index}.png")
+        if anomalous:
+            mask.save(folder / f"{index}-mask.png")
+        samples.append(Sample(str(folder / f"{index}.png"), "anomaly" if anomalous else "normal", str(index),
+                              str(folder / f"{index}-mask.png") if anomalous else None,
+                              {"#FF0000": name} if anomalous else {}))  # fmt: skip
+    return samples
+
+
+def painted(sample: Sample) -> np.ndarray:
+    """Where a sample's mask paints its class (red on white)."""
+    with Image.open(str(sample.mask)) as mask:
+        return np.asarray(mask.convert("RGB"))[:, :, 1] == 0
+
+
 def small_bracket(rng: np.random.Generator, stained: bool) -> tuple[Image.Image, Image.Image]:
     """A small bracket at any angle and a little off centre on a plain white 192x192 frame, and its mask;
     a stained one has a red blot on its long arm."""
@@ -506,17 +528,8 @@ def test_small_parts_are_aligned_in_a_window_and_their_masks_drawn_where_they_we
     from server.inference.bundle import read_bundle
     from server.inference.runtime import ModelRunner
 
-    samples, truths = [], {}
-    for index in range(36):
-        stained = index >= 20
-        image, mask = small_bracket(np.random.default_rng(index), stained)
-        image.save(tmp_path / f"{index}.png")
-        if stained:
-            mask.save(tmp_path / f"{index}-mask.png")
-            truths[index] = np.asarray(mask)[:, :, 1] == 0
-        samples.append(Sample(str(tmp_path / f"{index}.png"), "anomaly" if stained else "normal", str(index),
-                              str(tmp_path / f"{index}-mask.png") if stained else None,
-                              {"#FF0000": "stain"} if stained else {}))  # fmt: skip
+    samples = saved_samples(tmp_path, small_bracket, 36, 20, "stain")
+    truths = {index: painted(samples[index]) for index in range(20, 36)}
     result = train(Job(samples[0::2], samples[1::2], (192, 192), str(tmp_path / "model")))
     assert "aligned parts" in result.selection["Chosen"]["Candidate"], result.selection
     description = read_bundle(tmp_path / "model")
@@ -670,20 +683,6 @@ def biscuit(rng: np.random.Generator, broken: bool) -> tuple[Image.Image, Image.
     return image.filter(ImageFilter.GaussianBlur(0.6)), mask
 
 
-def biscuit_samples(folder: Path) -> list[Sample]:
-    samples = []
-    for index in range(48):
-        broken = index >= 24
-        image, mask = biscuit(np.random.default_rng(index), broken)
-        image.save(folder / f"{index}.png")
-        if broken:
-            mask.save(folder / f"{index}-mask.png")
-        samples.append(Sample(str(folder / f"{index}.png"), "anomaly" if broken else "normal", str(index),
-                              str(folder / f"{index}-mask.png") if broken else None,
-                              {"#FF0000": "broken"} if broken else {}))  # fmt: skip
-    return samples
-
-
 def test_missing_pieces_are_painted_from_the_parts_outline(tmp_path, monkeypatch):
     """Masks that paint a missing piece (background in the picture) are learnt with the gap map: where
     background shows inside the part's hull. The refinement learns to count it towards the class; on
@@ -693,7 +692,7 @@ def test_missing_pieces_are_painted_from_the_parts_outline(tmp_path, monkeypatch
     from server.inference.runtime import ModelRunner
     from server.training import segmentation
 
-    samples = biscuit_samples(tmp_path)
+    samples = saved_samples(tmp_path, biscuit, 48, 24, "broken")
     with_gap = train(Job(samples[0::2], samples[1::2], (160, 160), str(tmp_path / "gap")))
     description = json.loads((tmp_path / "gap" / "model.json").read_text())
     assert description["gap_input"] == {"name": "part_gap", "width": 160, "height": 160}
@@ -715,9 +714,9 @@ def test_missing_pieces_are_painted_from_the_parts_outline(tmp_path, monkeypatch
     runner = ModelRunner(tmp_path / "gap", read_bundle(tmp_path / "gap"), threads=1)
     overlaps = []
     for sample in samples[25::2]:
-        with Image.open(sample.path) as image, Image.open(sample.mask) as mask:
+        with Image.open(sample.path) as image:
             found = runner.predict(image.convert("RGB")).class_map == 1
-            truth = np.asarray(mask.convert("RGB"))[:, :, 1] == 0
+        truth = painted(sample)
         overlaps.append((found & truth).sum() / (found | truth).sum())
     assert np.mean(overlaps) > 0.7, overlaps
 
