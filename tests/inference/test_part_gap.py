@@ -82,3 +82,13 @@ def test_the_hull_keeps_only_the_outer_corners():
 def test_a_speck_has_no_inside():
     speck = photo(lambda draw: draw.rectangle((100, 100, 102, 102), fill=(230, 230, 230)))
     assert part_gap(speck, (SIDE, SIDE)).sum() == 0
+
+
+def test_plain_grey_and_one_colour_pictures_give_an_empty_map():
+    """Whatever DetectAnomalies is sent, the map comes: a picture of one colour, a grey one, one with alpha."""
+    plain = Image.new("RGB", (200, 150), (90, 90, 90))
+    assert part_gap(plain, (100, 75)).sum() == 0 and not one_part(plain)
+    grey = photo(bitten_disc).convert("L")
+    assert part_gap(grey, (SIDE, SIDE)).any()
+    clear = photo(bitten_disc).convert("RGBA")
+    assert np.array_equal(part_gap(clear, (SIDE, SIDE)), part_gap(photo(bitten_disc), (SIDE, SIDE)))
