@@ -68,7 +68,7 @@ def main() -> None:
             whole.append(time.perf_counter() - begin)
             resized = picture.resize(gap_size, Image.Resampling.BILINEAR)  # the runtime has it for the input
             begin = time.perf_counter()
-            part_gap(picture, gap_size, resized)  # as the runtime's feeds call it
+            part_gap(resized, gap_size)  # as the runtime's feeds call it
             gaps.append(time.perf_counter() - begin)
     whole_ms, gap_ms = (sorted(values)[len(values) // 2] * 1000 for values in (whole, gaps))
     print(f"model {folder.name}: input {description.input.width}x{description.input.height}, gap {gap_size}")

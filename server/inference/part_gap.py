@@ -25,10 +25,13 @@ ONE_PART_AREA = 0.02  # one_part: the part covers at least this share of the pic
 MIN_TOLERANCE = 20.0  # the Otsu cut never goes below this difference from the border's colour
 
 
-def part_gap(image: Image.Image, size: tuple[int, int], resized: Image.Image | None = None) -> np.ndarray:
+def part_gap(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """float32 [height, width] at `size` (width, height): 1.0 where the picture shows background inside
-    the convex hull of the part, else 0.0 (all 0.0 when no part stands apart from the border). `resized`:
-    the picture already resized to `size` (bilinear), when the caller has it."""
+    the convex hull of the part, else 0.0 (all 0.0 when no part stands apart from the border). Drawn from
+    the picture resized to `size` (bilinear; callers that have it at that size pass it so): the trainer
+    and the runtime start from the same pixels."""
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     small, colour, tolerance, part = _part(rgb)
     width, height = size
@@ -41,9 +44,7 @@ def part_gap(image: Image.Image, size: tuple[int, int], resized: Image.Image | N
     hull = Image.new("L", size)
     ImageDraw.Draw(hull).polygon([(x * scale[0], y * scale[1]) for x, y in outline], fill=255)
     # the part itself at `size`, softened by the resize: a grainy background does not read as holes
-    if resized is None or resized.size != size:
-        resized = rgb.resize(size, Image.Resampling.BILINEAR)
-    shown = silhouette(resized, colour, tolerance)
+    shown = silhouette(rgb, colour, tolerance)
     return ((np.asarray(hull) > 0) & (shown == 0)).astype(np.float32)
 
 

@@ -184,8 +184,8 @@ class ModelRunner:
             from server.inference.part_gap import part_gap
 
             size = (gap.width, gap.height)
-            shown = next((picture for picture in pictures.values() if picture.size == size), None)
-            tensors[gap.name] = part_gap(image, size, shown)[np.newaxis, np.newaxis]
+            shown = next((picture for picture in pictures.values() if picture.size == size), image)
+            tensors[gap.name] = part_gap(shown, size)[np.newaxis, np.newaxis]
         return tensors
 
     def _tensor(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:

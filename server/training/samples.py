@@ -30,7 +30,7 @@ class Seen:
     size: tuple[int, int]  # the image's own (width, height)
     placement: Any = None
     detail: np.ndarray | None = None  # uint8 [h, w, 3] at the detail size
-    gap: np.ndarray | None = None  # float32 [h, w] at the mask's size: inference.part_gap's map
+    gap: np.ndarray | None = None  # bool [h, w] at the mask's size: inference.part_gap's map
 
     def tensor(self) -> np.ndarray:
         return network_input(self.pixels)
@@ -41,7 +41,7 @@ class Seen:
 
         if self.gap is None:
             return self.feeds()
-        return {**self.feeds(), GAP: self.gap[None, None]}
+        return {**self.feeds(), GAP: self.gap[None, None].astype(np.float32)}
 
     def feeds(self) -> dict[str, np.ndarray]:
         """The graph's inputs: the image, and its detail when it has one."""

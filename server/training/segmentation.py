@@ -287,7 +287,7 @@ def gap_share(seen: list[Seen], classes: list[tuple[str, str]]) -> float:
             continue
         marked = mask_classes(item.sample, classes, item.mask_size, item.placement) != 0
         labelled += int(marked.sum())
-        inside += int((marked & (item.gap > 0.5)).sum())
+        inside += int((marked & item.gap).sum())
     return inside / labelled if labelled else 0.0
 
 

@@ -129,16 +129,30 @@ def gap_description(size: tuple[int, int]) -> dict:
 
 
 def with_gaps(seen: list[Seen], classes: list, choice: dict) -> tuple[list[Seen], bool]:
-    """`seen` (with gap maps) and whether the refinement reads them: where the normal images show one part
-    on its background (segmentation.parts_shown) and enough of the labelled pixels lie in gaps
-    (segmentation.GAP_SHARE), their share goes into the choice; elsewhere the maps are dropped."""
+    """`seen`, and whether the refinement reads the gap maps: where the normal images show one part on its
+    background (segmentation.parts_shown) and enough of the labelled pixels lie in gaps
+    (segmentation.GAP_SHARE), the images with their maps, and the share goes into the choice."""
     from server.training.segmentation import GAP_SHARE, gap_share, parts_shown
 
-    share = gap_share(seen, classes)
-    if share < GAP_SHARE or not parts_shown(seen):
-        return [replace(item, gap=None) for item in seen], False
+    if not parts_shown(seen):
+        return seen, False
+    gapped = [with_gap_map(item) for item in seen]
+    share = gap_share(gapped, classes)
+    if share < GAP_SHARE:
+        return seen, False
     choice["Chosen"]["PartGapShare"] = round(share, 3)
-    return seen, True
+    return gapped, True
+
+
+def with_gap_map(item: Seen) -> Seen:
+    """The image with its gap map (inference.part_gap), drawn from the picture at the mask's size, the very
+    pixels the runtime resizes the photo to before it draws the map."""
+    from PIL import Image
+
+    from server.inference.part_gap import part_gap
+
+    shown = Image.fromarray(item.detail if item.detail is not None else item.pixels)
+    return replace(item, gap=part_gap(shown, item.mask_size) > 0.5)
 
 
 def detail_description(size: tuple[int, int]) -> dict:
@@ -262,7 +276,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
         cells = refining = None
         if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
-            seen = [see(samples[chosen[i]], size, alignment, detail, gap=True) for i in range(len(labels))]
+            seen = [see(samples[chosen[i]], size, alignment, detail) for i in range(len(labels))]
             seen, gap = with_gaps(seen, classes, choice)
             evidence, cells, refining = held_out_evidence(
                 session, seen, keep, best_images.folds, classes, levels
@@ -274,8 +288,9 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             kept = [seen[i] for i in keep]
             del seen
         else:
-            kept, gap = with_gaps([see(samples[chosen[i]], size, alignment, detail, gap=True) for i in keep],
-                                  classes, choice)  # fmt: skip
+            kept, gap = with_gaps(
+                [see(samples[chosen[i]], size, alignment, detail) for i in keep], classes, choice
+            )
         if refining is not None:  # gathered in the evidence's pass
             head, refine = refining.head, refining.fit()
         else:
@@ -367,7 +382,8 @@ def evaluate_served(
         served = cpu_session(model, threads=max(1, cores // workers))
         predictions, pixels = [], PixelCounts(classes)
         for sample in test[first::workers]:
-            item = see(sample, size, alignment, detail, gap)
+            item = see(sample, size, alignment, detail)
+            item = with_gap_map(item) if gap else item
             answers = served.run(wanted, item.served_feeds())
             value = float(answers[0][0])
             predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": value,
@@ -605,24 +621,14 @@ def alignment_json(alignment) -> dict:
     return to_json(alignment)
 
 
-def see(
-    sample: Sample,
-    size: tuple[int, int],
-    alignment=None,
-    detail: tuple[int, int] | None = None,
-    gap: bool = False,
-) -> Seen:
-    """A sample at the input's `size` (and at the `detail` size too when given), as DetectAnomalies sees it;
-    with `gap`, also where background lies inside the part's hull, at the size its mask is drawn."""
+def see(sample: Sample, size: tuple[int, int], alignment=None, detail: tuple[int, int] | None = None) -> Seen:
+    """A sample at the input's `size` (and at the `detail` size too when given), as DetectAnomalies sees it."""
     from PIL import Image
-
-    from server.inference.part_gap import part_gap
 
     image, placement = _open(sample.path, alignment)
     pixels = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
     finer = None if detail is None else np.asarray(image.resize(detail, Image.Resampling.BILINEAR))
-    gaps = part_gap(image, detail or size) if gap else None
-    return Seen(sample, pixels, image.size, placement, finer, gaps)
+    return Seen(sample, pixels, image.size, placement, finer)
 
 
 def part_cover(sample: Sample, size: tuple[int, int], alignment) -> np.ndarray:
