@@ -659,8 +659,9 @@ def test_aligned_parts_are_scored_where_the_part_lies(tmp_path):
 
 
 def biscuit(rng: np.random.Generator, broken: bool) -> tuple[Image.Image, Image.Image]:
-    """A biscuit on a grainy tray that darkens towards its top edge, and its mask: a broken one lacks a
-    wedge, which the mask paints (the missing piece, as people label it: background in the picture)."""
+    """A biscuit on a grainy tray that darkens towards its top edge, and its mask: a broken one lacks a bite
+    out of its rim, which the mask paints (the missing piece, as people label it: background in the
+    picture)."""
     tray = 60 + rng.normal(0, 7, (160, 160, 1)) * np.ones(3) + rng.uniform(-8, 8)
     tray[:20] -= 30
     image = Image.fromarray(tray.clip(0, 255).astype(np.uint8))
@@ -687,7 +688,7 @@ def test_missing_pieces_are_painted_from_the_parts_outline(tmp_path, monkeypatch
     """Masks that paint a missing piece (background in the picture) are learnt with the gap map: where
     background shows inside the part's hull. The refinement learns to count it towards the class; on
     these clean pictures the features find the bites about as well without it (IoU 0.836 and 0.832 at this
-    commit; on cookies, docs/quality.md, 0.677 -> 0.695)."""
+    commit; on the cookies' photographs, docs/quality.md, 0.677 -> 0.696)."""
     from server.inference.bundle import read_bundle
     from server.inference.runtime import ModelRunner
     from server.training import segmentation
