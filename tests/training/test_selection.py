@@ -164,6 +164,13 @@ def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_nea
     aligned = Outcome(Candidate(320, aligned=True), np.zeros((1, 4)), auroc=1.0, separation=2.0)
     as_they_are = Candidate(320, cost=ALIGNMENT_COST)  # alignment also copes with turned parts: it stays
     assert not wins(Outcome(as_they_are, np.zeros((1, 4)), auroc=1.0, separation=9.0), aligned)
+    # ...and the other way: after the images as they are won, aligned parts win back unless clearly worse
+    unaligned = Outcome(as_they_are, np.zeros((1, 4)), auroc=1.0, separation=9.0)
+    aligned_local = Candidate(320, local=True, cost=LOCAL_COST, aligned=True)
+    assert wins(Outcome(aligned_local, np.zeros((1, 4)), auroc=0.995, separation=1.0), unaligned)
+    assert not wins(Outcome(aligned_local, np.zeros((1, 4)), auroc=0.98, separation=9.0), unaligned)
+    unaligned_local = Candidate(320, local=True, cost=LOCAL_COST)
+    assert not wins(Outcome(unaligned_local, np.zeros((1, 4)), auroc=0.995, separation=9.0), unaligned)
 
 
 def test_a_learnt_rule_counts_half_between_candidates():
