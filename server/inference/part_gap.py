@@ -33,7 +33,8 @@ def part_gap(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     if image.size != size:
         image = image.resize(size, Image.Resampling.BILINEAR)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    small, colour, tolerance, part = _part(rgb)
+    small, colour, tolerance, differs = _part(rgb)
+    part = pieces(differs)
     width, height = size
     if not part.any():
         return np.zeros((height, width), np.float32)
@@ -52,27 +53,20 @@ def one_part(image: Image.Image) -> bool:
     """Whether the picture shows one part on its background: a piece apart from the border covering at
     least ONE_PART_AREA of the picture and holding most (alignment.ONE_PIECE) of what differs from the
     background inside the border (a texture's grain, a board's traces: many pieces, none of them ruling)."""
-    _, _, _, differs = _part(image if image.mode == "RGB" else image.convert("RGB"), every_piece=True)
-    labels = piece_labels(differs)
-    sizes = np.bincount(labels.ravel())[1:]
-    return (
-        bool(sizes.size)
-        and sizes.max() >= ONE_PART_AREA * differs.size
-        and sizes.max() >= ONE_PIECE * sizes.sum()
-    )
+    _, _, _, differs = _part(image if image.mode == "RGB" else image.convert("RGB"))
+    _, sizes = _inner_pieces(differs)
+    return bool(sizes.any()) and sizes.max() >= max(ONE_PART_AREA * differs.size, ONE_PIECE * sizes.sum())
 
 
-def _part(
-    rgb: Image.Image, every_piece: bool = False
-) -> tuple[Image.Image, tuple[int, int, int], float, np.ndarray]:
-    """The thumbnail, the border's colour, the tolerance cut, and the part on the thumbnail: its pieces
-    apart from the border (all of them with `every_piece`, otherwise the large ones; see `pieces`)."""
+def _part(rgb: Image.Image) -> tuple[Image.Image, tuple[int, int, int], float, np.ndarray]:
+    """The thumbnail, the border's colour, the tolerance cut, and what differs from the border's colour by
+    more than it on the thumbnail."""
     colour = border_colour(rgb)
     small = rgb.copy()
     small.thumbnail((PIECES_SIDE, PIECES_SIDE), Image.Resampling.BILINEAR)
     differences = np.abs(np.asarray(small, np.int16) - np.array(colour, np.int16)).max(axis=2)
     tolerance = max(MIN_TOLERANCE, otsu(differences))
-    return small, colour, tolerance, pieces(differences > tolerance, 0.0 if every_piece else MIN_PIECE)
+    return small, colour, tolerance, differences > tolerance
 
 
 def otsu(values: np.ndarray) -> float:
@@ -88,13 +82,19 @@ def otsu(values: np.ndarray) -> float:
 def pieces(mask: np.ndarray, least: float = MIN_PIECE) -> np.ndarray:
     """The mask's 4-connected pieces that do not touch its border and hold at least `least` of the largest
     of them."""
+    labels, sizes = _inner_pieces(mask)
+    if not sizes.any():
+        return np.zeros_like(mask)
+    return np.isin(labels, np.flatnonzero((sizes > 0) & (sizes >= least * sizes.max())))
+
+
+def _inner_pieces(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mask's piece labels and each label's size, 0 for pieces that touch the border (and label 0)."""
     labels = piece_labels(mask)
     sizes = np.bincount(labels.ravel(), minlength=labels.size + 1)
     sizes[0] = 0
     sizes[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = 0
-    if not sizes.any():
-        return np.zeros_like(mask)
-    return np.isin(labels, np.flatnonzero((sizes > 0) & (sizes >= least * sizes.max())))
+    return labels, sizes
 
 
 def _row_ends(mask: np.ndarray) -> list[tuple[float, float]]:

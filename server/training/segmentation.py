@@ -261,8 +261,6 @@ def with_gap(pixel: np.ndarray, item: Seen) -> np.ndarray:
 
 
 GAP_SHARE = 0.05  # the gap map is read where at least this share of the labelled pixels lies in gaps
-
-
 PARTS_SHARE = 0.8  # ...and where at least this share of the normal images shows one part on its background
 
 

@@ -121,13 +121,6 @@ def finer_masks(
     return detail if thin_defects([masked[i] for i in spread], classes, read_at, reach) else None
 
 
-def gap_description(size: tuple[int, int]) -> dict:
-    """The bundle's `gap_input`: inference.part_gap's map at the size the mask is drawn at."""
-    from server.training.graphs import GAP
-
-    return {"name": GAP, "width": size[0], "height": size[1]}
-
-
 def with_gaps(seen: list[Seen], classes: list, choice: dict) -> tuple[list[Seen], bool]:
     """`seen`, and whether the refinement reads the gap maps: where the normal images show one part on its
     background (segmentation.parts_shown) and enough of the labelled pixels lie in gaps
@@ -155,11 +148,10 @@ def with_gap_map(item: Seen) -> Seen:
     return replace(item, gap=part_gap(shown, item.mask_size) > 0.5)
 
 
-def detail_description(size: tuple[int, int]) -> dict:
-    """The bundle's `detail_input`: the image again at the size its mask is drawn at, normalised as `input`."""
-    from server.training.graphs import DETAIL
-
-    return {"name": DETAIL, "width": size[0], "height": size[1]}
+def extra_input(name: str, size: tuple[int, int]) -> dict:
+    """The bundle's `detail_input` (the image again at the size its mask is drawn at, normalised as `input`)
+    or `gap_input` (inference.part_gap's map at that size): the graph input's name and size."""
+    return {"name": name, "width": size[0], "height": size[1]}
 
 
 def memory_cap(size: tuple[int, int]) -> int:
@@ -219,7 +211,7 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
 def _train(job: Job, progress: Callable[[str], None]) -> Result:
     from server.training.decision import best_threshold, calibration
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
-    from server.training.graphs import Decision, feature_graph, scoring_graph
+    from server.training.graphs import DETAIL, GAP, Decision, feature_graph, scoring_graph
     from server.training.segmentation import fit_segmentation, held_out_evidence, project_classes
     from server.training.selection import (
         MASK_RULE,
@@ -327,8 +319,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         "image_width": job.image_size[0],
         "image_height": job.image_size[1],
         "input": input_description(size),
-        **({"detail_input": detail_description(detail)} if detail is not None else {}),
-        **({"gap_input": gap_description(detail or size)} if gap else {}),
+        **({"detail_input": extra_input(DETAIL, detail)} if detail is not None else {}),
+        **({"gap_input": extra_input(GAP, detail or size)} if gap else {}),
         "outputs": {"score": "score"},
         "threshold": 0.5,
         "source": "trainer",
