@@ -15,13 +15,13 @@ Rows:
   the background's colour where every test picture shows a part on a plain background, as for aliens,
   and the picture's surroundings reflected otherwise, as for the cookies' tray and the surfaces, rather
   than a flat corner).
-- texture, rotated_parts, boards, thin_cracks, large_parts, tiles, solar_cells: bench/synthetic.py's sets
-  (seed 0, or --seed N: other pictures of the same kinds, kept apart under DIR/seed-N), 30 + 30, even index
-  train, odd test per class (15 + 15 each); masks for texture, boards, thin_cracks and tiles.
+- texture, rotated_parts, boards, thin_cracks, large_parts, tiles, solar_cells, pcb_scans: bench/synthetic.py's
+  sets (seed 0, or --seed N: other pictures of the same kinds, kept apart under DIR/seed-N), 30 + 30, even
+  index train, odd test per class (15 + 15 each); masks for texture, boards, thin_cracks, tiles and pcb_scans.
 - texture-turned, rotated_parts-turned, thin_cracks-turned: as aliens-turned, for the surfaces and the parts
   on a busy background (aligned boards and plates on a plain background are not photographed turned).
-- texture-grey, ... tiles-grey: the same pictures in grey (bench/synthetic.py --grey), but for solar_cells,
-  grey already.
+- texture-grey, ... tiles-grey: the same pictures in grey (bench/synthetic.py --grey), but for solar_cells and
+  pcb_scans, grey already.
 A row whose shared dataset folder is missing is skipped, with a note.
 
 Columns: image AUROC, F1, precision and recall at the model's own threshold (from the evaluation result;

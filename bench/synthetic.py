@@ -28,11 +28,16 @@ noise), which differs from the anomalous one only where the mask says.
 - tiles: ground grey ferrite tiles whose own shade varies from tile to tile, the bevelled edge in view;
   blow-holes, fine cracks, a frayed (chipped) bevel, a broken-off corner and uneven (slightly lighter or
   darker) patches with soft borders (segmentation).
+- pcb_scans: black-and-white scans (640 x 640) of a bare board's copper, each a stretch of one board design
+  at its own offset (SMD pads, drilled pads, pours, traces at 0, 45 and 90 degrees ending on vias or leaving
+  the picture); one to three opens, shorts, mouse bites, spurs, spurious copper or pin-holes, 4-14 px
+  (segmentation).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -648,6 +653,243 @@ def _solar_cells(rng: np.random.Generator, defects: int) -> Steps:
     return steps
 
 
+# ---------------------------------------------------------------- pcb_scans: binarised scans of bare boards
+
+PCB_PITCH = 16  # the routing grid: traces run along its lines, one cell apart at the closest
+PCB_TURNS = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]  # 45 degrees apart
+
+
+@dataclass
+class _Routed:
+    copper: Layer
+    drills: Layer
+    segments: list  # (x0, y0, x1, y1, width): the traces' straight stretches, for defects on them
+
+
+def _pcb_layout(rng: np.random.Generator, w: int, h: int) -> _Routed:
+    """A board's copper, w x h px: SMD pads in facing rows, drilled through-hole pads and copper pours (as
+    many per 640 x 640 px), buses entering at the edges, and traces routed from the pads at 0, 45 and 90
+    degrees on a grid that keeps them a cell apart, ending on vias or leaving the board."""
+    cols, rows = w // PCB_PITCH, h // PCB_PITCH
+    taken = np.zeros((rows, cols), bool)
+    routed = _Routed(Layer(w, h), Layer(w, h), [])
+    starts: list[tuple[int, int, int]] = []  # (col, row, direction) where traces leave pads
+
+    def centre(c: int, r: int) -> tuple[float, float]:
+        return (c + 0.5) * PCB_PITCH, (r + 0.5) * PCB_PITCH
+
+    def clear(c0: int, r0: int, c1: int, r1: int) -> bool:  # the box and a cell around it free and inside
+        inside = min(c0, r0) >= 1 and c1 < cols - 1 and r1 < rows - 1
+        return inside and not taken[r0 - 1 : r1 + 2, c0 - 1 : c1 + 2].any()
+
+    def pad(c: int, r: int, across: int) -> None:  # an SMD pad, long across its row
+        x, y = centre(c, r)
+        half = (5, 10) if across == 1 else (10, 5)  # (half width, half height)
+        routed.copper.rect(x - half[0], y - half[1], x + half[0], y + half[1])
+
+    def hole(c: int, r: int, radius: float, drill: float) -> None:
+        x, y = centre(c, r)
+        routed.copper.ellipse(x, y, radius)
+        routed.drills.ellipse(x, y, drill)
+
+    area = w * h / 640**2  # as many parts and buses per 640 x 640 px
+    parts = round(rng.integers(4, 8) * area)
+    for kind in ["smd", *rng.choice(["smd", "through_hole", "pour"], parts, p=[0.45, 0.4, 0.15])]:
+        for _ in range(30):
+            vertical = bool(rng.integers(2))
+            if kind == "smd":  # two facing rows of pads, one cell apart along the row
+                count, gap = int(rng.integers(3, 9)), int(rng.integers(3, 6))
+                size = (count, gap + 1) if not vertical else (gap + 1, count)
+            elif kind == "through_hole":  # a row of round pads, two cells apart
+                count, gap = int(rng.integers(2, 6)), 0
+                size = (2 * count - 1, 1) if not vertical else (1, 2 * count - 1)
+            else:
+                count, gap = 0, 0
+                size = (int(rng.integers(4, 10)), int(rng.integers(3, 8)))
+            c0, r0 = (
+                int(rng.integers(1, max(2, cols - size[0]))),
+                int(rng.integers(1, max(2, rows - size[1]))),
+            )
+            c1, r1 = c0 + size[0] - 1, r0 + size[1] - 1
+            if clear(c0, r0, c1, r1):
+                break
+        else:
+            continue
+        if kind == "pour":
+            (x0, y0), (x1, y1) = centre(c0, r0), centre(c1, r1)
+            routed.copper.rect(x0 - 5, y0 - 5, x1 + 5, y1 + 5)
+            taken[r0 : r1 + 1, c0 : c1 + 1] = True
+            continue
+        taken[r0 : r1 + 1, c0 : c1 + 1] = True  # traces leave outwards, never between the rows
+        radius, drill = rng.uniform(6, 8), rng.uniform(2.5, 3.5)
+        for k in range(count):
+            if kind == "smd":
+                for side in (0, 1):
+                    c, r = (c0 + k, (r0, r1)[side]) if not vertical else ((c0, c1)[side], r0 + k)
+                    pad(c, r, 1 if not vertical else 0)
+                    outward = (6 if side == 0 else 2) if not vertical else (4 if side == 0 else 0)
+                    if rng.random() < 0.7:
+                        starts.append((c, r, outward))
+            else:
+                c, r = (c0 + 2 * k, r0) if not vertical else (c0, r0 + 2 * k)
+                hole(c, r, radius, drill)
+                if rng.random() < 0.8:
+                    starts.append((c, r, int(rng.integers(4)) * 2))
+    for _ in range(round(rng.integers(1, 4) * math.sqrt(area))):  # a bus: parallel traces from an edge
+        lanes, direction = int(rng.integers(2, 6)), int(rng.integers(4)) * 2
+        first = int(rng.integers(1, (rows if direction in (0, 4) else cols) - lanes - 1))
+        for lane in range(first, first + lanes):
+            c, r = {0: (-1, lane), 4: (cols, lane), 2: (lane, -1), 6: (lane, rows)}[direction]
+            starts.append((c, r, direction))
+    order = rng.permutation(len(starts))
+    for index in order:
+        c, r, direction = starts[index]
+        width = float(rng.choice([4.0, 6.0, 8.0]))  # even: edges on pixel borders, as a clean scan keeps them
+        path, length, left = [(c, r)], int(rng.integers(6, 50)), False
+        for step in range(length):
+            if step > 1 and rng.random() < 0.12:
+                direction = (direction + int(rng.choice([-1, 1]))) % 8
+            dx, dy = PCB_TURNS[direction]
+            nc, nr = c + dx, r + dy
+            if not (0 <= nc < cols and 0 <= nr < rows):
+                if 0 <= c < cols and 0 <= r < rows:
+                    path.append((nc, nr))  # off the picture
+                    left = True
+                break
+            if taken[nr, nc] or (dx and dy and (taken[r, nc] or taken[nr, c])):
+                break
+            taken[nr, nc] = True
+            c, r = nc, nr
+            path.append((c, r))
+        if len(path) < 3:
+            continue
+        points = [centre(*cell) for cell in path]
+        routed.copper.line(points, width)
+        routed.segments += [(*a, *b, width) for a, b in itertools.pairwise(points)]
+        if not left:  # an end on the board ends on a via
+            hole(c, r, width / 2 + 3, 1.8)
+    return routed
+
+
+PCB_DESIGN = 1600  # the board the scans are taken from, px square
+
+
+@functools.cache
+def _pcb_design() -> tuple[np.ndarray, np.ndarray, list]:
+    """One board design for every scan (copper and drill coverage, trace segments): a scanner takes
+    stretches of the same boards, so the training scans show the parts of the design a test scan shows,
+    each at its own offset."""
+    routed = _pcb_layout(np.random.default_rng(4321), PCB_DESIGN, PCB_DESIGN)
+    return routed.copper.alpha()[..., 0], routed.drills.alpha()[..., 0], routed.segments
+
+
+def _pcb_scans(rng: np.random.Generator, defects: int) -> Steps:
+    h = w = 640
+    copper_all, drills_all, segments_all = _pcb_design()
+    ox, oy = (int(v) for v in rng.integers(0, PCB_DESIGN - w + 1, 2))
+    base, drills = copper_all[oy : oy + h, ox : ox + w], drills_all[oy : oy + h, ox : ox + w]
+    segments = [
+        (x0 - ox, y0 - oy, x1 - ox, y1 - oy, width)
+        for x0, y0, x1, y1, width in segments_all
+        if min(x0, x1) - ox >= 8
+        and max(x0, x1) - ox <= w - 8
+        and min(y0, y1) - oy >= 8
+        and max(y0, y1) - oy <= h - 8
+    ]
+
+    def render(copper: np.ndarray) -> np.ndarray:
+        # crisp copper: a half-covered pixel column would be left to the sensor's noise, a comb along the edge
+        level = 0.12 + 0.73 * (copper >= 0.5) * (drills < 0.5)
+        return np.repeat(level[..., None], 3, axis=2).astype(np.float32)
+
+    def on_trace():
+        x0, y0, x1, y1, width = segments[int(rng.integers(len(segments)))]
+        length = math.hypot(x1 - x0, y1 - y0)
+        u = np.array([x1 - x0, y1 - y0]) / length
+        n = np.array([-u[1], u[0]]) * rng.choice([-1, 1])
+        t = rng.uniform(0.2, 0.8)
+        return np.array([x0 + t * (x1 - x0), y0 + t * (y1 - y0)]), u, n, width
+
+    def free(x: float, y: float, reach: int) -> bool:  # no copper within `reach` px
+        if not (reach <= x < w - reach and reach <= y < h - reach):
+            return False
+        return base[int(y) - reach : int(y) + reach + 1, int(x) - reach : int(x) + reach + 1].max() == 0
+
+    copper = base.copy()
+    steps: Steps = [(None, render(copper))]
+    kinds = rng.choice(
+        ["open", "short", "mousebite", "spur", "spurious_copper", "pin_hole"], defects, replace=False
+    )
+    for kind in kinds:
+        layer = Layer(w, h)
+        for _ in range(200):
+            p, u, n, width = on_trace()
+            if kind == "open":
+                gap, half = rng.uniform(4, 12) / 2, width / 2 + 2
+                layer.polygon(
+                    [tuple(p + a * gap * u + b * half * n) for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+                )
+                break
+            if kind == "mousebite":
+                radius = rng.uniform(0.4, 0.6) * width
+                for k in range(int(rng.integers(2, 5))):
+                    layer.ellipse(*(p + n * width / 2 + u * k * rng.uniform(1.5, 2.5) * radius), radius)
+                break
+            if kind == "spur":
+                reach, half = rng.uniform(6, 14), rng.uniform(2, 4)
+                edge, tip = p + n * (width / 2 - 0.5), p + n * (width / 2 + reach)
+                if free(*(p + n * (width / 2 + reach + 4)), 3):
+                    layer.polygon([tuple(edge - half * u), tuple(edge + half * u), tuple(tip)])
+                    break
+                continue
+            if kind == "short":  # a bridge to the nearest copper across the gap
+                ahead = [p + d * n for d in np.arange(width / 2 + 3, 24)]
+                inside = [q for q in ahead if 0 <= q[0] < w and 0 <= q[1] < h]
+                across = [i for i, q in enumerate(inside) if base[int(q[1]), int(q[0])] > 0.5]
+                if across:
+                    half = rng.uniform(1.0, 2.5)
+                    end = inside[across[0]] + n
+                    layer.polygon(
+                        [
+                            tuple(p - half * u),
+                            tuple(p + half * u),
+                            tuple(end + half * u),
+                            tuple(end - half * u),
+                        ]
+                    )
+                    break
+                continue
+            if kind == "spurious_copper":
+                x, y = rng.uniform(20, w - 20), rng.uniform(20, h - 20)
+                if free(x, y, 16):
+                    for _ in range(3):
+                        layer.ellipse(x + rng.uniform(-3, 3), y + rng.uniform(-3, 3), *rng.uniform(2.5, 6, 2))
+                    break
+                continue
+            # pin hole: a small hole in copper wide enough around it (a pad or the pour), away from drills
+            radius = rng.uniform(2.0, 4.0)
+            reach = math.ceil(radius + 2)
+            solid = np.argwhere(
+                np.asarray(
+                    Image.fromarray((base * (1 - drills) * 255).astype(np.uint8)).filter(
+                        ImageFilter.MinFilter(2 * reach + 1)
+                    )
+                )
+                > 250
+            )
+            if len(solid):
+                y, x = solid[int(rng.integers(len(solid)))]
+                layer.ellipse(float(x) + 0.5, float(y) + 0.5, radius)
+                break
+            kind = "spurious_copper"
+        alpha = layer.alpha()[..., 0]
+        copper = (
+            copper * (1 - alpha) if kind in ("open", "mousebite", "pin_hole") else np.maximum(copper, alpha)
+        )
+        steps.append((str(kind), render(copper)))
+    return steps
+
+
 # ---------------------------------------------------------------- the sets
 
 Maker = Callable[[np.random.Generator, int], Steps]
@@ -676,15 +918,39 @@ SETS: dict[str, tuple[Maker, dict[str, str] | None]] = {
             "#A000A0": "uneven",
         },
     ),
-    "solar_cells": (_solar_cells, None),  # last: a set's place in SETS seeds its pictures
+    "solar_cells": (_solar_cells, None),
+    "pcb_scans": (
+        _pcb_scans,
+        {
+            "#FF0000": "open",
+            "#0000FF": "short",
+            "#00A000": "mousebite",
+            "#FF8000": "spur",
+            "#A000A0": "spurious_copper",
+            "#00A0A0": "pin_hole",
+        },
+    ),  # new sets go last: a set's place in SETS seeds its pictures
 }
-GREY_ONLY = ("solar_cells",)  # sets whose cameras see only grey: their pictures are always saved in grey
+GREY_ONLY = (
+    "solar_cells",
+    "pcb_scans",
+)  # sets whose cameras see only grey: their pictures are always saved in grey
+BINARISED = ("pcb_scans",)  # sets whose scanner keeps black and white only
 MULTI = {
     "texture": (1, 2),
     "boards": (1, 2),
     "thin_cracks": (1, 2),
     "tiles": (1, 2),
+    "pcb_scans": (1, 3),
 }  # defects per anomalous image
+
+
+def _binarised(image: Image.Image) -> Image.Image:
+    """Black and white at the middle between the picture's dark and bright levels (a dim scan's copper
+    edges stay where they are)."""
+    grey = np.asarray(image.convert("L"), np.float32)
+    cut = (np.percentile(grey, 1) + np.percentile(grey, 99)) / 2
+    return Image.fromarray(np.where(grey >= cut, 255, 0).astype(np.uint8)).convert("RGB")
 
 
 def sample(name: str, index: int, anomalous: bool, seed: int = 0) -> Sample:
@@ -697,6 +963,8 @@ def sample(name: str, index: int, anomalous: bool, seed: int = 0) -> Sample:
     count = int(defect_rng.integers(low, high + 1)) if anomalous else 0
     steps = make(np.random.default_rng(scene_seq), count)  # the scene first, then its defects
     clean, image = _finish(steps[0][1], camera_seq), _finish(steps[-1][1], camera_seq)
+    if name in BINARISED:
+        clean, image = _binarised(clean), _binarised(image)
     mask = None
     if classes is not None and anomalous:
         colour_of = {name: colour for colour, name in classes.items()}

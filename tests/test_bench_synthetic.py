@@ -158,3 +158,22 @@ def _tiny(index: int, anomalous: bool, seed: int) -> synthetic.Sample:
     picture = Image.new("RGB", (8, 8), (40 + 100 * seed, index, 200 * anomalous))
     mask = Image.new("RGB", (8, 8), (255, 0, 0)) if anomalous else None
     return synthetic.Sample(picture, picture, mask)
+
+
+def test_pcb_scans_are_black_and_white_stretches_of_one_design():
+    """The scanner keeps two levels; every scan is a 640-px stretch of the same board design: at some
+    offset (found by cross-correlation) the design's copper and the scan's agree almost everywhere."""
+    design = np.where(synthetic._pcb_design()[0] >= 0.5, 1.0, -1.0)
+    side = design.shape[0]
+    for index in range(2):
+        item = synthetic.sample("pcb_scans", index, anomalous=False)
+        grey = np.asarray(item.image.convert("L"))
+        assert set(np.unique(grey)) == {0, 255}
+        assert 0.05 < (grey == 255).mean() < 0.5
+        scan = np.zeros_like(design)
+        scan[:640, :640] = np.where(grey == 255, 1.0, -1.0)
+        # agreement at offset (y, x) is sum(scan * design[y:, x:]): a correlation, through the FFT
+        correlation = np.fft.irfft2(np.fft.rfft2(design) * np.conj(np.fft.rfft2(scan)), s=design.shape)
+        valid = correlation[: side - 639, : side - 639]
+        agreement = (valid.max() / 640**2 + 1) / 2
+        assert agreement > 0.99, agreement
