@@ -1,6 +1,7 @@
 """How well CreateModel's models find anomalies, over many kinds of data, through the real API.
 
     python bench/quality.py [--rows aliens,cookies,...] [--out docs/quality.md] [--synthetic DIR] [--seed N]
+                            [--server CHECKOUT]
 
 As bench/train.py does it: moto's S3 and the emulator on loopback, images and Ground Truth manifests in
 S3, CreateDataset (train and test), CreateModel, wait for TRAINED, read the EvaluationResult JSON from
@@ -364,6 +365,8 @@ def main() -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="bench/synthetic.py's seed for the synthetic rows"
     )
+    parser.add_argument("--server", help="a checkout of this project whose server (and trainer) is measured "
+                        "instead of this one's, e.g. an earlier commit's `git worktree`")  # fmt: skip
     args = parser.parse_args()
     wanted = [name.strip() for name in args.rows.split(",") if name.strip()]
     unknown = sorted(set(wanted) - set(ROWS))
@@ -385,7 +388,7 @@ def main() -> None:
                           aws_secret_access_key="testing")  # fmt: skip
         s3.create_bucket(Bucket=BUCKET)
         env = {**CREDENTIALS, "AWS_ENDPOINT_URL_S3": s3_url}
-        with EmulatorProcess(work / "emulator", env=env) as emulator:
+        with EmulatorProcess(work / "emulator", env=env, checkout=args.server) as emulator:
             lfv = client(emulator.url)
             for name in bases:
                 if name == "aliens":
@@ -425,18 +428,23 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
+        ).stdout.strip()
+        if args.server:  # the server measured is another checkout's
+            served = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=args.server, capture_output=True, text=True
+            ).stdout.strip()
+            commit = f"{commit or '?'} (the server of {served or args.server})"
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         header = (
             f"# Model quality: `python bench/quality.py`\n\n"
-            f"Measured {when} at commit {commit.stdout.strip() or '?'} on {platform.machine()} "
+            f"Measured {when} at commit {commit or '?'} on {platform.machine()} "
             f"({platform.python_version()}); whole run {wall:.0f} s; synthetic sets of seed {args.seed}. "
             f"See bench/quality.py for rows and columns.\n\n"
         )
         footer = "".join(f"\n{note}\n" for note in notes)
         out.write_text(header + text + "\n" + footer)
         numbers = {
-            "when": when, "commit": commit.stdout.strip(), "wall_seconds": wall, "seed": args.seed, "notes": notes,
+            "when": when, "commit": commit, "wall_seconds": wall, "seed": args.seed, "notes": notes,
             "rows": {row.name: {"status": row.status, "note": row.note, **row.numbers} for row in ordered},
         }  # fmt: skip
         out.with_suffix(".json").write_text(json.dumps(numbers, indent=1) + "\n")

@@ -24,7 +24,8 @@ class EmulatorProcess:
 
     The server prints its URL once it accepts connections; if that line does not come within
     `ready_timeout` seconds, or the process dies first, start() fails with the server's output
-    instead of hanging.
+    instead of hanging. `checkout`: run the server of another checkout of this project (a benchmark
+    against an earlier version) instead of this package's own.
     """
 
     def __init__(
@@ -34,8 +35,10 @@ class EmulatorProcess:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
+        checkout: str | Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.root = Path(checkout) if checkout is not None else Path(__file__).resolve().parent.parent
         self.extra_args = extra_args or []
         self.env = env
         self.ready_timeout = ready_timeout
@@ -54,11 +57,10 @@ class EmulatorProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def start(self) -> EmulatorProcess:
-        root = str(Path(__file__).resolve().parent.parent)
         command = [
             sys.executable,
             "-c",
-            _LAUNCH.format(root=root),
+            _LAUNCH.format(root=str(self.root.resolve())),
             "serve",
             "--host",
             "127.0.0.1",
