@@ -356,6 +356,14 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def short_commit(checkout: str | Path) -> str:
+    """The checkout's commit, abbreviated; empty where it is no git checkout."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
@@ -426,14 +434,9 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
+        commit = short_commit(ROOT)
         if args.server:  # the server measured is another checkout's
-            served = subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], cwd=args.server, capture_output=True, text=True
-            ).stdout.strip()
-            commit = f"{commit or '?'} (the server of {served or args.server})"
+            commit = f"{commit or '?'} (the server of {short_commit(args.server) or args.server})"
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         header = (
             f"# Model quality: `python bench/quality.py`\n\n"
