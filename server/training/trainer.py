@@ -285,6 +285,11 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
             )
         if refining is not None:  # gathered in the evidence's pass
             head, refine = refining.head, refining.fit()
+            if refining.offsets.any():
+                choice["Chosen"]["MaskClassOffsets"] = {
+                    name: float(offset)
+                    for (name, _), offset in zip(classes, refining.offsets[1:], strict=True)
+                }
         else:
             head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in keep], cells)
 

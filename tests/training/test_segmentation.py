@@ -213,9 +213,93 @@ def test_the_evidence_pass_gathers_the_refinement_a_pass_of_its_own_would(tmp_pa
     kept = [seen[i] for i in learn_from]
     head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in learn_from], cells)
     together_head, together_refine = refining.head, refining.fit()
+    # the gathered refinement also carries the offsets chosen on the held-out masks (none on the background)
+    assert refining.offsets[0] == 0
+    refine = (refine[0], refine[1] + refining.offsets)
     for fitted, gathered in ((head, together_head), (refine, together_refine)):
         np.testing.assert_array_equal(fitted[0], gathered[0])
         np.testing.assert_array_equal(fitted[1], gathered[1])
+    # each learnt image is kept with its group and every group's head's scores for fitting without a group
+    assert refining.groups == [int(folds[i]) for i in learn_from]
+    assert all(sorted(scored) == [0, 1, 2] for scored in refining.scored)
+
+
+def test_each_groups_head_scores_the_sampled_pixels_as_the_final_head_scores_them():
+    """The refinement's pixels are sampled once, with the final head's upsampled scores beside them; the
+    scores of each group's head at the same pixels (for a refinement fitted without that group) come from
+    the head's cell scores resized at those pixels alone, and for the same head they are the sampled ones."""
+    from server.training.graphs import COLOUR_FEATURES
+    from server.training.samples import Seen
+    from server.training.segmentation import RefinementSamples
+
+    rng = np.random.default_rng(10)
+    height, width = 96, 128  # more far pixels than CHECK_PIXELS: each judged one stands for several
+    like = Seen(
+        Sample("a.png", "anomaly", "s3://b/a.png"), np.zeros((height, width, 3), np.uint8), (width, height)
+    )
+    # heads that mostly say background, so that most pixels lie far from anything marked or painted
+    head = (rng.normal(size=(3, 6)).astype(np.float32), np.array([8.0, 0.0, 0.0], np.float32))
+    other = (rng.normal(size=(3, 6)).astype(np.float32), np.array([8.0, 0.0, 0.0], np.float32))
+    refining = RefinementSamples(head, like, {0: head, 1: other})
+    for group in (0, 1):
+        truth = np.zeros((height, width), np.int64)
+        truth[10:20, 20:30] = 1 + group
+        fine = rng.normal(size=(6, height // 4, width // 4)).astype(np.float32)
+        pixel = rng.normal(size=(1, COLOUR_FEATURES + 1, height, width)).astype(np.float32)
+        refining.add(fine, pixel, truth, group)
+    for image in range(2):
+        for part, stacked in enumerate((refining.inputs[image], refining.pools[image])):
+            np.testing.assert_allclose(refining.scored[image][0][part], stacked[:, :3], atol=1e-4)
+            assert not np.allclose(refining.scored[image][1][part], stacked[:, :3], atol=1e-2)
+        judged = refining.check_inputs[image]
+        assert len(judged) == len(refining.check_targets[image]) == len(refining.check_weights[image])
+        # the judged pixels stand for the whole image: near ones for themselves here, far ones for many
+        assert refining.check_weights[image].sum() == pytest.approx(height * width, rel=1e-3)
+        assert refining.check_weights[image].min() == 1 and refining.check_weights[image].max() > 3
+
+
+@pytest.mark.parametrize("detail", [None, (100, 75), (57, 43)])
+def test_upsampled_at_reads_the_served_resize_at_the_pixels_asked_for(detail):
+    """upsampled_at gives, at any pixels, what the served graph's linear Resize gives there: half-pixel
+    centres, clamped at the border, to the input's 4x size or to a detail size of any ratio."""
+    from server.training.graphs import upsample_graph
+    from server.training.samples import cpu_session
+    from server.training.segmentation import upsampled_at
+
+    rng = np.random.default_rng(9)
+    fine = rng.normal(size=(5, 12, 16)).astype(np.float32)
+    (up,) = cpu_session(upsample_graph(5, (12, 16), detail).SerializeToString()).run(
+        ["coarse_up"], {"class_logits": fine[None]}
+    )
+    height, width = up.shape[2:]
+    corners = [0, width - 1, (height - 1) * width, height * width - 1]
+    pixels = np.concatenate([rng.choice(height * width, 300, replace=False), corners])
+    expected = up[0].reshape(5, -1)[:, pixels].T
+    np.testing.assert_allclose(upsampled_at(fine, pixels, (height, width)), expected, atol=1e-5)
+
+
+def test_offsets_are_chosen_where_the_held_out_masks_paint_too_little():
+    """Held-out scores that leave a class's pixels just short of winning: an offset on that class paints them
+    (mean IoU 0 -> 1 on these pixels), and OFFSET_SHARE of it is kept; the other class, drawn right, keeps 0.
+    Pixels that stand for many (far ones) count as many: painting them costs what they stand for."""
+    from server.training.segmentation import OFFSET_SHARE, choose_offsets, mean_iou
+
+    targets = np.array([0] * 6 + [1] * 4 + [2] * 4)
+    scores = np.zeros((len(targets), 3), np.float32)
+    scores[:6, 0] = 2.0  # background, clearly
+    scores[6:10] = [0.8, 0.0, -5.0]  # class 1: 0.8 short of the background
+    scores[10:] = [0.0, -5.0, 1.0]  # class 2: right already
+    weights = np.ones(len(targets), np.float32)
+    assert mean_iou(scores, targets, weights, 3) == pytest.approx(0.5)
+    offsets = choose_offsets(scores, targets, weights, 3)
+    assert offsets[0] == 0 and offsets[2] == 0
+    assert 0.8 < offsets[1] / OFFSET_SHARE <= 2.0  # the least offset of MASK_OFFSETS that paints class 1
+    assert mean_iou(scores + offsets / OFFSET_SHARE, targets, weights, 3) == pytest.approx(1.0)
+
+    # the same, but a far background pixel standing for 1,000 would also be painted by any such offset
+    scores[0] = [0.0, -0.5, -5.0]
+    weights[0] = 1_000
+    np.testing.assert_array_equal(choose_offsets(scores, targets, weights, 3), np.zeros(3))
 
 
 def test_the_refinement_is_fitted_again_without_the_far_pixels_its_first_fit_painted():
