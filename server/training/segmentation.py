@@ -325,7 +325,7 @@ class RefinementSamples:
         self.heads = heads or {}
         self.check_rng = np.random.default_rng(2)  # its own: the fit's samples stay those drawn without it
         self.groups: list[int] = []
-        self.scored: list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+        self.scored: list[dict[int, list[np.ndarray]]] = []  # per image and group: [sampled, pool, judged]
         self.check_inputs: list[np.ndarray] = []
         self.check_targets: list[np.ndarray] = []
         self.check_weights: list[np.ndarray] = []
@@ -356,12 +356,10 @@ class RefinementSamples:
             # stands for hundreds: the few the fit learns from would make a noisy count of painted ones)
             near_taken = min(int(near.sum()), NEAR_PIXELS)
             check = np.concatenate([chosen[:near_taken], _some(far, CHECK_PIXELS, self.check_rng)])
-            scored = {}
+            scored: dict[int, list[np.ndarray]] = {}
             for key, (head_weights, head_bias) in self.heads.items():
                 cells = np.einsum("kc,chw->khw", head_weights, fine) + head_bias[:, None, None]
-                scored[key] = tuple(
-                    upsampled_at(cells, where, truth.shape) for where in (chosen, pool, check)
-                )
+                scored[key] = [upsampled_at(cells, where, truth.shape) for where in (chosen, pool, check)]
             self.scored.append(scored)
             self.groups.append(group)
             self.check_inputs.append(stacked[:, check].T.copy())
@@ -400,13 +398,13 @@ class RefinementSamples:
         scores: list[np.ndarray] = [np.zeros(0)] * len(self.inputs)
         groups = np.array(self.groups)
         for group in self.heads:
-            others = np.flatnonzero(groups != group)
+            others = np.flatnonzero(groups != group).tolist()
             refine = self._fit(
                 [self._seen_by(i, group, 0, self.inputs[i]) for i in others],
                 [self.targets[i] for i in others],
                 [self._seen_by(i, group, 1, self.pools[i]) for i in others],
             )
-            for i in np.flatnonzero(groups == group):
+            for i in np.flatnonzero(groups == group).tolist():
                 scores[i] = self._seen_by(i, group, 2, self.check_inputs[i]) @ refine[0].T + refine[1]
         self.offsets = choose_offsets(np.concatenate(scores), np.concatenate(self.check_targets),
                                       np.concatenate(self.check_weights), self.count)  # fmt: skip
