@@ -61,6 +61,25 @@ def _blocked_reader(fifo: Path, process: subprocess.Popen) -> int:
     raise TimeoutError("the command never read its images")
 
 
+def _asleep_in_a_pipe_read(process: subprocess.Popen) -> None:
+    """Waits until the command's main thread sleeps in the read of the pipe. Opened, it still has a few
+    steps to go before that read, and a SIGINT that lands between Python's last look at its signals and the
+    read itself is only seen when the read returns: never, here (a CPython limit for any blocking read; a
+    second Ctrl-C ends it). Sending it earlier failed about one run in twenty on a loaded machine. Where
+    there is no /proc, a moment's wait instead."""
+    wchan = Path(f"/proc/{process.pid}/wchan")
+    if not wchan.exists():
+        time.sleep(1.0)
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if "pipe" in wchan.read_text():  # pipe_read, pipe_wait or anon_pipe_read, by kernel version
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    raise TimeoutError(f"the command never slept in a read of its image ({wchan.read_text()})")
+
+
 def test_train(tmp_path):
     normal, anomaly = tmp_path / "normal", tmp_path / "anomaly"
     normal.mkdir()
@@ -71,6 +90,7 @@ def test_train(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     writer = _blocked_reader(normal / "part.png", process)
     try:
+        _asleep_in_a_pipe_read(process)
         status, output = interrupt(process)
     finally:
         os.close(writer)
