@@ -61,23 +61,24 @@ def _blocked_reader(fifo: Path, process: subprocess.Popen) -> int:
     raise TimeoutError("the command never read its images")
 
 
-def _asleep_in_a_pipe_read(process: subprocess.Popen) -> None:
-    """Waits until the command's main thread sleeps in the read of the pipe. Opened, it still has a few
-    steps to go before that read, and a SIGINT that lands between Python's last look at its signals and the
-    read itself is only seen when the read returns: never, here (a CPython limit for any blocking read; a
-    second Ctrl-C ends it). Sending it earlier failed about one run in twenty on a loaded machine. Where
-    there is no /proc, a moment's wait instead."""
+def _asleep(process: subprocess.Popen, waits: tuple[str, ...]) -> None:
+    """Waits until the command's main thread sleeps in one of the kernel's `waits` (its /proc wchan), where
+    the test means to stop it. Before that it still has a few steps to go, and a SIGINT that lands between
+    Python's last look at its signals and a blocking call is only seen when the call returns: never, for a
+    read of a pipe nobody writes to (a CPython limit for any blocking call; a second Ctrl-C ends it). Sent
+    earlier, the train test failed about one run in twenty on a loaded machine. Where there is no /proc, a
+    moment's wait instead."""
     wchan = Path(f"/proc/{process.pid}/wchan")
     if not wchan.exists():
         time.sleep(1.0)
         return
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if "pipe" in wchan.read_text():  # pipe_read, pipe_wait or anon_pipe_read, by kernel version
+        if any(wait in wchan.read_text() for wait in waits):
             return
         assert process.poll() is None, process.communicate()
         time.sleep(0.02)
-    raise TimeoutError(f"the command never slept in a read of its image ({wchan.read_text()})")
+    raise TimeoutError(f"the command never slept in {waits} ({wchan.read_text()})")
 
 
 def test_train(tmp_path):
@@ -90,7 +91,7 @@ def test_train(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     writer = _blocked_reader(normal / "part.png", process)
     try:
-        _asleep_in_a_pipe_read(process)
+        _asleep(process, ("pipe",))  # pipe_read, pipe_wait or anon_pipe_read, by kernel version
         status, output = interrupt(process)
     finally:
         os.close(writer)
@@ -110,6 +111,7 @@ def test_import_model_waiting_for_a_server(tmp_path):
         connection, _ = silent.accept()
         with connection:
             assert connection.recv(4096).startswith(b"POST ")  # the command now waits for an answer
+            _asleep(process, ("poll", "select"))  # waiting for the answer (poll_schedule_timeout, ep_poll)
             status, output = interrupt(process)
     assert status == 130, output
     assert "interrupted" in output and "Traceback" not in output
