@@ -48,7 +48,11 @@ def test_a_person_walks_through_the_console(browser, web, console_server, tmp_pa
 
     # A project; a bad name gets the API's own message
     submit(browser, "create-project", name="bad/name")
-    assert "ValidationException" in browser.find_element("css selector", ".problem").text
+    wait_until(  # the answer is a new page: on a loaded machine it may come after the click returns
+        browser,
+        lambda d: "ValidationException" in d.find_element("css selector", ".problem").text,
+        what="problem",
+    )
     submit(browser, "create-project", name="plates")
     wait_until(browser, lambda d: d.find_element("tag name", "h1").text == "Project plates")
 
