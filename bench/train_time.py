@@ -1,19 +1,23 @@
 """Training time of this checkout against another one, on the same images, alternately in one run.
 
     python bench/train_time.py --also CHECKOUT [--rows cookies,boards] [--rounds 2] [--synthetic DIR]
+                               [--photos WIDTHxHEIGHT]
 
 The trainer alone (server.training.trainer.train, in-process: no HTTP, no S3), on bench/quality.py's rows
 and splits, each training in a fresh Python process that imports the server from its checkout; the two
 checkouts take turns, round after round, so that a machine's slow spell falls on both. Prints, per row and
 checkout, the median seconds of the whole training and of its phases (from the trainer's progress
-messages), the ratio of this checkout's median to the other's, and the test metrics of each, which show
-whether the two trained the same model.
+messages), the ratio of this checkout's median to the other's, the median DetectAnomalies work on one
+test photo with the trained model (decoding the file's bytes and ModelRunner.predict, on every core), and the
+test metrics of each, which show whether the two trained the same model. `--photos` enlarges every picture
+to a camera's size first (bicubic, saved as JPEG at quality 92; masks nearest-neighbour, as PNG).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -96,14 +100,58 @@ def worker(checkout: Path, job_file: Path) -> None:
             ),
             progress,
         )
-    end = time.perf_counter()
+        end = time.perf_counter()
+        detect_ms = detect_time(Path(output), Path(job["test"][-1]["path"]))
     phases = {
         phase: round(following - at, 2)
         for (phase, at), following in zip(marks, [m[1] for m in marks[1:]] + [end], strict=True)
     }
     ious = {e["ClassName"]: round(e["AIOU"], 3) for e in result.metrics.get("PixelAnomalyClassMetrics", [])}
     print(json.dumps({"seconds": round(end - start, 2), "phases": phases, "auroc": round(result.metrics["ROCAUC"], 4),
-                      "f1": round(result.metrics["F1Score"], 4), "iou": ious}))  # fmt: skip
+                      "f1": round(result.metrics["F1Score"], 4), "iou": ious, "detect_ms": detect_ms}))  # fmt: skip
+
+
+DETECT_RUNS = 15
+
+
+def detect_time(bundle: Path, photo: Path) -> float:
+    """Median ms to decode `photo`'s bytes and run the trained model on it, as DetectAnomalies does."""
+    from server.inference.bundle import read_bundle
+    from server.inference.images import decode_image
+    from server.inference.runtime import ModelRunner
+
+    runner = ModelRunner(bundle, read_bundle(bundle), threads=os.cpu_count() or 1)
+    runner.warm_up()
+    body = photo.read_bytes()
+    kind = "image/jpeg" if photo.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    times = []
+    for _ in range(DETECT_RUNS):
+        start = time.perf_counter()
+        runner.predict(decode_image(body, kind))
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def camera_photos(job: dict, size: tuple[int, int], folder: Path) -> dict:
+    """The job with every picture enlarged to `size` and saved as a JPEG (masks as PNGs) in `folder`."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def enlarged(sample: dict, index: int) -> dict:
+        path = folder / f"{index}.jpg"
+        with Image.open(sample["path"]) as picture:
+            picture.convert("RGB").resize(size, Image.Resampling.BICUBIC).save(path, quality=92)
+        changed = {**sample, "path": str(path), "source_ref": str(path)}
+        if sample.get("mask"):
+            mask_path = folder / f"{index}-mask.png"
+            with Image.open(sample["mask"]) as mask:
+                mask.convert("RGB").resize(size, Image.Resampling.NEAREST).save(mask_path)
+            changed["mask"] = str(mask_path)
+        return changed
+
+    samples = [enlarged(sample, index) for index, sample in enumerate(job["train"] + job["test"])]
+    return {"train": samples[: len(job["train"])], "test": samples[len(job["train"]) :], "size": list(size)}
 
 
 def timed_run(checkout: Path, job_file: Path) -> dict:
@@ -122,6 +170,7 @@ def main() -> None:
     parser.add_argument(
         "--synthetic", type=Path, help="folder for bench/synthetic.py's sets (made when missing)"
     )
+    parser.add_argument("--photos", metavar="WIDTHxHEIGHT", help="enlarge the pictures to a camera's size")
     parser.add_argument("--worker", nargs=2, type=Path, metavar=("CHECKOUT", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -132,18 +181,22 @@ def main() -> None:
     checkouts = {"this": ROOT, "other": args.also.resolve()}
     with tempfile.TemporaryDirectory() as folder:
         synthetic = args.synthetic or Path(folder) / "synthetic"
-        print(
-            "| row | checkout | train s, median | phases, median s | ratio this / other | AUROC / F1 / IoU |"
-        )
-        print("|---|---|---|---|---|---|")
+        print("| row | checkout | train s, median | phases, median s | ratio this / other | detect ms, median | "
+              "ratio | AUROC / F1 / IoU |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         for row in args.rows.split(","):
             job_file = Path(folder) / f"{row}.json"
-            job_file.write_text(json.dumps(job_description(row, synthetic)))
+            job = job_description(row, synthetic)
+            if args.photos:
+                width, height = (int(side) for side in args.photos.lower().split("x"))
+                job = camera_photos(job, (width, height), Path(folder) / "photos" / row)
+            job_file.write_text(json.dumps(job))
             runs: dict[str, list[dict]] = {name: [] for name in checkouts}
             for _ in range(args.rounds):
                 for name, checkout in checkouts.items():
                     runs[name].append(timed_run(checkout, job_file))
             medians = {name: statistics.median(r["seconds"] for r in done) for name, done in runs.items()}
+            detects = {name: statistics.median(r["detect_ms"] for r in done) for name, done in runs.items()}
             for name, done in runs.items():
                 phases = ", ".join(
                     f"{phase} {statistics.median(r['phases'].get(phase, 0.0) for r in done):.1f}"
@@ -152,9 +205,11 @@ def main() -> None:
                 )
                 last = done[-1]
                 ratio = f"{medians['this'] / medians['other']:.2f}" if name == "this" else ""
+                detect_ratio = f"{detects['this'] / detects['other']:.2f}" if name == "this" else ""
                 label = "this" if name == "this" else str(checkouts["other"])
-                print(f"| {row} | {label} | {medians[name]:.1f} | {phases} | {ratio} | "
-                      f"{last['auroc']:.3f} / {last['f1']:.3f} / {last['iou'] or '-'} |", flush=True)  # fmt: skip
+                print(f"| {row} | {label} | {medians[name]:.1f} | {phases} | {ratio} | {detects[name]:.1f} | "
+                      f"{detect_ratio} | {last['auroc']:.3f} / {last['f1']:.3f} / {last['iou'] or '-'} |",
+                      flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

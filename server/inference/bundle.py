@@ -93,6 +93,8 @@ class ModelDescription:
     align: dict[str, Any] | None = None  # centre and un-rotate parts first: background, tolerance, reference
     detail_input: DetailInput | None = None  # the image at a second, finer size (a second graph input)
     gap_input: DetailInput | None = None  # inference.part_gap's map at a size (one more graph input)
+    reduce_to: int | None = None  # pictures are first reduced by a whole factor to no less than this side
+    # (inference.images.reduced): what the trainer writes, for camera-sized photos
 
     def size_problem(self, size: tuple[int, int], what: str = "image") -> str | None:
         """Why an input of `size` (width, height) cannot be run, or None when it can."""
@@ -156,6 +158,7 @@ def parse_description(document: Any) -> ModelDescription:
         align=_align(document.get("align")),
         detail_input=_detail_input(document, spec),
         gap_input=_gap_input(document, spec),
+        reduce_to=_size(document, "reduce_to"),
     )
     _check_rules(description)
     return description

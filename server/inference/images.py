@@ -76,3 +76,24 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.point(lambda value: value / 256).convert("L")
     return image.convert("RGB")
+
+
+def reduction(size: tuple[int, int], side: int | None) -> int:
+    """The whole factor `reduced` shrinks a picture of `size` (width, height) by: the largest that keeps its
+    longer side at least `side` pixels (1 without a `side`)."""
+    return 1 if side is None else max(1, max(size) // side)
+
+
+def reduced(image: Image.Image, side: int | None) -> Image.Image:
+    """`image` shrunk by reduction()'s factor, each pixel the mean of a factor x factor block (Pillow's
+    reduce; a last, partial block is averaged over what it holds). A trained model reads its pictures this
+    way in training and when served (model.json's `reduce_to`): a camera's photo of several megapixels is
+    then aligned, turned and resized at a fraction of its pixels, and the trainer keeps more of them decoded."""
+    factor = reduction(image.size, side)
+    return image if factor == 1 else image.reduce(factor)
+
+
+def reduced_size(size: tuple[int, int], side: int | None) -> tuple[int, int]:
+    """The size (width, height) `reduced` gives a picture of `size`."""
+    factor = reduction(size, side)
+    return -(-size[0] // factor), -(-size[1] // factor)

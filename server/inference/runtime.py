@@ -20,6 +20,7 @@ from server.inference.bundle import (
 )
 from server.inference.devices import CPU, CUDA
 from server.inference.float_search import float_search_model
+from server.inference.images import reduced, reduced_size
 from server.inference.masks import class_labels
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,9 @@ class ModelRunner:
 
     def predict(self, image: Image.Image) -> Prediction:
         description = self.description
-        placement, size = None, image.size
+        size = image.size
+        image = reduced(image, description.reduce_to)
+        placement = None
         if self._alignment is not None:
             from server.inference.alignment import align
 
@@ -155,9 +158,10 @@ class ModelRunner:
         anomalous = (
             bool(_scalar(results[outputs.decision])) if outputs.decision else score >= description.threshold
         )
-        class_map = (
-            self._class_map(results, raw_map, image.size) if description.task == "segmentation" else None
-        )
+        class_map = None
+        if description.task == "segmentation":
+            # drawn at the photo's own size, or in the aligned frame and moved back into the (reduced) photo
+            class_map = self._class_map(results, raw_map, size if placement is None else image.size)
         if class_map is not None and placement is not None:
             from server.inference.alignment import transform
 
@@ -167,9 +171,9 @@ class ModelRunner:
                 0,
                 Image.Resampling.NEAREST,
                 inverse=True,
-                size=size,
+                size=reduced_size(size, description.reduce_to),
             )
-            class_map = np.asarray(back)
+            class_map = _resize(np.asarray(back), size, Image.Resampling.NEAREST)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
 
     def feeds(self, image: Image.Image) -> dict[str, np.ndarray]:

@@ -67,8 +67,9 @@ def mask_classes(
     target = np.zeros((size[1], size[0]), dtype=np.uint8)
     if sample.mask is None:
         return target
-    with Image.open(sample.mask) as mask:
-        rgba_image = mask.convert("RGBA")
+    from server.training.trainer import open_mask
+
+    rgba_image = open_mask(sample.mask)  # at its picture's size as the trainer reads it (samples.REDUCE_TO)
     if placement is not None:
         from server.inference.alignment import transform
 

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
+from server.inference.images import reduced_size
 from server.training.part_area import part_area
-from server.training.samples import Sample, Seen, cpu_session, network_input
+from server.training.samples import REDUCE_TO, Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
     from server.training.segmentation import PixelCounts
@@ -177,19 +178,20 @@ def high_side(image_size: tuple[int, int], images: int) -> int | None:
 
 
 class Decoded:
-    """The training images, decoded once while a model trains (each candidate, the segmentation and the
-    turned copies read them again), up to DECODED_BUDGET bytes; test images are read once, not kept."""
+    """The training images and their masks, decoded once while a model trains (each candidate, the
+    segmentation and the turned copies read them again), up to DECODED_BUDGET bytes; test images and masks
+    are read once, not kept."""
 
     def __init__(self, paths: set[str]) -> None:
         self.paths = paths
         self.images: dict[str, Any] = {}
         self.room = DECODED_BUDGET
 
-    def get(self, path: str):
+    def get(self, path: str, read: Callable[[str], Any]):
         image = self.images.get(path)
         if image is None:
-            image = _decode(path)
-            size = image.width * image.height * 3
+            image = read(path)
+            size = image.width * image.height * len(image.getbands())
             if path in self.paths and size <= self.room:
                 self.images[path] = image
                 self.room -= size
@@ -201,7 +203,8 @@ _DECODED: ContextVar[Decoded | None] = ContextVar("decoded_training_images", def
 
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
     """Trains, evaluates and exports a model for `job` (see the module's docstring)."""
-    token = _DECODED.set(Decoded({sample.path for sample in job.train}))
+    masks = {sample.mask for sample in job.train if sample.mask is not None}
+    token = _DECODED.set(Decoded({sample.path for sample in job.train} | masks))
     try:
         return _train(job, progress)
     finally:
@@ -226,6 +229,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     )
 
     progress("Extracting features from the training images.")
+    photo_size = job.image_size
+    job = replace(job, image_size=reduced_size(photo_size, REDUCE_TO))  # the pictures as open_rgb gives them
     normals = [s for s in job.train if s.label == "normal"]
     samples = normals + [s for s in job.train if s.label == "anomaly"]
     labels = np.array([sample.label == "anomaly" for sample in samples])
@@ -321,8 +326,9 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     description = {
         "format": FORMAT,
         "task": "classification",
-        "image_width": job.image_size[0],
-        "image_height": job.image_size[1],
+        "image_width": photo_size[0],
+        "image_height": photo_size[1],
+        "reduce_to": REDUCE_TO,
         "input": input_description(size),
         **({"detail_input": extra_input(DETAIL, detail)} if detail is not None else {}),
         **({"gap_input": extra_input(GAP, detail or size)} if gap else {}),
@@ -554,16 +560,34 @@ def open_rgb(path: str):
     """A training image as DetectAnomalies would decode it (server.inference.images.to_rgb); while a
     model trains, a training image decoded before (read-only: callers make new images from it)."""
     decoded = _DECODED.get()
-    return decoded.get(path) if decoded is not None else _decode(path)
+    return decoded.get(path, _decode) if decoded is not None else _decode(path)
+
+
+def open_mask(path: str):
+    """A mask in RGBA at the size of its image as open_rgb gives it (reduced, nearest-neighbour); while a
+    model trains, a training image's mask decoded before (read-only)."""
+    decoded = _DECODED.get()
+    return decoded.get(path, _decode_mask) if decoded is not None else _decode_mask(path)
+
+
+def _decode_mask(path: str):
+    from PIL import Image
+
+    from server.inference.images import reduced_size
+
+    with Image.open(path) as mask:
+        rgba = mask.convert("RGBA")
+    size = reduced_size(rgba.size, REDUCE_TO)
+    return rgba if size == rgba.size else rgba.resize(size, Image.Resampling.NEAREST)
 
 
 def _decode(path: str):
     from PIL import Image
 
-    from server.inference.images import to_rgb
+    from server.inference.images import reduced, to_rgb
 
     with Image.open(path) as image:
-        rgb = to_rgb(image)
+        rgb = reduced(to_rgb(image), REDUCE_TO)
         return rgb.copy() if rgb is image else rgb  # closing the file closes the image it was read into
 
 

@@ -57,12 +57,20 @@ def test_defaults():
         ({"detail_input": {"name": "detail", "width": 64, "height": 64},
           "gap_input": {"name": "detail", "width": 64, "height": 64}}, "already detail_input.name"),
         ({"gap_input": {"name": "gap", "width": 64, "height": 64, "channels": 1}}, "unknown keys ['channels']"),
+        ({"reduce_to": 0}, "reduce_to: expected an integer"),
+        ({"reduce_to": "640"}, "reduce_to: expected an integer"),
+        ({"reduce_to": 640.5}, "reduce_to: expected an integer"),
     ],
 )  # fmt: skip
 def test_problems_are_named(changes, fragment):
     with pytest.raises(BundleError) as caught:
         parse(**changes)
     assert fragment in str(caught.value)
+
+
+def test_pictures_are_reduced_only_where_a_bundle_says():
+    assert parse().reduce_to is None and parse(reduce_to=640).reduce_to == 640
+    assert parse_description(parse(reduce_to=640).to_json()).reduce_to == 640
 
 
 def test_colours_come_out_upper_case():

@@ -116,6 +116,33 @@ def test_a_detail_input_gets_the_picture_at_its_own_size(tmp_path):
     assert prediction.class_map.shape == (80, 80) and 1 <= len(columns) <= 4 and 9 <= columns.min() <= 12
 
 
+def test_a_bundle_that_reduces_its_pictures_sees_them_reduced_and_draws_at_their_own_size(tmp_path):
+    """reduce_to: the picture is reduced (inference.images.reduced) before it is resized to the inputs, as
+    the trainer reads its pictures; the class map is drawn at the picture's own size all the same."""
+    import json
+
+    from server.inference.bundle import read_bundle
+    from server.inference.images import reduced
+    from tests.support.onnx_models import detail_segmenter_bundle
+
+    folder = detail_segmenter_bundle(tmp_path, input_size=(8, 8), detail_size=(40, 40))
+    plain = ModelRunner(folder, read_bundle(folder))
+    description = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**description, "reduce_to": 40}))
+    runner = ModelRunner(folder, read_bundle(folder))
+    rng = np.random.default_rng(0)
+    picture = Image.fromarray(rng.integers(0, 40, (200, 200, 3), dtype=np.uint8))  # dark: no class
+    picture.paste((255, 0, 0), (50, 20, 60, 180))  # a line 10 pixels wide: 2 at the detail's size
+    shrunk = reduced(picture, 40)
+    assert shrunk.size == (40, 40)  # reduced by 5, not resized
+    for name, tensor in runner.feeds(shrunk).items():
+        assert not np.array_equal(tensor, plain.feeds(picture)[name]), name  # the two ways differ here
+    prediction, expected = runner.predict(picture), plain.predict(shrunk)
+    assert prediction.score == pytest.approx(expected.score, abs=1e-6)
+    columns = np.flatnonzero(prediction.class_map[100] == 1)
+    assert prediction.class_map.shape == (200, 200) and 48 <= columns.min() <= columns.max() <= 62
+
+
 def test_masks_and_areas():
     from server.inference.bundle import AnomalyClass
 

@@ -607,6 +607,49 @@ def test_small_parts_are_aligned_in_a_window_and_their_masks_drawn_where_they_we
         assert not runner.predict(image.convert("RGB")).is_anomalous
 
 
+def test_camera_sized_photos_are_read_reduced_in_training_and_when_served(tmp_path, monkeypatch):
+    """Photos at least twice REDUCE_TO on their longer side are read reduced by a whole factor (here 2,
+    REDUCE_TO patched to 96 for 192 px photos): the aligned window, the masks and the working sizes are
+    the reduced picture's, the bundle says so (reduce_to) and keeps the photos' own size, the served model
+    scores the whole photos as the trainer scored them and draws its masks back at their own size; each
+    training mask is decoded once."""
+    from server.inference.bundle import read_bundle
+    from server.inference.runtime import ModelRunner
+
+    monkeypatch.setattr(trainer, "REDUCE_TO", 96)
+    masks_read: list[str] = []
+    original = trainer._decode_mask
+
+    def counting(path: str):
+        masks_read.append(path)
+        return original(path)
+
+    monkeypatch.setattr(trainer, "_decode_mask", counting)
+    samples = saved_samples(tmp_path, small_bracket, 36, 20, "stain")
+    truths = {index: painted(samples[index]) for index in range(20, 36)}
+    result = train(Job(samples[0::2], samples[1::2], (192, 192), str(tmp_path / "model")))
+    assert "aligned parts" in result.selection["Chosen"]["Candidate"], result.selection
+    description = read_bundle(tmp_path / "model")
+    assert description.reduce_to == 96 and (description.image_width, description.image_height) == (192, 192)
+    assert max(description.align["window"]) <= 96  # found in the reduced picture
+    training_masks = [sample.mask for sample in samples[0::2] if sample.mask is not None]
+    assert sorted(path for path in masks_read if path in training_masks) == sorted(training_masks)
+
+    runner = ModelRunner(tmp_path / "model", description, threads=1)
+    scores = {p["source_ref"]: p["score"] for p in result.predictions}
+    overlaps = []
+    for sample in samples[1::2]:
+        with Image.open(sample.path) as image:
+            prediction = runner.predict(image.convert("RGB"))
+        assert prediction.score == pytest.approx(scores[sample.source_ref], abs=1e-5)
+        if sample.label == "anomaly":
+            assert prediction.class_map.shape == (192, 192)
+            index = int(sample.source_ref)
+            found = prediction.class_map == 1
+            overlaps.append((found & truths[index]).sum() / (found | truths[index]).sum())
+    assert result.metrics["ROCAUC"] >= 0.95 and np.mean(overlaps) > 0.4, overlaps
+
+
 def test_masks_are_drawn_at_the_pictures_own_size_when_it_is_finer_than_the_working_size(
     tmp_path, monkeypatch
 ):
