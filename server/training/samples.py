@@ -9,10 +9,6 @@ from typing import Any
 
 import numpy as np
 
-REDUCE_TO = 640  # camera-sized photos are read reduced by a whole factor to no less than this on their
-# longer side (inference.images.reduced; no working or mask size is larger), in training and when served
-# (model.json's reduce_to)
-
 
 @dataclass(frozen=True)
 class Sample:

@@ -67,9 +67,9 @@ def mask_classes(
     target = np.zeros((size[1], size[0]), dtype=np.uint8)
     if sample.mask is None:
         return target
-    from server.training.trainer import open_mask
+    from server.training.pictures import open_mask
 
-    rgba_image = open_mask(sample.mask)  # at its picture's size as the trainer reads it (samples.REDUCE_TO)
+    rgba_image = open_mask(sample.mask)  # at its picture's size as the trainer reads it (reduced)
     if placement is not None:
         from server.inference.alignment import transform
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,8 @@ import numpy as np
 from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
 from server.inference.images import reduced_size
 from server.training.part_area import part_area
-from server.training.samples import REDUCE_TO, Sample, Seen, cpu_session, network_input
+from server.training.pictures import REDUCE_TO, decoded_while_training, open_rgb
+from server.training.samples import Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
     from server.training.segmentation import PixelCounts
@@ -55,7 +55,6 @@ SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly 
 TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
 DETAIL_GAIN = 1.25  # masks are drawn at the images' own size (up to HIGH_SIDE) when it is this much finer
 HIGH_SIDE_IMAGES = 160  # beyond this many training images the larger size is not tried (training time)
-DECODED_BUDGET = 256 * 2**20  # bytes of decoded training images kept while a model trains
 
 
 @dataclass(frozen=True)
@@ -177,38 +176,10 @@ def high_side(image_size: tuple[int, int], images: int) -> int | None:
     return working_side(image_size, HIGH_SIDE)
 
 
-class Decoded:
-    """The training images and their masks, decoded once while a model trains (each candidate, the
-    segmentation and the turned copies read them again), up to DECODED_BUDGET bytes; test images and masks
-    are read once, not kept."""
-
-    def __init__(self, paths: set[str]) -> None:
-        self.paths = paths
-        self.images: dict[str, Any] = {}
-        self.room = DECODED_BUDGET
-
-    def get(self, path: str, read: Callable[[str], Any]):
-        image = self.images.get(path)
-        if image is None:
-            image = read(path)
-            size = image.width * image.height * len(image.getbands())
-            if path in self.paths and size <= self.room:
-                self.images[path] = image
-                self.room -= size
-        return image
-
-
-_DECODED: ContextVar[Decoded | None] = ContextVar("decoded_training_images", default=None)
-
-
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
     """Trains, evaluates and exports a model for `job` (see the module's docstring)."""
-    masks = {sample.mask for sample in job.train if sample.mask is not None}
-    token = _DECODED.set(Decoded({sample.path for sample in job.train} | masks))
-    try:
+    with decoded_while_training(job.train):
         return _train(job, progress)
-    finally:
-        _DECODED.reset(token)
 
 
 def _train(job: Job, progress: Callable[[str], None]) -> Result:
@@ -554,41 +525,6 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
 
 
 _NOT_SEEN = np.zeros((0, 0), np.float32)  # an image no candidate looks at (see choose_model's view)
-
-
-def open_rgb(path: str):
-    """A training image as DetectAnomalies would decode it (server.inference.images.to_rgb); while a
-    model trains, a training image decoded before (read-only: callers make new images from it)."""
-    decoded = _DECODED.get()
-    return decoded.get(path, _decode) if decoded is not None else _decode(path)
-
-
-def open_mask(path: str):
-    """A mask in RGBA at the size of its image as open_rgb gives it (reduced, nearest-neighbour); while a
-    model trains, a training image's mask decoded before (read-only)."""
-    decoded = _DECODED.get()
-    return decoded.get(path, _decode_mask) if decoded is not None else _decode_mask(path)
-
-
-def _decode_mask(path: str):
-    from PIL import Image
-
-    from server.inference.images import reduced_size
-
-    with Image.open(path) as mask:
-        rgba = mask.convert("RGBA")
-    size = reduced_size(rgba.size, REDUCE_TO)
-    return rgba if size == rgba.size else rgba.resize(size, Image.Resampling.NEAREST)
-
-
-def _decode(path: str):
-    from PIL import Image
-
-    from server.inference.images import reduced, to_rgb
-
-    with Image.open(path) as image:
-        rgb = reduced(to_rgb(image), REDUCE_TO)
-        return rgb.copy() if rgb is image else rgb  # closing the file closes the image it was read into
 
 
 def _open(path: str, alignment=None):

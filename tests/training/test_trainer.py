@@ -13,7 +13,7 @@ import pytest
 from onnx import numpy_helper
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from server.training import trainer
+from server.training import pictures, trainer
 from server.training.trainer import Job, Sample, train
 
 
@@ -274,7 +274,7 @@ def test_training_images_are_read_as_detect_anomalies_decodes_them(tmp_path):
         seen = trainer.see(Sample(str(path), "normal", str(path)), (64, 64))
         decoded = decode_image(path.read_bytes(), "image/png").resize((64, 64), Image.Resampling.BILINEAR)
         assert np.array_equal(seen.pixels, np.asarray(decoded)), name
-    assert 100 < np.asarray(trainer.open_rgb(str(tmp_path / "grey16.png"))).mean() < 200  # not saturated
+    assert 100 < np.asarray(pictures.open_rgb(str(tmp_path / "grey16.png"))).mean() < 200  # not saturated
 
     normal = folder(tmp_path, "normal", lambda rng: sixteen_bit_plate(rng, False), 24)
     anomalous = folder(tmp_path, "anomaly", lambda rng: sixteen_bit_plate(rng, True), 16, start=100)
@@ -318,28 +318,28 @@ def test_soft_stains_are_found_by_each_cells_tone(tmp_path):
 
 def test_training_images_are_decoded_once_per_training(tmp_path, monkeypatch):
     """Every candidate, the turned copies and the segmentation read the training images again: they are
-    decoded once and kept while the model trains (within trainer.DECODED_BUDGET); test images are read
+    decoded once and kept while the model trains (within pictures.DECODED_BUDGET); test images are read
     once and not kept, and nothing is kept after training."""
     normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 12)
     anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 8, start=100)
     decoded: list[str] = []
-    original = trainer._decode
+    original = pictures._decode
 
     def counting(path: str):
         decoded.append(path)
         return original(path)
 
-    monkeypatch.setattr(trainer, "_decode", counting)
+    monkeypatch.setattr(pictures, "_decode", counting)
     project = job(tmp_path, normal, anomalous, (160, 160))
     train(project)
     train_paths = sorted(sample.path for sample in project.train)
     test_paths = sorted(sample.path for sample in project.test)
     assert sorted(path for path in decoded if path in train_paths) == train_paths
     assert sorted(path for path in decoded if path in test_paths) == test_paths
-    assert trainer._DECODED.get() is None
+    assert pictures._DECODED.get() is None
 
     decoded.clear()
-    monkeypatch.setattr(trainer, "DECODED_BUDGET", 0)  # no room: every reading decodes again
+    monkeypatch.setattr(pictures, "DECODED_BUDGET", 0)  # no room: every reading decodes again
     train(project)
     assert len([path for path in decoded if path in train_paths]) > len(train_paths)
 
@@ -616,15 +616,16 @@ def test_camera_sized_photos_are_read_reduced_in_training_and_when_served(tmp_pa
     from server.inference.bundle import read_bundle
     from server.inference.runtime import ModelRunner
 
+    monkeypatch.setattr(pictures, "REDUCE_TO", 96)
     monkeypatch.setattr(trainer, "REDUCE_TO", 96)
     masks_read: list[str] = []
-    original = trainer._decode_mask
+    original = pictures._decode_mask
 
     def counting(path: str):
         masks_read.append(path)
         return original(path)
 
-    monkeypatch.setattr(trainer, "_decode_mask", counting)
+    monkeypatch.setattr(pictures, "_decode_mask", counting)
     samples = saved_samples(tmp_path, small_bracket, 36, 20, "stain")
     truths = {index: painted(samples[index]) for index in range(20, 36)}
     result = train(Job(samples[0::2], samples[1::2], (192, 192), str(tmp_path / "model")))
