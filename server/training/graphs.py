@@ -387,11 +387,14 @@ def local_memory_tensors(memory: np.ndarray) -> dict[str, np.ndarray]:
     """A local memory [images, channels, rows, cols] as _local_nearest_squared reads it: place-major
     ([places, channels, images], times -2) and each remembered patch's squared norm."""
     images, channels, rows, cols = memory.shape
-    by_place = memory.astype(np.float32).transpose(2, 3, 1, 0).reshape(rows * cols, channels, images)
-    return {
-        "local_memory": np.ascontiguousarray(-2.0 * by_place),
-        "local_norms": (by_place**2).sum(1, keepdims=True),
-    }
+    # one copy in place-major order (astype copies), doubled in place: a third of the time of products
+    # over the strided view (a 150-image project's model choice lays out 25 such memories)
+    by_place = (
+        memory.transpose(2, 3, 1, 0).astype(np.float32, order="C").reshape(rows * cols, channels, images)
+    )
+    norms = np.einsum("pci,pci->pi", by_place, by_place)[:, np.newaxis, :]
+    by_place *= -2.0
+    return {"local_memory": by_place, "local_norms": norms}
 
 
 def _local_nearest_squared(
