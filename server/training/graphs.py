@@ -24,8 +24,10 @@ def feature_grid(size: tuple[int, int]) -> tuple[int, int]:
 
 
 TONE_WEIGHT = 300.0  # tone values are scaled to weigh like the trunk's features (measured: docs/quality.md)
-TONE_CHANNELS = 3  # a cell's tone is one number per colour channel
+TONE_CHANNELS = 6  # a cell's tone: one number per colour channel, against a near and a wide surrounding
 TONE_CELLS = 7  # a cell's tone is measured against the cells around it, this many across
+TONE_WIDE_CELLS = 15  # and again against these many across: a patch wider than the near surrounding
+# (a stain or band of a few cells) is most of that surrounding, and shows against the wide one
 TONE_FLOOR = 0.02  # added to intensities (0..1) before the logarithm: black stays finite
 LOG_FLOOR = 1e-6  # a score calibrated in logarithms is read as at least this (decision.Calibration)
 
@@ -43,13 +45,14 @@ class Widths:
 
 def _tone(nodes: list, initializers: list) -> str:
     """Adds each cell's tone: per colour channel, the mean log intensity of its 8x8 pixels less that of
-    the cells around it (TONE_CELLS across), times TONE_WEIGHT; returns the [1, 3, H/8, W/8] name.
+    the cells around it (TONE_CELLS across), then the same against TONE_WIDE_CELLS across, times
+    TONE_WEIGHT; returns the [1, 6, H/8, W/8] name.
 
     The trunk's features answer to edges and texture and hardly to a soft change of colour or brightness
     over a few cells (a stain, a discoloured or burnt patch, an uneven coating). Against its surroundings
     and in logarithms, a cell's tone keeps such a patch and drops what light does to a whole part: a
     gradient across it, a brighter or dimmer exposure."""
-    half = TONE_CELLS // 2
+    half, wide = TONE_CELLS // 2, TONE_WIDE_CELLS // 2
     initializers += [
         helper.make_tensor("tone_half", TensorProto.FLOAT, [], [0.5]),  # the input is (pixel - 127) / 128
         helper.make_tensor("tone_offset", TensorProto.FLOAT, [], [127.0 / 256 + TONE_FLOOR]),
@@ -63,7 +66,11 @@ def _tone(nodes: list, initializers: list) -> str:
         helper.make_node("AveragePool", ["tone_cells"], ["tone_around"], kernel_shape=[TONE_CELLS] * 2,
                          pads=[half] * 4, count_include_pad=0),
         helper.make_node("Sub", ["tone_cells", "tone_around"], ["tone_contrast"]),
-        helper.make_node("Mul", ["tone_contrast", "tone_weight"], ["tone"]),
+        helper.make_node("AveragePool", ["tone_cells"], ["tone_wide_around"], kernel_shape=[TONE_WIDE_CELLS] * 2,
+                         pads=[wide] * 4, count_include_pad=0),
+        helper.make_node("Sub", ["tone_cells", "tone_wide_around"], ["tone_wide_contrast"]),
+        helper.make_node("Concat", ["tone_contrast", "tone_wide_contrast"], ["tone_contrasts"], axis=1),
+        helper.make_node("Mul", ["tone_contrasts", "tone_weight"], ["tone"]),
     ]  # fmt: skip
     return "tone"
 
@@ -189,8 +196,8 @@ def feature_graph(
     tone: bool = False,
     detail: tuple[int, int] | None = None,
 ) -> onnx.ModelProto:
-    """image -> features [1, 152, H/8, W/8] (155 with `tone`); for `segmentation` also fine_features
-    [1, 176, H/4, W/4] (179) and pixel_features [1, 28, H, W] (channels for Lite0; `trunk` defaults to
+    """image -> features [1, 152, H/8, W/8] (158 with `tone`); for `segmentation` also fine_features
+    [1, 176, H/4, W/4] (182) and pixel_features [1, 28, H, W] (channels for Lite0; `trunk` defaults to
     efficientnet.trunk_name()), or, with a `detail` size (width, height), pixel_features at that size
     from the second input (see DETAIL)."""
     nodes: list = []

@@ -137,7 +137,7 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
         rng, [(10 + 8 * index, 10, 40 + 8 * index, 40) for index in range(4)], (200, 40, 40)
     )
     features = cpu_session(feature_graph(size, tone=tone).SerializeToString())
-    channels = 155 if tone else 152
+    channels = 158 if tone else 152
     maps = [features.run(["features"], {"image": p})[0][0].reshape(channels, -1).T for p in pictures]
     labels = np.array([False, False, True, True])
     memory = memory_for(Images(maps, [], labels, np.zeros(4, int), grid), None, 10_000, local)
@@ -336,9 +336,10 @@ def test_the_border_ring_reads_its_inward_neighbours_where_asked():
 
 def test_tone_is_each_cells_log_intensity_against_its_surroundings():
     """The features with tone: the trunk's 152 unchanged, then per colour channel the mean log intensity
-    of each 8x8 cell less the mean over the 7x7 cells around it (fewer at the border), weighted; a light
-    gradient across the picture leaves it near zero inside the picture, a soft stain does not."""
-    from server.training.graphs import TONE_CELLS, TONE_FLOOR, TONE_WEIGHT, feature_graph
+    of each 8x8 cell less the mean over the 7x7 cells around it (fewer at the border), weighted, and the
+    same against the 15x15 cells around it; a light gradient across the picture leaves it near zero inside
+    the picture, a soft stain does not."""
+    from server.training.graphs import TONE_CELLS, TONE_FLOOR, TONE_WEIGHT, TONE_WIDE_CELLS, feature_graph
     from server.training.trainer import cpu_session, network_input
 
     size = (128, 96)
@@ -358,14 +359,19 @@ def test_tone_is_each_cells_log_intensity_against_its_surroundings():
 
     intensity = np.log((picture[0] * 128 + 127) / 256 + TONE_FLOOR)  # [3, H, W]
     cells = intensity.reshape(3, 12, 8, 16, 8).mean(axis=(2, 4))
-    half = TONE_CELLS // 2
-    around = np.zeros_like(cells)
-    for row in range(12):
-        for col in range(16):
-            block = cells[:, max(0, row - half) : row + half + 1, max(0, col - half) : col + half + 1]
-            around[:, row, col] = block.mean(axis=(1, 2))
-    expected = TONE_WEIGHT * (cells - around)
-    np.testing.assert_allclose(toned[0, 152:], expected, rtol=1e-3, atol=1e-2)
+
+    def against(across: int) -> np.ndarray:
+        half = across // 2
+        around = np.zeros_like(cells)
+        for row in range(12):
+            for col in range(16):
+                block = cells[:, max(0, row - half) : row + half + 1, max(0, col - half) : col + half + 1]
+                around[:, row, col] = block.mean(axis=(1, 2))
+        return TONE_WEIGHT * (cells - around)
+
+    expected = against(TONE_CELLS)
+    np.testing.assert_allclose(toned[0, 152:155], expected, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(toned[0, 155:], against(TONE_WIDE_CELLS), rtol=1e-3, atol=1e-2)
     red = expected[0]
     # the stain's cell against cells whose whole neighbourhood is inside the picture, away from the stain
     # (at the border the neighbourhood is one-sided, and a gradient shows there)
