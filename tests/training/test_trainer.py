@@ -316,20 +316,26 @@ def test_soft_stains_are_found_by_each_cells_tone(tmp_path):
     assert "MatMulInteger" not in operators(tmp_path / "model") and "Gemm" in operators(tmp_path / "model")
 
 
+def recorded_reads(monkeypatch, reader: str) -> list[str]:
+    """The paths pictures.<reader> (_decode or _decode_mask) decodes from now on, in order."""
+    paths: list[str] = []
+    original = getattr(pictures, reader)
+
+    def recording(path: str):
+        paths.append(path)
+        return original(path)
+
+    monkeypatch.setattr(pictures, reader, recording)
+    return paths
+
+
 def test_training_images_are_decoded_once_per_training(tmp_path, monkeypatch):
     """Every candidate, the turned copies and the segmentation read the training images again: they are
     decoded once and kept while the model trains (within pictures.DECODED_BUDGET); test images are read
     once and not kept, and nothing is kept after training."""
     normal = folder(tmp_path, "normal", lambda rng: part_on_grain(rng, False), 12)
     anomalous = folder(tmp_path, "anomaly", lambda rng: part_on_grain(rng, True), 8, start=100)
-    decoded: list[str] = []
-    original = pictures._decode
-
-    def counting(path: str):
-        decoded.append(path)
-        return original(path)
-
-    monkeypatch.setattr(pictures, "_decode", counting)
+    decoded = recorded_reads(monkeypatch, "_decode")
     project = job(tmp_path, normal, anomalous, (160, 160))
     train(project)
     train_paths = sorted(sample.path for sample in project.train)
@@ -618,14 +624,7 @@ def test_camera_sized_photos_are_read_reduced_in_training_and_when_served(tmp_pa
 
     monkeypatch.setattr(pictures, "REDUCE_TO", 96)
     monkeypatch.setattr(trainer, "REDUCE_TO", 96)
-    masks_read: list[str] = []
-    original = pictures._decode_mask
-
-    def counting(path: str):
-        masks_read.append(path)
-        return original(path)
-
-    monkeypatch.setattr(pictures, "_decode_mask", counting)
+    masks_read = recorded_reads(monkeypatch, "_decode_mask")
     samples = saved_samples(tmp_path, small_bracket, 36, 20, "stain")
     truths = {index: painted(samples[index]) for index in range(20, 36)}
     result = train(Job(samples[0::2], samples[1::2], (192, 192), str(tmp_path / "model")))
