@@ -27,7 +27,7 @@ class Seen:
 
     sample: Sample
     pixels: np.ndarray  # uint8 [H, W, 3]
-    size: tuple[int, int]  # the image's own (width, height)
+    size: tuple[int, int]  # the image's own (width, height) as read (pictures.open_rgb: large ones reduced)
     placement: Any = None
     detail: np.ndarray | None = None  # uint8 [h, w, 3] at the detail size
     gap: np.ndarray | None = None  # bool [h, w] at the mask's size: inference.part_gap's map
