@@ -132,6 +132,14 @@ def detect_time(bundle: Path, photo: Path) -> float:
     return round(statistics.median(times), 1)
 
 
+def photo_size(text: str) -> tuple[int, int]:
+    """--photos' WIDTHxHEIGHT, each side 64..4096 (DetectAnomalies' limits)."""
+    sides = text.lower().split("x")
+    if len(sides) != 2 or not all(side.isdigit() and 64 <= int(side) <= 4096 for side in sides):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, each 64..4096, got {text!r}")
+    return int(sides[0]), int(sides[1])
+
+
 def camera_photos(job: dict, size: tuple[int, int], folder: Path) -> dict:
     """The job with every picture enlarged to `size` and saved as a JPEG (masks as PNGs) in `folder`."""
     from PIL import Image
@@ -170,7 +178,9 @@ def main() -> None:
     parser.add_argument(
         "--synthetic", type=Path, help="folder for bench/synthetic.py's sets (made when missing)"
     )
-    parser.add_argument("--photos", metavar="WIDTHxHEIGHT", help="enlarge the pictures to a camera's size")
+    parser.add_argument(
+        "--photos", type=photo_size, metavar="WIDTHxHEIGHT", help="enlarge the pictures to a camera's size"
+    )
     parser.add_argument("--worker", nargs=2, type=Path, metavar=("CHECKOUT", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -188,8 +198,7 @@ def main() -> None:
             job_file = Path(folder) / f"{row}.json"
             job = job_description(row, synthetic)
             if args.photos:
-                width, height = (int(side) for side in args.photos.lower().split("x"))
-                job = camera_photos(job, (width, height), Path(folder) / "photos" / row)
+                job = camera_photos(job, args.photos, Path(folder) / "photos" / row)
             job_file.write_text(json.dumps(job))
             runs: dict[str, list[dict]] = {name: [] for name in checkouts}
             for _ in range(args.rounds):
