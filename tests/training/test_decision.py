@@ -37,11 +37,13 @@ def discs_on_noise(rng: np.random.Generator, boxes: list, colour: tuple[int, int
     return pictures
 
 
-def test_the_threshold_maximises_f1_and_keeps_the_widest_margin():
+def test_the_threshold_maximises_f1_in_the_widest_gap_nearer_the_normal_side():
     normal, anomalous = np.array([1.0, 2.0, 3.0]), np.array([7.0, 8.0, 9.0])
-    assert best_threshold(normal, anomalous) == pytest.approx(5.0)  # every cut in 3..7 is perfect: the middle
+    # every cut in 3..7 is perfect: a third of the way from the normal side
+    assert best_threshold(normal, anomalous) == pytest.approx(3.0 + 4.0 / 3)
     overlapping = best_threshold(np.array([1.0, 2.0, 6.5]), np.array([6.0, 8.0, 9.0]))
-    assert 2.0 < overlapping < 8.0
+    assert overlapping == pytest.approx(2.0 + 4.0 / 3)  # F1 6/7 in 2..6 (in 6.5..8: 4/5)
+    assert best_threshold(np.array([1.0, 1.0]), np.array([4.0])) == pytest.approx(2.0)
 
 
 def test_calibration_gives_clear_cases_high_confidence_and_borderline_ones_little():
