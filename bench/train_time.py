@@ -116,20 +116,16 @@ DETECT_RUNS = 15
 
 def detect_time(bundle: Path, photo: Path) -> float:
     """Median ms to decode `photo`'s bytes and run the trained model on it, as DetectAnomalies does."""
+    from timings import median_ms  # bench/, the script's own folder
+
     from server.inference.bundle import read_bundle
     from server.inference.images import decode_image
     from server.inference.runtime import ModelRunner
 
     runner = ModelRunner(bundle, read_bundle(bundle), threads=os.cpu_count() or 1)
-    runner.warm_up()
     body = photo.read_bytes()
     kind = "image/jpeg" if photo.suffix.lower() in (".jpg", ".jpeg") else "image/png"
-    times = []
-    for _ in range(DETECT_RUNS):
-        start = time.perf_counter()
-        runner.predict(decode_image(body, kind))
-        times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 1)
+    return round(median_ms(lambda: runner.predict(decode_image(body, kind)), DETECT_RUNS), 1)
 
 
 def photo_size(text: str) -> tuple[int, int]:

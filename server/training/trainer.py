@@ -35,8 +35,9 @@ import numpy as np
 
 from server.inference.bundle import DESCRIPTION_FILE, FORMAT, MODEL_FILE
 from server.inference.images import reduced_size
+from server.training import pictures
 from server.training.part_area import part_area
-from server.training.pictures import REDUCE_TO, decoded_while_training, open_rgb
+from server.training.pictures import decoded_while_training, open_rgb
 from server.training.samples import Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
@@ -201,7 +202,8 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
 
     progress("Extracting features from the training images.")
     photo_size = job.image_size
-    job = replace(job, image_size=reduced_size(photo_size, REDUCE_TO))  # the pictures as open_rgb gives them
+    # from here on, the size of the pictures as open_rgb gives them (camera-sized ones reduced)
+    job = replace(job, image_size=reduced_size(photo_size, pictures.REDUCE_TO))
     normals = [s for s in job.train if s.label == "normal"]
     samples = normals + [s for s in job.train if s.label == "anomaly"]
     labels = np.array([sample.label == "anomaly" for sample in samples])
@@ -299,7 +301,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         "task": "classification",
         "image_width": photo_size[0],
         "image_height": photo_size[1],
-        "reduce_to": REDUCE_TO,
+        "reduce_to": pictures.REDUCE_TO,
         "input": input_description(size),
         **({"detail_input": extra_input(DETAIL, detail)} if detail is not None else {}),
         **({"gap_input": extra_input(GAP, detail or size)} if gap else {}),

@@ -623,7 +623,6 @@ def test_camera_sized_photos_are_read_reduced_in_training_and_when_served(tmp_pa
     from server.inference.runtime import ModelRunner
 
     monkeypatch.setattr(pictures, "REDUCE_TO", 96)
-    monkeypatch.setattr(trainer, "REDUCE_TO", 96)
     masks_read = recorded_reads(monkeypatch, "_decode_mask")
     samples = saved_samples(tmp_path, small_bracket, 36, 20, "stain")
     truths = {index: painted(samples[index]) for index in range(20, 36)}
