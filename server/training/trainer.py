@@ -439,7 +439,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 # Turned parts come back through a resampling; remember normal parts that went the same way.
                 turned_copies[key] = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
             else:
-                count = max(1, min(len(TURNS), TURNED_IMAGES // len(normals)))
+                count = turned_per_image(len(normals), size, working(replace(candidate, long_side=LONG_SIDE)))
                 plain = alignment.background if alignment is not None else None  # decided for the project
                 turned_copies[key] = [
                     _reflected_turns(session, s.path, size, rng, count, plain) for s in normals
@@ -622,6 +622,14 @@ def _turned_features(
         ["features"], {"image": network_input(np.asarray(aligned.resize(size, Image.Resampling.BILINEAR)))}
     )
     return maps[0].reshape(maps.shape[1], -1).T.copy()
+
+
+def turned_per_image(normals: int, size: tuple[int, int], base: tuple[int, int]) -> int:
+    """Turned copies of each normal image at the working `size`: TURNED_IMAGES in all at the `base` size
+    (LONG_SIDE's), and at a larger size no more of the trunk's work than that (the copies' pixels: at
+    640x640 a quarter as many as at 320x320), but one copy of every image at least."""
+    budget = TURNED_IMAGES * (base[0] * base[1]) // (size[0] * size[1])
+    return max(1, min(len(TURNS), budget // normals))
 
 
 TURNS = (72.0, 144.0, 216.0, 288.0)  # turned copies per normal image: about these angles, give or take 15

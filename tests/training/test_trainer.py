@@ -247,6 +247,17 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
     assert result.selection["Chosen"]["Memory"] > 0 and result.metrics["ROCAUC"] >= 0.9
 
 
+def test_turned_copies_at_a_larger_size_cost_the_trunk_no_more_than_at_the_working_size():
+    """TURNED_IMAGES copies in all at the working size (four at most of each image); at a larger size, as
+    many pixels through the trunk as those copies hold, one copy of each image at least."""
+    assert trainer.turned_per_image(15, (320, 320), (320, 320)) == 4
+    assert trainer.turned_per_image(15, (320, 224), (320, 224)) == 4
+    assert trainer.turned_per_image(40, (320, 320), (320, 320)) == trainer.TURNED_IMAGES // 40
+    assert trainer.turned_per_image(15, (640, 640), (320, 320)) == trainer.TURNED_IMAGES // 4 // 15
+    assert trainer.turned_per_image(15, (512, 512), (320, 320)) == 3  # 46 copies' pixels at 512x512
+    assert trainer.turned_per_image(38, (640, 640), (320, 320)) == 1
+
+
 def sixteen_bit_plate(rng: np.random.Generator, dented: bool) -> Image.Image:
     """A 16-bit grey picture (as industrial cameras save them): a plate with a shaded gradient, levels far
     above 255; a dent is a darker spot."""
