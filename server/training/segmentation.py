@@ -526,46 +526,25 @@ def fit_logistic(
 STEP, MOMENTUM, DECAY = 0.5, 0.9, 1e-3  # the gradient descent of fit_logistic
 
 
-DESCENT_CHUNK = 4096  # samples per block of a descent step: a block's features stay in the cache between
-# the step's two products (the whole [channels, samples] array does not: reading it twice from memory was
-# most of a refinement fit's time; 0.7 of the time for 150,000 pixels of 34 channels, the same weights)
-
-
 def _descend(z: np.ndarray, targets: np.ndarray, count: int, sample_weight: np.ndarray, steps: int) -> Head:
-    """Softmax regression by gradient descent with momentum on standardised samples z [channels, samples],
-    each step block by block (DESCENT_CHUNK samples)."""
+    """Softmax regression by gradient descent with momentum on standardised samples z [channels, samples]."""
     weights = np.zeros((count, z.shape[0]), dtype=np.float32)
     bias = np.zeros(count, dtype=np.float32)
-    onehot = np.eye(count, dtype=np.float32)[targets].T
-    blocks = [
-        (z[:, start:end], onehot[:, start:end].copy(), sample_weight[start:end],
-         np.empty((count, end - start), np.float32), np.empty(end - start, np.float32))
-        for start, end in _spans(z.shape[1], DESCENT_CHUNK)
-    ]  # fmt: skip
+    onehot = np.eye(count, dtype=np.float32)[targets].T.copy()
     velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
-    gradient_w, gradient_b = np.empty_like(weights), np.empty_like(bias)
     for _ in range(steps):
-        gradient_w.fill(0.0)
-        gradient_b.fill(0.0)
-        for block, block_onehot, block_weight, gradient, column in blocks:
-            np.matmul(weights, block, out=gradient)
-            gradient += bias[:, None]
-            gradient -= np.max(gradient, axis=0, out=column)
-            np.exp(gradient, out=gradient)
-            gradient /= np.sum(gradient, axis=0, out=column)
-            gradient -= block_onehot  # probabilities less targets: the loss's gradient by the logits
-            gradient *= block_weight
-            gradient_w += gradient @ block.T
-            gradient_b += gradient.sum(1)
-        velocity_w = MOMENTUM * velocity_w - STEP * (gradient_w / z.shape[1] + DECAY * weights)
-        velocity_b = MOMENTUM * velocity_b - STEP * gradient_b / z.shape[1]
+        gradient = weights @ z
+        gradient += bias[:, None]
+        gradient -= gradient.max(0)
+        np.exp(gradient, out=gradient)
+        gradient /= gradient.sum(0)
+        gradient -= onehot  # probabilities less targets: the loss's gradient by the logits
+        gradient *= sample_weight
+        velocity_w = MOMENTUM * velocity_w - STEP * ((gradient @ z.T) / z.shape[1] + DECAY * weights)
+        velocity_b = MOMENTUM * velocity_b - STEP * gradient.mean(1)
         weights += velocity_w
         bias += velocity_b
     return weights, bias
-
-
-def _spans(total: int, size: int) -> list[tuple[int, int]]:
-    return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def _descend_binary(z: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray, steps: int) -> Head:

@@ -61,23 +61,6 @@ def test_two_classes_descend_as_the_softmax_would():
     np.testing.assert_allclose(binary[1], softmax[1], atol=1e-4)
 
 
-def test_a_descent_block_by_block_gives_the_weights_of_one_block(monkeypatch):
-    """Each step sums the blocks' gradients: the blocks (and a last, shorter one) change nothing but the
-    order of the sums."""
-    import server.training.segmentation as segmentation
-
-    rng = np.random.default_rng(4)
-    targets = rng.integers(0, 4, 9_000)
-    z = (rng.normal(size=(6, 9_000)) + np.eye(4, 6)[targets].T).astype(np.float32)
-    weights = rng.uniform(0.5, 2.0, 9_000).astype(np.float32)
-    whole = _descend(z, targets, 4, weights, steps=40)
-    monkeypatch.setattr(segmentation, "DESCENT_CHUNK", 2_048)
-    blocks = _descend(z, targets, 4, weights, steps=40)
-    assert np.abs(whole[0]).max() > 0.1
-    np.testing.assert_allclose(blocks[0], whole[0], atol=1e-5)
-    np.testing.assert_allclose(blocks[1], whole[1], atol=1e-5)
-
-
 def test_widened_marks_reach_a_square_around_each_mark_up_to_the_edges():
     rng = np.random.default_rng(3)
     marked = rng.random((37, 53)) < 0.01
