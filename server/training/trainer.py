@@ -50,7 +50,6 @@ MEMORY_MAX = 16_000  # remembered patches at most
 NEAREST_BUDGET = 32_000_000  # input patches x remembered patches per image: bounds the serving cost
 SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
 # winner is then scored again with the memory it serves with, for the threshold and the calibration
-SATURATED = 0.995  # a held-out AUROC this high leaves the dearer candidates nothing to win: they are skipped
 SEGMENTATION_NORMALS = 10  # normal images the segmentation learns from, at most (time grows with each)
 SEGMENTATION_ANOMALIES = 40  # anomalous images it learns from, at most (evenly chosen)
 TURNED_IMAGES = 120  # turned copies of normal images at most (4 per image up to 30 normal images)
@@ -388,6 +387,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
         LOCAL_COST,
+        SATURATED,
         TONE_COST,
         TURNED_COST,
         Candidate,
@@ -510,7 +510,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(replace(best.candidate, tone=True, cost=TONE_COST), "the same with each cell's tone")
     bases = larger_size_bases(outcomes, best)
     high = high_side(seen_size(job.image_size, alignment if bases[0].aligned else None), len(samples))
-    if high is not None and best.auroc < SATURATED:
+    # tried even where the working size already separates the training images: a defect smaller than the
+    # labelled ones may show only at the larger size (selection.wins then asks for a clearer separation)
+    if high is not None:
         keep = {(c.long_side, c.aligned) for c in (bases[0], best.candidate)}
         for kept in (seen, turned_copies):
             for key in [key for key in kept if key not in keep]:

@@ -106,20 +106,17 @@ def board(rng: np.random.Generator, defect: bool) -> Image.Image:
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
-def test_large_images_get_their_own_size_tried_unless_the_working_size_already_separates(
-    tmp_path, monkeypatch
-):
+def test_large_images_get_their_own_size_tried_even_where_the_working_size_separates_them(tmp_path):
+    """The boards' copper spurs separate the training images at 320 px already; the images' own size is
+    tried all the same (selection.wins then asks it to keep the labels clearly further apart), last, in
+    ways of seeing tried at the working size, without tone. Each candidate's separation is on record."""
     normal = folder(tmp_path, "normal", lambda rng: board(rng, False), 24)
     anomalous = folder(tmp_path, "anomaly", lambda rng: board(rng, True), 16, start=100)
-    saturated = train(job(tmp_path, normal, anomalous, (560, 400)))
-    names = [candidate["Candidate"] for candidate in saturated.selection["Candidates"]]
-    assert saturated.selection["Chosen"]["CrossValidatedROCAUC"] >= 0.995
-    assert all(name.startswith("320 px") for name in names)  # nothing left to win: no dearer candidate
-    assert saturated.metrics["ROCAUC"] >= 0.9
-    monkeypatch.setattr(trainer, "SATURATED", 1.01)  # as if it did not separate them
-    explored = train(job(tmp_path, normal, anomalous, (560, 400)))
-    candidates = explored.selection["Candidates"]
+    result = train(job(tmp_path, normal, anomalous, (560, 400)))
+    candidates = result.selection["Candidates"]
     names = [candidate["Candidate"] for candidate in candidates]
+    working = [c for c in candidates if c["Candidate"].startswith("320 px")]
+    assert max(max(c["CrossValidatedROCAUC"].values()) for c in working) >= 0.995, candidates
     larger = [name for name in names if name.startswith("576 px")]  # 560 px, to a multiple of 32
     assert larger and names[-len(larger) :] == larger, names
     # ...in ways of seeing tried at the working size, without tone (which: selection.larger_size_bases,
@@ -128,6 +125,8 @@ def test_large_images_get_their_own_size_tried_unless_the_working_size_already_s
     for name in larger:
         way = name.split(", ", 1)[1]
         assert way in smaller and "tone" not in way, names
+    assert all(candidate["Separation"] > 1.0 for candidate in candidates), candidates
+    assert result.metrics["ROCAUC"] >= 0.9
 
 
 def speckle(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
