@@ -20,7 +20,7 @@ from server.inference.bundle import (
 )
 from server.inference.devices import CPU, CUDA
 from server.inference.float_search import float_search_model
-from server.inference.images import reduced, reduced_size
+from server.inference.images import reduced
 from server.inference.masks import class_labels
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class ModelRunner:
         description = self.description
         size = image.size
         image = reduced(image, description.reduce_to)
-        placement = None
+        read_size, placement = image.size, None
         if self._alignment is not None:
             from server.inference.alignment import align
 
@@ -171,7 +171,7 @@ class ModelRunner:
                 0,
                 Image.Resampling.NEAREST,
                 inverse=True,
-                size=reduced_size(size, description.reduce_to),
+                size=read_size,
             )
             class_map = _resize(np.asarray(back), size, Image.Resampling.NEAREST)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)

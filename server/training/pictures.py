@@ -57,15 +57,19 @@ def open_rgb(path: str):
     """A picture as DetectAnomalies would decode it (server.inference.images.to_rgb), reduced as the served
     model reduces it (REDUCE_TO); while a model trains, a training picture decoded before (read-only:
     callers make new images from it)."""
-    decoded = _DECODED.get()
-    return decoded.get(path, _decode) if decoded is not None else _decode(path)
+    return _kept(path, _decode)
 
 
 def open_mask(path: str):
     """A mask in RGBA at the size of its picture as open_rgb gives it (reduced, nearest-neighbour); while
     a model trains, a training picture's mask decoded before (read-only)."""
+    return _kept(path, _decode_mask)
+
+
+def _kept(path: str, read: Callable[[str], Any]):
+    """`read(path)`, or while a model trains the copy kept of it (Decoded)."""
     decoded = _DECODED.get()
-    return decoded.get(path, _decode_mask) if decoded is not None else _decode_mask(path)
+    return decoded.get(path, read) if decoded is not None else read(path)
 
 
 def _decode(path: str):
