@@ -95,6 +95,7 @@ class ModelDescription:
     gap_input: DetailInput | None = None  # inference.part_gap's map at a size (one more graph input)
     reduce_to: int | None = None  # pictures are first reduced by a whole factor to no less than this side
     # (inference.images.reduced): what the trainer writes, for camera-sized photos
+    fill_part_gaps: bool = False  # masks: each painted piece takes the part's gaps in its hull (part_gap)
 
     def size_problem(self, size: tuple[int, int], what: str = "image") -> str | None:
         """Why an input of `size` (width, height) cannot be run, or None when it can."""
@@ -159,6 +160,7 @@ def parse_description(document: Any) -> ModelDescription:
         detail_input=_detail_input(document, spec),
         gap_input=_gap_input(document, spec),
         reduce_to=_size(document, "reduce_to"),
+        fill_part_gaps=_flag(document, "fill_part_gaps"),
     )
     _check_rules(description)
     return description
@@ -179,6 +181,8 @@ def _check_rules(description: ModelDescription) -> None:
             raise BundleError("classes: a segmentation model needs at least one anomaly class")
         if not outputs.class_map and len(description.classes) != 1:
             raise BundleError("classes: a 'mask'/'anomaly_map' model has exactly one anomaly class")
+    elif description.fill_part_gaps:
+        raise BundleError("fill_part_gaps: only a segmentation model draws masks to fill")
     names = [item.name for item in description.classes]
     if len(set(names)) != len(names):
         raise BundleError("classes: names must be unique")
@@ -288,6 +292,13 @@ def _check_gap(gap: DetailInput, shape: list) -> None:
         raise BundleError(
             f"gap_input: the graph's input {gap.name!r} has shape {shape}; model.json asks for {expected}"
         )
+
+
+def _flag(document: dict, key: str) -> bool:
+    value = document.get(key, False)
+    if not isinstance(value, bool):
+        raise BundleError(f"{key}: expected true or false, got {value!r}")
+    return value
 
 
 def _object(document: dict, key: str) -> dict:

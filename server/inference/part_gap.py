@@ -58,6 +58,50 @@ def one_part(image: Image.Image) -> bool:
     return bool(sizes.any()) and sizes.max() >= max(ONE_PART_AREA * differs.size, ONE_PIECE * sizes.sum())
 
 
+def fill_gaps(class_map: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """The class map (uint8 [height, width], 0 the background) with each painted piece's gaps painted too:
+    the pixels of `gap` (bool, part_gap's map at the map's size) inside the convex hull of a 4-connected
+    piece of one class, where nothing else is painted, take that class. People paint a missing piece up
+    to the straight line across where the part was; the classifier reads the gap map pixel by pixel, but
+    only the piece's outline says how far the missing part reaches (the cookies' test masks: IoU 0.698 ->
+    0.704). A map without painted pixels or gaps is returned as it is."""
+    painted = np.flatnonzero(class_map)
+    if not len(painted) or not gap.any():
+        return class_map
+    filled = class_map.copy()
+    free = gap & (class_map == 0)
+    width = class_map.shape[1]
+    labels = np.zeros(class_map.shape, np.int64)
+    rows, cols = np.divmod(painted, width)
+    top, left = rows.min(), cols.min()
+    box = (slice(top, rows.max() + 1), slice(left, cols.max() + 1))
+    crop = class_map[box]
+    for index in np.unique(crop[crop > 0]):  # pieces of one class: two classes side by side stay apart
+        pieces_of = piece_labels(crop == index)
+        labels[box] = np.where(pieces_of > 0, pieces_of + int(index) * crop.size, labels[box])
+    flat = labels.ravel()
+    inside = np.flatnonzero(flat)
+    ordered = inside[np.argsort(flat[inside], kind="stable")]  # piece by piece, each in row-major order
+    firsts = np.flatnonzero(np.r_[True, flat[ordered[1:]] != flat[ordered[:-1]]])
+    for group in np.split(ordered, firsts[1:]):
+        ys, xs = np.divmod(group, width)
+        starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1]])
+        ends = np.r_[starts[1:], len(group)] - 1
+        corners = convex_hull(
+            [(float(xs[i]), float(ys[i])) for i in starts] + [(float(xs[i]), float(ys[i])) for i in ends]
+        )
+        if len(corners) < 3:  # a row or a column has no inside
+            continue
+        y0, x0 = int(ys.min()), int(xs.min())
+        hull = Image.new("L", (int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1))
+        ImageDraw.Draw(hull).polygon([(x - x0, y - y0) for x, y in corners], fill=255)
+        region = (slice(y0, y0 + hull.height), slice(x0, x0 + hull.width))
+        taken = free[region] & (np.asarray(hull) > 0)
+        filled[region][taken] = class_map.flat[group[0]]
+        free[region] &= ~taken
+    return filled
+
+
 def _part(rgb: Image.Image) -> tuple[Image.Image, tuple[int, int, int], float, np.ndarray]:
     """The thumbnail, the border's colour, the tolerance cut, and what differs from the border's colour by
     more than it on the thumbnail."""

@@ -162,6 +162,11 @@ class ModelRunner:
         if description.task == "segmentation":
             # drawn at the photo's own size, or in the aligned frame and moved back into the (reduced) photo
             class_map = self._class_map(results, raw_map, size if placement is None else image.size)
+            if description.fill_part_gaps and class_map.any():
+                from server.inference.part_gap import fill_gaps, part_gap
+
+                shape = (class_map.shape[1], class_map.shape[0])
+                class_map = fill_gaps(class_map, part_gap(image, shape) > 0.5)
         if class_map is not None and placement is not None:
             from server.inference.alignment import transform
 

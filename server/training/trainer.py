@@ -303,7 +303,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
         "reduce_to": pictures.REDUCE_TO,
         "input": input_description(size),
         **({"detail_input": extra_input(DETAIL, detail)} if detail is not None else {}),
-        **({"gap_input": extra_input(GAP, detail or size)} if gap else {}),
+        **({"gap_input": extra_input(GAP, detail or size), "fill_part_gaps": True} if gap else {}),
         "outputs": {"score": "score"},
         "threshold": 0.5,
         "source": "trainer",
@@ -363,8 +363,9 @@ def evaluate_served(
             value = float(answers[0][0])
             predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": value,
                                 "anomalous": value >= 0.5})  # fmt: skip
-            if classes:
-                pixels.add(answers[1], item)
+            if classes:  # masks as the runtime draws them: with the gaps filled where the model reads them
+                picture = (lambda path=sample.path: _open(path, alignment)[0]) if gap else None
+                pixels.add(answers[1], item, picture)
         return predictions, pixels
 
     with ThreadPoolExecutor(workers) as pool:

@@ -60,12 +60,24 @@ def test_defaults():
         ({"reduce_to": 0}, "reduce_to: expected an integer"),
         ({"reduce_to": "640"}, "reduce_to: expected an integer"),
         ({"reduce_to": 640.5}, "reduce_to: expected an integer"),
+        ({"fill_part_gaps": "yes"}, "fill_part_gaps: expected true or false"),
+        ({"fill_part_gaps": 1}, "fill_part_gaps: expected true or false"),
+        ({"fill_part_gaps": True}, "only a segmentation model"),
     ],
 )  # fmt: skip
 def test_problems_are_named(changes, fragment):
     with pytest.raises(BundleError) as caught:
         parse(**changes)
     assert fragment in str(caught.value)
+
+
+def test_gaps_are_filled_only_where_a_segmentation_bundle_says():
+    assert not parse().fill_part_gaps
+    segmentation = {"task": "segmentation", "outputs": {"score": "s", "class_map": "c"},
+                    "classes": [{"name": "a", "color": "#FF0000"}]}  # fmt: skip
+    assert not parse(**segmentation).fill_part_gaps
+    described = parse(**segmentation, fill_part_gaps=True)
+    assert described.fill_part_gaps and parse_description(described.to_json()) == described
 
 
 def test_pictures_are_reduced_only_where_a_bundle_says():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from server.inference.part_gap import convex_hull, one_part, otsu, part_gap
+from server.inference.part_gap import convex_hull, fill_gaps, one_part, otsu, part_gap
 
 SIDE = 240
 
@@ -92,3 +92,48 @@ def test_plain_grey_and_one_colour_pictures_give_an_empty_map():
     assert part_gap(grey, (SIDE, SIDE)).any()
     clear = photo(bitten_disc).convert("RGBA")
     assert np.array_equal(part_gap(clear, (SIDE, SIDE)), part_gap(photo(bitten_disc), (SIDE, SIDE)))
+
+
+def test_a_painted_piece_takes_the_gap_within_its_own_hull():
+    """A mask that paints the missing wedge's edges (what the classifier sees) but not the background
+    between them: the piece's convex hull reaches across the gap, so the gap's pixels within it take the
+    piece's class; nothing else changes, and a piece whose hull holds no gap fills nothing."""
+    picture = photo(bitten_disc)
+    gap = part_gap(picture, (SIDE, SIDE)) > 0.5
+    truth = wedge()
+    # the wedge's edges, a few pixels thick, as the classifier finds them
+    edges = Image.new("L", (SIDE, SIDE))
+    ImageDraw.Draw(edges).pieslice((50, 50, 190, 190), -30, 30, outline=255, width=4)
+    painted = np.where((np.asarray(edges) > 0) & truth, 2, 0).astype(np.uint8)
+    filled = fill_gaps(painted, gap)
+    before = ((painted > 0) & truth).sum() / ((painted > 0) | truth).sum()
+    after = ((filled > 0) & truth).sum() / ((filled > 0) | truth).sum()
+    assert after > 0.8 > before + 0.3, (before, after)
+    assert set(np.unique(filled)) == {0, 2}  # the piece's own class
+    assert not (filled[painted > 0] != painted[painted > 0]).any()  # painted pixels stay as they were
+    assert not ((filled != painted) & ~gap).any()  # only gap pixels are added
+    far = np.zeros_like(painted)
+    far[10:14, 10:40] = 1  # a piece far from the gap: its hull holds none of it
+    assert np.array_equal(fill_gaps(far, gap), far)
+    assert fill_gaps(np.zeros_like(painted), gap).sum() == 0
+
+
+def test_pieces_of_two_classes_fill_within_their_own_hulls():
+    """Two touching pieces of different classes are two pieces: each fills its own hull's gap pixels (the
+    first to reach a pixel keeps it), and a thin line of one class (no inside) fills nothing."""
+    gap = np.zeros((40, 60), bool)
+    gap[10:30, 5:25] = True
+    gap[10:30, 35:55] = True
+    painted = np.zeros((40, 60), np.uint8)
+    painted[10:30, 5] = 1  # the left gap's left and right edges, class 1
+    painted[10:30, 24] = 1
+    painted[10, 5:25] = 1
+    painted[10:30, 35] = 2  # the right gap's edges, class 2, touching a class-1 column
+    painted[10:30, 54] = 2
+    painted[29, 35:55] = 2
+    painted[10:30, 34] = 1
+    filled = fill_gaps(painted, gap)
+    assert (filled[12:28, 7:23] == 1).all() and (filled[12:27, 37:53] == 2).all()
+    line = np.zeros((40, 60), np.uint8)
+    line[20, 5:25] = 1
+    assert np.array_equal(fill_gaps(line, gap), line)

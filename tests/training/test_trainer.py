@@ -808,10 +808,13 @@ def test_missing_pieces_are_painted_from_the_parts_outline(tmp_path, monkeypatch
     with_gap = train(Job(samples[0::2], samples[1::2], (160, 160), str(tmp_path / "gap")))
     description = json.loads((tmp_path / "gap" / "model.json").read_text())
     assert description["gap_input"] == {"name": "part_gap", "width": 160, "height": 160}
+    assert description["fill_part_gaps"] is True
     assert with_gap.selection["Chosen"]["PartGapShare"] > 0.4  # the hull cuts the bites' round ends off
     monkeypatch.setattr(segmentation, "GAP_SHARE", 1.1)  # never enough: the same trainer without the map
     without = train(Job(samples[0::2], samples[1::2], (160, 160), str(tmp_path / "plain")))
-    assert "gap_input" not in json.loads((tmp_path / "plain" / "model.json").read_text())
+    assert not {"gap_input", "fill_part_gaps"} & set(
+        json.loads((tmp_path / "plain" / "model.json").read_text())
+    )
     (found,), (plain,) = (
         with_gap.metrics["PixelAnomalyClassMetrics"],
         without.metrics["PixelAnomalyClassMetrics"],
@@ -822,15 +825,22 @@ def test_missing_pieces_are_painted_from_the_parts_outline(tmp_path, monkeypatch
         numpy_helper.to_array(item) for item in graph.graph.initializer if item.name == "refine_gap_w"
     ]
     assert weights[1, 0] - weights[0, 0] > 1.0  # background inside the hull leans to the class: logits
-    # DetectAnomalies' runtime computes the gap map itself and draws the masks the trainer measured
-    runner = ModelRunner(tmp_path / "gap", read_bundle(tmp_path / "gap"), threads=1)
-    overlaps = []
+    # DetectAnomalies' runtime computes the gap map itself and draws the masks the trainer measured, each
+    # painted piece filled across the gap within its hull; the same model without the fill paints less
+    bundle = read_bundle(tmp_path / "gap")
+    runner = ModelRunner(tmp_path / "gap", bundle, threads=1)
+    unfilled = ModelRunner(tmp_path / "gap", replace(bundle, fill_part_gaps=False), threads=1)
+    overlaps, gains = [], []
     for sample in samples[25::2]:
         with Image.open(sample.path) as image:
             found = runner.predict(image.convert("RGB")).class_map == 1
+            less = unfilled.predict(image.convert("RGB")).class_map == 1
         truth = painted(sample)
         overlaps.append((found & truth).sum() / (found | truth).sum())
+        assert not (less & ~found).any()  # the fill only adds
+        gains.append(overlaps[-1] - (less & truth).sum() / (less | truth).sum())
     assert np.mean(overlaps) > 0.7, overlaps
+    assert np.mean(gains) >= 0 and max(gains) > 0, gains
 
 
 def pad_rows(rng: np.random.Generator, missing: bool) -> Image.Image:
