@@ -147,7 +147,8 @@ class ModelRunner:
             from server.inference.alignment import align
 
             image, placement = align(image, self._alignment)
-        results = dict(zip(self._wanted, self.session.run(self._wanted, self.feeds(image)), strict=True))
+        feeds = self.feeds(image)
+        results = dict(zip(self._wanted, self.session.run(self._wanted, feeds), strict=True))
         outputs = description.outputs
         raw_map = _plane(results[outputs.anomaly_map]) if outputs.anomaly_map else None
         if outputs.score:
@@ -163,10 +164,7 @@ class ModelRunner:
             # drawn at the photo's own size, or in the aligned frame and moved back into the (reduced) photo
             class_map = self._class_map(results, raw_map, size if placement is None else image.size)
             if description.fill_part_gaps and class_map.any():
-                from server.inference.part_gap import fill_gaps, part_gap
-
-                shape = (class_map.shape[1], class_map.shape[0])
-                class_map = fill_gaps(class_map, part_gap(image, shape) > 0.5)
+                class_map = self._filled(class_map, image, feeds)
         if class_map is not None and placement is not None:
             from server.inference.alignment import transform
 
@@ -180,6 +178,16 @@ class ModelRunner:
             )
             class_map = _resize(np.asarray(back), size, Image.Resampling.NEAREST)
         return Prediction(anomalous, confidence(score, description.threshold, anomalous), score, class_map)
+
+    def _filled(self, class_map: np.ndarray, image: Image.Image, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The class map with its pieces' gaps filled (part_gap.fill_gaps), from the gap map the graph took
+        when it has a gap input, else worked out at the map's size."""
+        from server.inference.part_gap import fill_gaps, gap_at, part_gap
+
+        size = (class_map.shape[1], class_map.shape[0])
+        gap = self.description.gap_input
+        plane = feeds[gap.name][0, 0] if gap is not None else part_gap(image, size)
+        return fill_gaps(class_map, gap_at(plane, size))
 
     def feeds(self, image: Image.Image) -> dict[str, np.ndarray]:
         """The graph's inputs for an image: the image at the input's size, at the detail input's, and the

@@ -23,8 +23,6 @@ import numpy as np
 from server.training.graphs import COLOUR_FEATURES
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from server.training.samples import Sample, Seen
 
 CELL = 4  # input pixels per side of the head's cells (the stride-4 features)
@@ -577,16 +575,15 @@ class PixelCounts:
         self.classes = classes
         self.counts = {index: np.zeros(3) for index in range(1, len(classes) + 1)}
 
-    def add(self, scores: np.ndarray, item: Seen, picture: Callable[[], Image.Image] | None = None) -> None:
-        """`picture`: where the model fills the part's gaps (part_gap.fill_gaps), the picture the runtime
-        draws them from (aligned when the model aligns), opened only for a mask with something painted."""
+    def add(self, scores: np.ndarray, item: Seen, fill: bool = False) -> None:
+        """`fill`: the model fills its pieces' gaps (part_gap.fill_gaps) from the item's gap map."""
         from server.inference.masks import class_labels
-        from server.inference.part_gap import fill_gaps, part_gap
+        from server.inference.part_gap import fill_gaps, gap_at
 
         size = item.size
         predicted = class_labels(scores[0], size)  # as DetectAnomalies draws the mask
-        if picture is not None and predicted.any():
-            predicted = fill_gaps(predicted, part_gap(picture(), size) > 0.5)
+        if fill and item.gap is not None and predicted.any():
+            predicted = fill_gaps(predicted, gap_at(item.gap, size))
         truth = mask_classes(item.sample, self.classes, size, item.placement)
         count = len(self.classes) + 1
         confusion = np.bincount(

@@ -364,8 +364,7 @@ def evaluate_served(
             predictions.append({"source_ref": sample.source_ref, "label": sample.label, "score": value,
                                 "anomalous": value >= 0.5})  # fmt: skip
             if classes:  # masks as the runtime draws them: with the gaps filled where the model reads them
-                picture = (lambda path=sample.path: _open(path, alignment)[0]) if gap else None
-                pixels.add(answers[1], item, picture)
+                pixels.add(answers[1], item, fill=gap)
         return predictions, pixels
 
     with ThreadPoolExecutor(workers) as pool:

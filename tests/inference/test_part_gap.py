@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from server.inference.part_gap import convex_hull, fill_gaps, one_part, otsu, part_gap
+from server.inference.part_gap import convex_hull, fill_gaps, gap_at, one_part, otsu, part_gap
 
 SIDE = 240
 
@@ -137,3 +137,14 @@ def test_pieces_of_two_classes_fill_within_their_own_hulls():
     line = np.zeros((40, 60), np.uint8)
     line[20, 5:25] = 1
     assert np.array_equal(fill_gaps(line, gap), line)
+
+
+def test_a_gap_map_serves_a_mask_drawn_at_another_size():
+    """gap_at: the map the graph's gap input took, resized to the mask's size, marks about what part_gap
+    marks at that size (the runtime fills the mask's gaps from it rather than work the map out again)."""
+    picture = photo(bitten_disc)
+    small = part_gap(picture.resize((120, 120), Image.Resampling.BILINEAR), (120, 120))
+    resized, own = gap_at(small, (SIDE, SIDE)), part_gap(picture, (SIDE, SIDE)) > 0.5
+    assert resized.shape == (SIDE, SIDE) and resized.dtype == bool
+    assert (resized & own).sum() > 0.9 * (resized | own).sum()
+    assert np.array_equal(gap_at(own.astype(np.float32), (SIDE, SIDE)), own)

@@ -255,3 +255,33 @@ def test_worker_threads_stop_spinning_when_a_run_ends():
 def test_the_best_class_is_numpys_argmax_ties_included(classes):
     scores = np.random.default_rng(classes).integers(0, 4, (classes, 37, 41)).astype(np.float32)  # many ties
     assert np.array_equal(best_class(scores), scores.argmax(axis=0))
+
+
+def test_a_bundle_that_fills_part_gaps_paints_the_gap_within_each_pieces_hull(tmp_path):
+    """fill_part_gaps: the class map's pieces take the background inside their own hull where it lies inside
+    the part's hull (part_gap); a bundle without a gap input has the map worked out at the mask's size.
+    The graph paints red pixels: the rims along a wedge cut out of a blue disc."""
+    import json
+
+    from PIL import ImageDraw
+
+    from server.inference.bundle import read_bundle
+    from server.inference.part_gap import part_gap
+    from tests.support.onnx_models import detail_segmenter_bundle
+
+    folder = detail_segmenter_bundle(tmp_path, input_size=(8, 8), detail_size=(160, 160))
+    plain = ModelRunner(folder, read_bundle(folder))
+    description = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**description, "fill_part_gaps": True}))
+    runner = ModelRunner(folder, read_bundle(folder))
+    picture = Image.new("RGB", (160, 160), (40, 40, 40))
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((20, 20, 140, 140), fill=(0, 0, 200))
+    draw.pieslice((20, 20, 140, 140), -30, 30, fill=(220, 0, 0))  # the wedge with its rims...
+    draw.pieslice((26, 26, 134, 134), -22, 22, fill=(40, 40, 40))  # ...its inside gone: background
+    rims = plain.predict(picture).class_map == 1
+    filled = runner.predict(picture).class_map == 1
+    gap = part_gap(picture, (160, 160)) > 0.5
+    assert rims.any() and not (rims & gap).any()  # the graph paints the rims, not the gap between them
+    assert not (rims & ~filled).any() and not (filled & ~rims & ~gap).any()  # the fill adds gap pixels only
+    assert (filled & gap).sum() > 0.6 * gap.sum(), ((filled & gap).sum(), gap.sum())
