@@ -1,7 +1,7 @@
 """A global memory's nearest search in the served graph, variants built from the same memory and timed in
 one process, interleaved.
 
-    python bench/served_search.py [--runs 20] [--tables chunks,ring,quantized,area]
+    python bench/served_search.py [--runs 20] [--tables chunks,ring,quantized,tone,area]
 
 For each working size a global memory serves at (320x256, 320x320, 512x512 or 608x416), the scoring graph
 over a random memory of as many patches as the trainer keeps there (trainer.memory_cap) is built:
@@ -15,6 +15,8 @@ over a random memory of as many patches as the trainer keeps there (trainer.memo
 - in 8-bit integers (graphs.QUANTIZED_CHUNK per product) against floats (graphs.MEMORY_CHUNK), over a
   memory of real features: generated texture pictures' patches, thinned as the trainer thins them, and a
   picture with defects searched; per quantized chunk size, with the largest change of the blurred map.
+- the same with each cell's tone in the features (table `tone`): floats against the integers with the
+  tone's 6 channels in floats, as CreateModel exports a model with tone.
 Prints median milliseconds per image, their ratios, and whether the chunkings gave the same score.
 """
 
@@ -69,20 +71,21 @@ def scoring_model(
     chunk: int,
     quantized: bool = False,
     area: np.ndarray | None = None,
+    tone: bool = False,
 ) -> onnx.ModelProto:
     """The scoring graph over `memory` with `chunk` remembered patches per product, its blurred map an
     output too."""
     graphs.MEMORY_CHUNK = graphs.QUANTIZED_CHUNK = chunk
     decision = graphs.Decision(memory_only(memory.shape[1]), threshold=1.0, slope=1.0, edges=edges, area=area)
-    model = graphs.scoring_graph(size, memory, decision, quantized=quantized)
+    model = graphs.scoring_graph(size, memory, decision, quantized=quantized, tone=tone)
     model.graph.output.append(onnx.helper.make_tensor_value_info("blurred", onnx.TensorProto.FLOAT, None))
     return model
 
 
-def real_features(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A memory of generated texture pictures' patches at `size`, thinned to the trainer's cap, and a
-    texture picture with defects as the image searched."""
-    features = cpu_session(graphs.feature_graph(size).SerializeToString())
+def real_features(size: tuple[int, int], tone: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A memory of generated texture pictures' patches at `size` (with each cell's tone), thinned to the
+    trainer's cap, and a texture picture with defects as the image searched."""
+    features = cpu_session(graphs.feature_graph(size, tone=tone).SerializeToString())
 
     def patches(image) -> tuple[np.ndarray, np.ndarray]:
         pixels = network_input(np.asarray(image.convert("RGB").resize(size)))
@@ -115,13 +118,31 @@ def quantized_table(runs: int) -> None:
               + f" | {change:.3f} ({float(maps['float'].max()):.2f}) |")  # fmt: skip
 
 
+def tone_table(runs: int) -> None:
+    print("\n| working size (with tone) | remembered patches | floats (chunks of 500) | "
+          "8-bit, the tone in floats (chunks of 1,000) | largest change of the map (its peak) |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for width, height in SIZES:
+        memory, image = real_features((width, height), tone=True)
+        sessions = {
+            "float": graph((width, height), memory, True, 500, tone=True),
+            "integer": graph((width, height), memory, True, 1_000, True, tone=True),
+        }
+        maps = {key: session.run(["blurred"], {"image": image})[0] for key, session in sessions.items()}
+        change = float(np.abs(maps["integer"] - maps["float"]).max())
+        medians = timed(sessions, image, runs)
+        print(f"| {width}x{height} | {len(memory)} | {medians['float'] * 1000:.1f} ms | "
+              f"{medians['integer'] * 1000:.1f} ms ({medians['integer'] / medians['float']:.2f}) | "
+              f"{change:.3f} ({float(maps['float'].max()):.2f}) |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument(
-        "--tables", default="chunks,ring,quantized,area", help="which tables, comma-separated"
+        "--tables", default="chunks,ring,quantized,tone,area", help="which tables, comma-separated"
     )
     args = parser.parse_args()
     tables = set(args.tables.split(","))
@@ -129,6 +150,9 @@ def main() -> None:
     served_chunk = graphs.MEMORY_CHUNK
     if "quantized" in tables:
         quantized_table(args.runs)
+        graphs.MEMORY_CHUNK = served_chunk
+    if "tone" in tables:
+        tone_table(args.runs)
         graphs.MEMORY_CHUNK = served_chunk
     cases = []
     for size in SIZES:

@@ -257,6 +257,7 @@ def _nearest_squared(
     prefix: str = "",
     quantized: bool = False,
     quantized_patches: tuple[str, str, str] | None = None,
+    exact: int = 0,
 ) -> str:
     """Adds each patch's squared distance to its nearest remembered patch; returns the [patches] name
     (every name the nodes add starts with `prefix`, so that two searches can share a graph).
@@ -264,9 +265,12 @@ def _nearest_squared(
     |p - m|^2 = |p|^2 + (|m|^2 - 2 p.m): one Gemm gives the bracket for a chunk of the memory, so the
     big [patches, memory] matrix is written once and read once, and |p|^2 is added after the minimum.
     `quantized`: the products p.m in 8-bit integers (see _quantized_bracket), the rest in floats; the
-    patches quantized as `quantized_patches` names them (uint8 values, scale, zero point) if given.
+    patches quantized as `quantized_patches` names them (uint8 values, scale, zero point) if given; the
+    last `exact` channels (each cell's tone) then stay in floats (see _chunk_minima).
     """
-    minima = _chunk_minima(nodes, initializers, patches, memory, prefix, quantized, None, quantized_patches)
+    minima = _chunk_minima(
+        nodes, initializers, patches, memory, prefix, quantized, None, quantized_patches, exact
+    )
     nodes += [
         helper.make_node("Min", minima, [f"{prefix}nearest_bracket"]),
         helper.make_node("ReduceSumSquare", [patches], [f"{prefix}patch_norms"], axes=[1], keepdims=0),
@@ -284,25 +288,57 @@ def _chunk_minima(
     quantized: bool,
     bounds: list[int] | None = None,
     quantized_patches: tuple[str, str, str] | None = None,
+    exact: int = 0,
 ) -> list[str]:
     """Adds, per chunk of the memory (rows bounds[k]:bounds[k+1]; by default MEMORY_CHUNK rows each, or
     QUANTIZED_CHUNK when `quantized`), each patch's least |m|^2 - 2 p.m over the chunk's rows; their names.
-    Quantized, the patches are those `quantized_patches` names, else `patches` by DynamicQuantizeLinear."""
+    Quantized, the patches are those `quantized_patches` names, else `patches` (all but the last `exact`
+    channels) by DynamicQuantizeLinear. The last `exact` channels' products stay in floats, one small
+    Gemm that adds them to the integers' bracket: each cell's tone spans over ten times the trunk's range,
+    and one scale for both would leave the trunk's values a few levels."""
     memory = memory.astype(np.float32)
+    channels = memory.shape[1]
     if bounds is None:
         size = QUANTIZED_CHUNK if quantized else MEMORY_CHUNK
         bounds = [int(b[0]) for b in np.array_split(np.arange(len(memory)), max(1, -(-len(memory) // size)))]
         bounds.append(len(memory))
     if not quantized:
-        quantized_patches = None
-    elif quantized_patches is None:
-        quantized_patches = (f"{prefix}patches_q", f"{prefix}patches_scale", f"{prefix}patches_zero")
-        nodes.append(helper.make_node("DynamicQuantizeLinear", [patches], list(quantized_patches)))
+        quantized_patches, exact = None, 0
+    else:
+        if exact:
+            initializers += [
+                numpy_helper.from_array(np.array([channels - exact], np.int64), f"{prefix}exact_from"),
+                numpy_helper.from_array(np.array([channels], np.int64), f"{prefix}exact_to"),
+                numpy_helper.from_array(np.array([0], np.int64), f"{prefix}exact_none"),
+                numpy_helper.from_array(np.array([1], np.int64), f"{prefix}exact_axis"),
+            ]
+            nodes.append(helper.make_node("Slice", [patches, f"{prefix}exact_from", f"{prefix}exact_to",
+                                                    f"{prefix}exact_axis"], [f"{prefix}patches_exact"]))  # fmt: skip
+        if quantized_patches is None:
+            quantized_patches = (f"{prefix}patches_q", f"{prefix}patches_scale", f"{prefix}patches_zero")
+            quantized_input = patches
+            if exact:
+                quantized_input = f"{prefix}patches_integer"
+                nodes.append(helper.make_node("Slice", [patches, f"{prefix}exact_none", f"{prefix}exact_from",
+                                                        f"{prefix}exact_axis"], [quantized_input]))  # fmt: skip
+            nodes.append(
+                helper.make_node("DynamicQuantizeLinear", [quantized_input], list(quantized_patches))
+            )
     minima = []
     for index, (start, end) in enumerate(itertools.pairwise(bounds)):
         part = memory[start:end]
         bracket = f"{prefix}bracket_{index}"
-        if quantized_patches is not None:  # quantized
+        if quantized_patches is not None and exact:  # the integers' bracket, the floats' products added
+            name = f"{prefix}memory_{index}"
+            _quantized_bracket(
+                nodes, initializers, part, quantized_patches, name, f"{bracket}_integer", exact
+            )
+            initializers.append(
+                numpy_helper.from_array(np.ascontiguousarray(-2.0 * part[:, -exact:].T), f"{name}_exact_t")
+            )
+            nodes.append(helper.make_node("Gemm", [f"{prefix}patches_exact", f"{name}_exact_t",
+                                                   f"{bracket}_integer"], [bracket]))  # fmt: skip
+        elif quantized_patches is not None:  # quantized
             name = f"{prefix}memory_{index}"
             _quantized_bracket(nodes, initializers, part, quantized_patches, name, bracket)
         else:
@@ -319,14 +355,14 @@ def _chunk_minima(
     return minima
 
 
-def nearest_graph(memory: np.ndarray, bounds: list[int]) -> onnx.ModelProto:
+def nearest_graph(memory: np.ndarray, bounds: list[int], exact: int = 0) -> onnx.ModelProto:
     """patches [n, channels] -> [chunks, n]: per chunk of a global `memory` (rows bounds[k]:bounds[k+1]),
-    each patch's least |m|^2 - 2 p.m, in 8-bit integers as the served graph computes it (|p|^2 is the
-    caller's to add). The trainer's held-out distances are then the ones the model will serve, and a search
-    can leave chunks out (an image's own patches)."""
+    each patch's least |m|^2 - 2 p.m, in 8-bit integers as the served graph computes it (the last `exact`
+    channels in floats; |p|^2 is the caller's to add). The trainer's held-out distances are then the ones
+    the model will serve, and a search can leave chunks out (an image's own patches)."""
     nodes: list = []
     initializers: list = [numpy_helper.from_array(np.array([0], np.int64), "first_axis")]
-    minima = _chunk_minima(nodes, initializers, "patches", memory, "", True, bounds)
+    minima = _chunk_minima(nodes, initializers, "patches", memory, "", True, bounds, exact=exact)
     for name in minima:
         nodes.append(helper.make_node("Unsqueeze", [name, "first_axis"], [f"{name}_row"]))
     nodes.append(helper.make_node("Concat", [f"{name}_row" for name in minima], ["minima"], axis=0))
@@ -366,7 +402,13 @@ def quantized_memory(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _quantized_bracket(
-    nodes: list, initializers: list, part: np.ndarray, patches: tuple[str, str, str], name: str, bracket: str
+    nodes: list,
+    initializers: list,
+    part: np.ndarray,
+    patches: tuple[str, str, str],
+    name: str,
+    bracket: str,
+    exact: int = 0,
 ) -> None:
     """|m|^2 - 2 p.m for one chunk, with p.m from 8-bit integers: the patches as DynamicQuantizeLinear
     gives them (`patches`: uint8 values, scale, zero point; one scale for the image), the memory as
@@ -375,7 +417,7 @@ def _quantized_bracket(
     The error of a squared distance is about 1 % of |p|^2: under a percent of the distance for most
     patches, but a near-copy of a remembered patch (d of 2 where |p|^2 is 3,700) may read 0 or 4
     (docs/performance.md)."""
-    weights, scales = quantized_memory(part)
+    weights, scales = quantized_memory(part[:, : part.shape[1] - exact])  # the norms are the whole patch's
     initializers += [
         numpy_helper.from_array(weights, f"{name}_q"),
         numpy_helper.from_array(scales, f"{name}_scales"),
@@ -630,11 +672,23 @@ def scoring_graph(
     area_only = decision.area is not None and memory.ndim == 2
     inner_only = edges and memory.ndim == 2 and decision.prototypes is None and not area_only
     quantized = quantized and memory.ndim == 2
+    exact = TONE_CHANNELS if quantized and tone else 0  # the tone's channels searched in floats
+    integer = widths.features - exact  # the channels searched in integers
     if quantized:
         # one scale for every patch of the image, searched or not, as the trainer quantizes its held-out
         # searches (memory.QuantizedNearest): the same integers whichever patches are searched
         quantizer = ["features_q", "patches_scale", "patches_zero"]
-        nodes.append(helper.make_node("DynamicQuantizeLinear", [features], quantizer))
+        quantized_features = features
+        if exact:
+            initializers += [
+                numpy_helper.from_array(np.array([0], np.int64), "integer_from"),
+                numpy_helper.from_array(np.array([integer], np.int64), "integer_to"),
+                numpy_helper.from_array(np.array([1], np.int64), "channel_axis"),
+            ]
+            quantized_features = "integer_features"
+            nodes.append(helper.make_node("Slice", [features, "integer_from", "integer_to", "channel_axis"],
+                                          [quantized_features]))  # fmt: skip
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [quantized_features], quantizer))
     if (memory.ndim == 2 and not inner_only) or decision.prototypes is not None:
         initializers.append(
             helper.make_tensor("patch_shape", TensorProto.INT64, [2], [widths.features, rows * cols])
@@ -644,8 +698,11 @@ def scoring_graph(
             helper.make_node("Transpose", ["by_channel"], ["patches"], perm=[1, 0]),
         ]
         if quantized and not inner_only:
+            initializers.append(
+                helper.make_tensor("patch_shape_q", TensorProto.INT64, [2], [integer, rows * cols])
+            )
             nodes += [
-                helper.make_node("Reshape", ["features_q", "patch_shape"], ["by_channel_q"]),
+                helper.make_node("Reshape", ["features_q", "patch_shape_q"], ["by_channel_q"]),
                 helper.make_node("Transpose", ["by_channel_q"], ["patches_q"], perm=[1, 0]),
             ]
     if memory.ndim == 4:  # a local memory: images x channels x rows x cols
@@ -667,13 +724,16 @@ def scoring_graph(
             helper.make_node("Transpose", ["inner_by_channel"], ["inner_patches"], perm=[1, 0]),
         ]
         if quantized:
+            initializers.append(helper.make_tensor("inner_patch_shape_q", TensorProto.INT64, [2],
+                                                   [integer, (rows - 2) * (cols - 2)]))  # fmt: skip
             nodes += [
                 helper.make_node("Slice", ["features_q", "edge_starts", "edge_ends", "edge_axes"], ["inner_q"]),
-                helper.make_node("Reshape", ["inner_q", "inner_patch_shape"], ["inner_by_channel_q"]),
+                helper.make_node("Reshape", ["inner_q", "inner_patch_shape_q"], ["inner_by_channel_q"]),
                 helper.make_node("Transpose", ["inner_by_channel_q"], ["inner_patches_q"], perm=[1, 0]),
             ]  # fmt: skip
         nearest = _nearest_squared(nodes, initializers, "inner_patches", memory, quantized=quantized,
-                                   quantized_patches=("inner_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
+                                   quantized_patches=("inner_patches_q", "patches_scale", "patches_zero"),
+                                   exact=exact)  # fmt: skip
     elif area_only and decision.area is not None:
         read = np.asarray(decision.area > 0)
         if edges and decision.prototypes is None and read[1:-1, 1:-1].any():
@@ -686,10 +746,12 @@ def scoring_graph(
         if quantized:
             nodes.append(helper.make_node("Gather", ["patches_q", "area_cells"], ["area_patches_q"], axis=0))
         nearest = _nearest_squared(nodes, initializers, "area_patches", memory, quantized=quantized,
-                                   quantized_patches=("area_patches_q", "patches_scale", "patches_zero"))  # fmt: skip
+                                   quantized_patches=("area_patches_q", "patches_scale", "patches_zero"),
+                                   exact=exact)  # fmt: skip
     else:
         nearest = _nearest_squared(nodes, initializers, "patches", memory, quantized=quantized,
-                                   quantized_patches=("patches_q", "patches_scale", "patches_zero"))  # fmt: skip
+                                   quantized_patches=("patches_q", "patches_scale", "patches_zero"),
+                                   exact=exact)  # fmt: skip
     nodes.append(helper.make_node("Max", [nearest, "zero"], ["positive"]))
     if area_only:  # the cells outside the part's area count as normal (part_area)
         nodes += [

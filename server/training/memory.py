@@ -45,9 +45,9 @@ class QuantizedNearest:
     held-out distances are then those the model will serve, at a third of numpy's time. `groups` (a label
     per remembered patch, e.g. the image it came from) keeps each chunk of the search within one group, so
     that a search can leave groups out; the rows are searched grouped, in a different order (the same
-    nearest distances)."""
+    nearest distances). The last `exact` channels (each cell's tone) are searched in floats, as served."""
 
-    def __init__(self, memory: np.ndarray, groups: np.ndarray | None = None) -> None:
+    def __init__(self, memory: np.ndarray, groups: np.ndarray | None = None, exact: int = 0) -> None:
         from server.training.graphs import QUANTIZED_CHUNK, nearest_graph
         from server.training.samples import cpu_session
 
@@ -60,7 +60,7 @@ class QuantizedNearest:
             bounds += range(int(start), int(end), QUANTIZED_CHUNK)  # each group in chunks of at most that
         self.bounds = np.array([*bounds, len(ordered)])
         self.session = cpu_session(
-            nearest_graph(memory[self.order], [int(b) for b in self.bounds]).SerializeToString()
+            nearest_graph(memory[self.order], [int(b) for b in self.bounds], exact).SerializeToString()
         )
 
     def squared(self, patches: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:

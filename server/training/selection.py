@@ -185,16 +185,17 @@ def global_memory(parts: list[np.ndarray], owners: np.ndarray, share: float) -> 
 
 
 def left_out_maps(
-    images: Images, cap: int, scored: np.ndarray | None = None, quantized: bool = False
+    images: Images, cap: int, scored: np.ndarray | None = None, quantized: bool = False, exact: int = 0
 ) -> list[np.ndarray]:
     """Like held_out_maps for a global memory, but nearer to what serving sees: every image is scored by
     the served memory itself (all normal images, thinned to `cap`), a normal image without the patches
     that came from it or its turned copies. Held out by folds, a normal image meets a memory a fifth
     smaller than the served one and scores higher than served normal images do, which set the threshold
-    too high. `quantized`: searched as the served model searches (memory.QuantizedNearest)."""
+    too high. `quantized`: searched as the served model searches (memory.QuantizedNearest, the last
+    `exact` channels in floats)."""
     parts, owners_of_parts = images.normal_parts()
     memory, owners = global_memory(parts, owners_of_parts, cap / sum(len(part) for part in parts))
-    nearest = QuantizedNearest(memory, owners) if quantized else Nearest(memory)
+    nearest = QuantizedNearest(memory, owners, exact) if quantized else Nearest(memory)
     indices = np.arange(len(images.maps)) if scored is None else scored
     return [
         unsquared(nearest.squared(images.maps[i], owners == i if not images.labels[i] else None)).reshape(
@@ -210,7 +211,12 @@ class Searcher:
     served model holds)."""
 
     def __init__(
-        self, memory: np.ndarray, grid: tuple[int, int], reach: int = REACH, quantized: bool = False
+        self,
+        memory: np.ndarray,
+        grid: tuple[int, int],
+        reach: int = REACH,
+        quantized: bool = False,
+        exact: int = 0,
     ) -> None:
         self.grid = grid
         if memory.ndim == 4:
@@ -219,7 +225,7 @@ class Searcher:
             self.session = _local_session(memory.shape[1:], reach)
             self.memory = local_memory_tensors(memory)
         else:
-            self.nearest = QuantizedNearest(memory) if quantized else Nearest(memory)
+            self.nearest = QuantizedNearest(memory, exact=exact) if quantized else Nearest(memory)
 
     def squared(self, patches: np.ndarray) -> np.ndarray:
         if not hasattr(self, "session"):
@@ -240,12 +246,19 @@ def _local_session(grid: tuple[int, int, int], reach: int):
 
 
 def served_quantized(candidate: Candidate, located: bool = False) -> bool:
-    """Whether the model exports this candidate's global memory searched in 8-bit integers: not with each
-    cell's tone (its channels span over ten times the trunk's range, which one scale per image leaves too
-    coarse), nor with maps measured against each place's normal level: the integers' error (about 1 % of
-    |p|^2 in a squared distance) swamps a quiet place's variation, where the level divides by it
-    (docs/performance.md)."""
-    return not candidate.local and not candidate.tone and not located
+    """Whether the model exports this candidate's global memory searched in 8-bit integers (each cell's tone,
+    if it has one, in floats: exact_channels): not with maps measured against each place's normal level:
+    the integers' error (about 1 % of |p|^2 in a squared distance) swamps a quiet place's variation, where
+    the level divides by it (docs/performance.md)."""
+    return not candidate.local and not located
+
+
+def exact_channels(candidate: Candidate) -> int:
+    """The trailing channels a quantized search keeps in floats: each cell's tone spans over ten times the
+    trunk's range, which one scale per image would leave a few levels (graphs._chunk_minima)."""
+    from server.training.graphs import TONE_CHANNELS
+
+    return TONE_CHANNELS if candidate.tone else 0
 
 
 def searched_quantized(candidate: Candidate) -> bool:
@@ -267,10 +280,11 @@ def held_out_maps(
     wanted[np.arange(len(images.maps)) if scored is None else scored] = True
     maps: list[np.ndarray] = [np.zeros(0)] * len(images.maps)
     folds = int(images.folds.max()) + 1
+    quantized, exact = searched_quantized(candidate), exact_channels(candidate)
     for fold in range(folds):
         progress(f"fold {fold + 1} of {folds}")
         memory = memory_for(images, fold, cap, candidate.local)
-        searcher = Searcher(memory, images.grid, candidate.reach, quantized=searched_quantized(candidate))
+        searcher = Searcher(memory, images.grid, candidate.reach, quantized, exact)
         for index in np.flatnonzero((images.folds == fold) & wanted):
             maps[index] = unsquared(searcher.squared(images.maps[index])).reshape(images.grid)
     return [maps[index] for index in np.flatnonzero(wanted)]
@@ -438,7 +452,9 @@ def evaluate(
     maps' outer ring of cells reads its inward neighbours (decision.blur)."""
     begin = time.monotonic()
     if leave_one_out and not candidate.local:  # see left_out_maps
-        distances = left_out_maps(images, cap, scored, quantized=searched_quantized(candidate))
+        distances = left_out_maps(
+            images, cap, scored, searched_quantized(candidate), exact_channels(candidate)
+        )
     else:
         distances = held_out_maps(images, cap, candidate, progress, scored)
     if images.area is not None:

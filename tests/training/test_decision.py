@@ -172,14 +172,15 @@ def test_the_served_graph_scores_as_the_trainer_does(local, located, defects, to
         np.testing.assert_allclose(anomaly_map[0, 0] * 1000, measured + 500, rtol=1e-4, atol=0.05)
 
 
-def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
+@pytest.mark.parametrize("tone", [False, True])
+def test_the_quantized_search_scores_as_the_float_search_within_a_hair(tone):
     """A served graph whose global memory is searched in 8-bit integers gives the float graph's map and
     score, on real pictures with a part that is not in the memory: distances (20-60 here) within 0.5; it
-    holds no float search of the memory; and the trainer's quantized search (its held-out distances) gives
-    the served map itself."""
+    holds no float search of the memory but, with each cell's tone, the tone's products (6 channels); and
+    the trainer's quantized search (its held-out distances) gives the served map itself."""
     from PIL import Image, ImageDraw
 
-    from server.training.graphs import Decision, feature_graph, feature_grid, scoring_graph
+    from server.training.graphs import TONE_CHANNELS, Decision, feature_graph, feature_grid, scoring_graph
     from server.training.selection import Searcher
     from server.training.trainer import cpu_session, network_input
 
@@ -191,30 +192,35 @@ def test_the_quantized_search_scores_as_the_float_search_within_a_hair():
         if index >= 4:  # the memory never saw a red disc
             ImageDraw.Draw(image).ellipse((30, 20, 70, 60), fill=(200, 40, 40))
         pictures.append(network_input(np.asarray(image)))
-    features = cpu_session(feature_graph(size).SerializeToString())
+    channels = 152 + (TONE_CHANNELS if tone else 0)
+    features = cpu_session(feature_graph(size, tone=tone).SerializeToString())
     memory = np.concatenate(
-        [features.run(["features"], {"image": p})[0][0].reshape(152, -1).T for p in pictures[:3]]
+        [features.run(["features"], {"image": p})[0][0].reshape(channels, -1).T for p in pictures[:3]]
     )
-    # the map is then distance / 200 + 0.5, and the score near 0.5 for the unseen noise
+    # the map is then distance / spread + 0.5 (the tone's distances are larger), and the score near 0.5 for
+    # the unseen noise
+    spread = 1500.0 if tone else 200.0
     decision = Decision(
-        memory_only(152), threshold=30.0, slope=0.1, map_threshold=0.0, map_spread=200.0, edges=True
+        memory_only(channels), threshold=30.0, slope=0.1, map_threshold=0.0, map_spread=spread, edges=True
     )
-    exact = cpu_session(scoring_graph(size, memory, decision).SerializeToString())
-    graph = scoring_graph(size, memory, decision, quantized=True)
+    exact = cpu_session(scoring_graph(size, memory, decision, tone=tone).SerializeToString())
+    graph = scoring_graph(size, memory, decision, quantized=True, tone=tone)
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.graph.node}
-    assert "Gemm" not in {node.op_type for node in graph.graph.node}
+    initializers = {item.name: item for item in graph.graph.initializer}
+    products = [list(initializers[node.input[1]].dims) for node in graph.graph.node if node.op_type == "Gemm"]
+    assert products == ([[TONE_CHANNELS, int(d)] for _, d in products] if tone else [])
     quantized = cpu_session(graph.SerializeToString())
-    searcher = Searcher(memory, feature_grid(size), quantized=True)
+    searcher = Searcher(memory, feature_grid(size), quantized=True, exact=TONE_CHANNELS if tone else 0)
     peaks = []
     for picture in pictures[3:]:
         wanted = exact.run(["anomaly_map", "score"], {"image": picture})
         found = quantized.run(["anomaly_map", "score"], {"image": picture})
-        np.testing.assert_allclose(found[0] * 200, wanted[0] * 200, atol=0.5)
+        np.testing.assert_allclose(found[0] * spread, wanted[0] * spread, atol=0.5)
         assert found[1][0] == pytest.approx(wanted[1][0], abs=0.002)
-        peaks.append(found[0].max() * 200)
-        patches = features.run(["features"], {"image": picture})[0][0].reshape(152, -1).T
+        peaks.append(found[0].max() * spread)
+        patches = features.run(["features"], {"image": picture})[0][0].reshape(channels, -1).T
         held_out = distance_map(searcher.squared(patches), feature_grid(size), edges=True)
-        np.testing.assert_allclose(found[0][0, 0] * 200, held_out / 200 * 200 + 100, rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(found[0][0, 0] * spread, held_out + spread / 2, rtol=1e-5, atol=2e-3)
     assert min(peaks[1:]) > peaks[0] + 20  # the discs stand out of the map as they do in floats
 
 

@@ -15,10 +15,12 @@ def brute_force(patches: np.ndarray, memory: np.ndarray) -> np.ndarray:
     return ((patches[:, None, :] - memory[None, :, :]) ** 2).sum(2).min(1)
 
 
-def nearest_graph(memory: np.ndarray, channels: int, quantized: bool = False) -> onnxruntime.InferenceSession:
+def nearest_graph(
+    memory: np.ndarray, channels: int, quantized: bool = False, exact: int = 0
+) -> onnxruntime.InferenceSession:
     nodes: list = []
     initializers: list = []
-    name = graphs._nearest_squared(nodes, initializers, "patches", memory, quantized=quantized)
+    name = graphs._nearest_squared(nodes, initializers, "patches", memory, quantized=quantized, exact=exact)
     graph = helper.make_graph(
         nodes,
         "nearest",
@@ -74,6 +76,50 @@ def test_the_quantized_search_is_the_integer_arithmetic_it_stands_for(monkeypatc
     patches = rng.normal(size=(60, 24)).astype(np.float32) * 1.5
     (found,) = nearest_graph(memory, 24, quantized=True).run(None, {"patches": patches})
     np.testing.assert_allclose(found, integer_arithmetic(patches, memory), rtol=1e-5, atol=1e-4)
+
+
+def test_trailing_channels_kept_exact_are_added_in_floats(monkeypatch):
+    """exact: the last channels (each cell's tone) stay out of the integers; their products are added in
+    floats, so the bracket is the integers' over the others plus the floats' over them."""
+    monkeypatch.setattr(graphs, "QUANTIZED_CHUNK", 64)
+    rng = np.random.default_rng(8)
+    memory = rng.normal(size=(250, 30)).astype(np.float32)
+    patches = rng.normal(size=(60, 30)).astype(np.float32) * 1.5
+    (found,) = nearest_graph(memory, 30, quantized=True, exact=6).run(None, {"patches": patches})
+    trunk, tone = slice(0, 24), slice(24, 30)
+    low, high = min(0.0, float(patches[:, trunk].min())), max(0.0, float(patches[:, trunk].max()))
+    scale = np.float32((high - low) / 255)
+    zero = np.clip(np.rint(-low / scale), 0, 255)
+    quantized = np.clip(np.rint(patches[:, trunk] / scale) + zero, 0, 255).astype(np.int64)
+    weights, scales = graphs.quantized_memory(memory[:, trunk])
+    bracket = ((quantized - int(zero)) @ weights.astype(np.int64)) * (scale * scales.astype(np.float64))
+    bracket += -2.0 * patches[:, tone].astype(np.float64) @ memory[:, tone].T.astype(np.float64)
+    bracket += (memory.astype(np.float64) ** 2).sum(1)
+    expected = bracket.min(1) + (patches.astype(np.float64) ** 2).sum(1)
+    np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_a_wide_ranging_tone_kept_exact_leaves_the_trunks_distances_fine():
+    """Features whose last 6 channels (a cell's tone, TONE_WEIGHT times a log ratio) span over ten times
+    the trunk's range: one 8-bit scale for all of them moves the nearest distances by several percent and
+    loses a near copy; kept in floats, the search stays within a percent, as without tone."""
+    rng = np.random.default_rng(9)
+
+    def features(count: int) -> np.ndarray:
+        tone = rng.normal(0, 8, (count, 6)) * np.where(rng.random((count, 1)) < 0.02, 15, 1)
+        return np.concatenate([rng.gamma(1.5, 0.8, (count, 152)), tone], axis=1).astype(np.float32)
+
+    memory = features(3000)
+    near = memory[[7, 1500, 2999]] + rng.normal(scale=0.05, size=(3, 158)).astype(np.float32)
+    patches = np.concatenate([near, features(200)]).astype(np.float32)
+    exact = np.sqrt(brute_force(patches.astype(np.float64), memory.astype(np.float64)))
+    errors = {}
+    for kept in (0, 6):
+        (found,) = nearest_graph(memory, 158, quantized=True, exact=kept).run(None, {"patches": patches})
+        distances = np.sqrt(np.maximum(found, 0))
+        errors[kept] = (np.abs(distances - exact)[3:].max() / exact[3:].mean(), distances[:3].max())
+    assert errors[6][0] < 0.01 < errors[0][0], errors
+    assert errors[6][1] < 0.2 * exact[3:].min()  # the near copies stay near
 
 
 def test_the_quantized_search_finds_nearly_the_exact_distances():

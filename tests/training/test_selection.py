@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from server.training.graphs import TONE_CHANNELS
 from server.training.selection import (
     ALIGNMENT_COST,
     CLEARER,
@@ -22,6 +23,7 @@ from server.training.selection import (
     Outcome,
     deal,
     evaluate,
+    exact_channels,
     larger_size_bases,
     left_out_maps,
     memory_for,
@@ -285,17 +287,16 @@ def test_the_decision_images_meet_the_served_memory_without_their_own_patches(qu
 
 def test_held_out_distances_are_searched_as_the_model_will_serve_them():
     """A global memory is served searched in 8-bit integers unless its map is measured per place (a quiet
-    place's variation is below the integers' error) or its features hold each cell's tone; held-out
-    searches use the integers where the served search will, and floats where the candidate may still
-    turn out measured per place (aligned parts)."""
+    place's variation is below the integers' error), each cell's tone (if its features hold it) in floats;
+    held-out searches use the integers where the served search will, and floats where the candidate may
+    still turn out measured per place (aligned parts)."""
     assert served_quantized(Candidate(320)) and served_quantized(Candidate(320, turned=True))
-    assert not served_quantized(Candidate(320, local=True)) and not served_quantized(
-        Candidate(320, tone=True)
-    )
+    assert not served_quantized(Candidate(320, local=True)) and served_quantized(Candidate(320, tone=True))
     assert not served_quantized(Candidate(320, aligned=True), located=True)
     assert served_quantized(Candidate(320, aligned=True), located=False)
     assert searched_quantized(Candidate(640)) and not searched_quantized(Candidate(320, aligned=True))
-    assert not searched_quantized(Candidate(320, tone=True))
+    assert searched_quantized(Candidate(320, tone=True))
+    assert exact_channels(Candidate(320, tone=True)) == TONE_CHANNELS and exact_channels(Candidate(320)) == 0
 
 
 def test_the_larger_size_keeps_turned_copies_when_they_were_chosen():
