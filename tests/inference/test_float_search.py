@@ -18,14 +18,15 @@ def _ops(model) -> set[str]:
     return {node.op_type for node in model.graph.node}
 
 
-def test_the_integer_search_in_floats_is_the_search_of_the_stored_memory():
+@pytest.mark.parametrize("exact", [0, 6])
+def test_the_integer_search_in_floats_is_the_search_of_the_stored_memory(exact):
     """Each chunk's minimum of |m|^2 - 2 p.m, with -2 m as the int8 values and scales store it and p as it
     comes (not rounded to uint8): numpy's answer to float precision, and the integer graph's within its
-    rounding of the features."""
+    rounding of the features; with the last `exact` channels (each cell's tone) in floats beside them."""
     rng = np.random.default_rng(3)
     memory = rng.normal(1.0, 2.0, (2 * QUANTIZED_CHUNK + 37, 24)).astype(np.float32)
     bounds = [0, QUANTIZED_CHUNK, 2 * QUANTIZED_CHUNK, len(memory)]
-    integers = nearest_graph(memory, bounds)
+    integers = nearest_graph(memory, bounds, exact)
     floats = in_floats(integers)
     assert floats is not None
     assert _ops(integers) >= INTEGER_OPS and not INTEGER_OPS & _ops(floats)
@@ -34,8 +35,9 @@ def test_the_integer_search_in_floats_is_the_search_of_the_stored_memory():
     (rounded,) = cpu_session(integers.SerializeToString()).run(["minima"], {"patches": patches})
     for chunk, (start, end) in enumerate(itertools.pairwise(bounds)):
         part = memory[start:end].astype(np.float64)
-        weights, scales = quantized_memory(memory[start:end])
+        weights, scales = quantized_memory(memory[start:end, : 24 - exact])
         stored = weights.astype(np.float64) * scales.astype(np.float64)  # -2 m^T as the graph holds it
+        stored = np.concatenate([stored, -2.0 * part[:, 24 - exact :].T])  # the exact channels as they are
         expected = ((part**2).sum(1) + patches.astype(np.float64) @ stored).min(1)
         np.testing.assert_allclose(found[chunk], expected, rtol=1e-5, atol=1e-3)
     squared = (patches.astype(np.float64) ** 2).sum(1)  # the integer error is about 1 % of |p|^2
