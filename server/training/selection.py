@@ -246,10 +246,10 @@ def _local_session(grid: tuple[int, int, int], reach: int):
 
 
 def served_quantized(candidate: Candidate, located: bool = False) -> bool:
-    """Whether the model exports this candidate's global memory searched in 8-bit integers (each cell's tone,
-    if it has one, in floats: exact_channels): not with maps measured against each place's normal level:
-    the integers' error (about 1 % of |p|^2 in a squared distance) swamps a quiet place's variation, where
-    the level divides by it (docs/performance.md)."""
+    """Whether the model exports this candidate's memory searched in 8-bit integers (each cell's tone, if it
+    has one, in floats: exact_channels): a global memory whose maps are not measured against each place's
+    normal level, where the integers' error (about 1 % of |p|^2 in a squared distance) would swamp a quiet
+    place's variation, which the level divides by (docs/performance.md)."""
     return not candidate.local and not located
 
 
