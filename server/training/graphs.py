@@ -309,7 +309,6 @@ def _chunk_minima(
             initializers += [
                 numpy_helper.from_array(np.array([channels - exact], np.int64), f"{prefix}exact_from"),
                 numpy_helper.from_array(np.array([channels], np.int64), f"{prefix}exact_to"),
-                numpy_helper.from_array(np.array([0], np.int64), f"{prefix}exact_none"),
                 numpy_helper.from_array(np.array([1], np.int64), f"{prefix}exact_axis"),
             ]
             nodes.append(helper.make_node("Slice", [patches, f"{prefix}exact_from", f"{prefix}exact_to",
@@ -317,8 +316,9 @@ def _chunk_minima(
         if quantized_patches is None:
             quantized_patches = (f"{prefix}patches_q", f"{prefix}patches_scale", f"{prefix}patches_zero")
             quantized_input = patches
-            if exact:
+            if exact:  # the channels before the exact ones (the served graph slices its own)
                 quantized_input = f"{prefix}patches_integer"
+                initializers.append(numpy_helper.from_array(np.array([0], np.int64), f"{prefix}exact_none"))
                 nodes.append(helper.make_node("Slice", [patches, f"{prefix}exact_none", f"{prefix}exact_from",
                                                         f"{prefix}exact_axis"], [quantized_input]))  # fmt: skip
             nodes.append(
