@@ -349,7 +349,7 @@ class RefinementSamples:
         standing_out = far
         if len(far) > POOL_STANDING_OUT:  # (a small picture the head paints most of has fewer)
             contrast = pixel[0, COLOUR_FEATURES - 3 : COLOUR_FEATURES].sum(0).reshape(-1)[far]
-            standing_out = far[np.argpartition(contrast, -POOL_STANDING_OUT)[-POOL_STANDING_OUT:]]
+            standing_out = far[_largest(contrast, POOL_STANDING_OUT)]
         pool = np.union1d(standing_out, _some(far, POOL_RANDOM, self.rng))
         self.pools.append(stacked[:, pool].T.copy())
         if self.heads:
@@ -488,6 +488,17 @@ def _widened(marked: np.ndarray, reach: int) -> np.ndarray:
     for offset in range(2 * reach + 1):
         wide |= padded[:, offset : offset + width]
     return wide
+
+
+def _largest(values: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the `count` largest of `values` (none negative), in no order. Where many are 0, the
+    zeros are left out first: np.argpartition took about 65 ms instead of 3 on some binarised scans' contrasts,
+    400,000 pixels of which 60 % are 0 (a scan project of 150 images spent 1.2 s of its training there);
+    over the rest it takes 1-2 ms."""
+    positive = np.flatnonzero(values > 0)
+    if len(positive) <= count or len(positive) > 0.9 * len(values):
+        return np.argpartition(values, -count)[-count:]
+    return positive[np.argpartition(values[positive], -count)[-count:]]
 
 
 def _some(indices: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:

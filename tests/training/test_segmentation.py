@@ -10,6 +10,7 @@ from server.training.samples import Sample
 from server.training.segmentation import (
     _descend,
     _descend_binary,
+    _largest,
     _widened,
     cell_classes,
     fit_logistic,
@@ -370,3 +371,15 @@ def test_a_class_is_thin_when_most_of_its_pixels_lie_near_its_edge(tmp_path, sha
         samples.append(Sample("a.png", "anomaly", "s3://b/a.png", str(tmp_path / f"{index}.png"),
                               {"#FF0000": "dent", "#0000FF": "crack"}))  # fmt: skip
     assert thin_defects(samples, [("dent", "#FF0000"), ("crack", "#0000FF")], (100, 80), reach) is thin
+
+
+@pytest.mark.parametrize("zeros", [0.0, 0.05, 0.6, 0.99995])
+def test_the_largest_values_are_found_however_many_zeros_there_are(zeros):
+    """The pool's pixels that stand out most: the 50 largest contrasts, among many zeros (a binarised scan)
+    and many ties, or few zeros; where fewer than 50 are above 0, zeros make up the rest."""
+    rng = np.random.default_rng(3)
+    values = rng.integers(1, 40, 20_000).astype(np.float32) / 8  # ties everywhere
+    values[rng.random(20_000) < zeros] = 0.0
+    found = _largest(values, 50)
+    assert len(np.unique(found)) == 50
+    np.testing.assert_array_equal(np.sort(values[found]), np.sort(values)[-50:])
