@@ -11,8 +11,9 @@ same whatever the count.
 
 Every picture is "photographed": a random exposure and colour cast, a lighting gradient, a little blur
 and sensor noise, so a set is not separable by mean colour. An anomalous picture is a clean scene of its
-own with one or two defects drawn on it; `sample` also returns that clean picture (same lighting and
-noise), which differs from the anomalous one only where the mask says.
+own with its defects drawn on it (one; one or two on some sets, 3 to 12 on the scans: MULTI);
+`sample` also returns that clean picture (same lighting and noise), which differs from the anomalous one
+only where the mask says.
 
 - texture: brushed metal with random grain; scratches, pits and stains (segmentation).
 - rotated_parts: a gear at any angle, small offset, on wood grain; a missing tooth, a filled hole, a crack
@@ -30,8 +31,8 @@ noise), which differs from the anomalous one only where the mask says.
   darker) patches with soft borders (segmentation).
 - pcb_scans: black-and-white scans (640 x 640) of a bare board's copper, each a stretch of one board design
   at its own offset (SMD pads, drilled pads, pours, traces at 0, 45 and 90 degrees ending on vias or leaving
-  the picture); one to three opens, shorts, mouse bites, spurs, spurious copper or pin-holes, 4-14 px
-  (segmentation).
+  the picture); 3 to 12 opens, shorts, mouse bites, spurs, spurious copper or pin-holes, 4-14 px, as many
+  as the public DeepPCB set's tested scans carry (segmentation).
 """
 
 from __future__ import annotations
@@ -818,7 +819,7 @@ def _pcb_scans(rng: np.random.Generator, defects: int) -> Steps:
     copper = base.copy()
     steps: Steps = [(None, render(copper))]
     kinds = rng.choice(
-        ["open", "short", "mousebite", "spur", "spurious_copper", "pin_hole"], defects, replace=False
+        ["open", "short", "mousebite", "spur", "spurious_copper", "pin_hole"], defects, replace=True
     )
     for kind in kinds:
         layer = Layer(w, h)
@@ -941,7 +942,7 @@ MULTI = {
     "boards": (1, 2),
     "thin_cracks": (1, 2),
     "tiles": (1, 2),
-    "pcb_scans": (1, 3),
+    "pcb_scans": (3, 12),
 }  # defects per anomalous image
 
 

@@ -102,10 +102,9 @@ def worker(checkout: Path, job_file: Path) -> None:
         )
         end = time.perf_counter()
         detect_ms = detect_time(Path(output), Path(job["test"][-1]["path"]))
-    phases = {
-        phase: round(following - at, 2)
-        for (phase, at), following in zip(marks, [m[1] for m in marks[1:]] + [end], strict=True)
-    }
+    phases: dict[str, float] = {}  # a phase may come back (the masks learnt at a second working size)
+    for (phase, at), following in zip(marks, [m[1] for m in marks[1:]] + [end], strict=True):
+        phases[phase] = round(phases.get(phase, 0.0) + following - at, 2)
     ious = {e["ClassName"]: round(e["AIOU"], 3) for e in result.metrics.get("PixelAnomalyClassMetrics", [])}
     print(json.dumps({"seconds": round(end - start, 2), "phases": phases, "auroc": round(result.metrics["ROCAUC"], 4),
                       "f1": round(result.metrics["F1Score"], 4), "iou": ious, "detect_ms": detect_ms}))  # fmt: skip

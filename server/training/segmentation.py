@@ -189,8 +189,9 @@ def held_out_evidence(
     """Each image's mask evidence (graphs._mask_evidence) from a head fitted on the images `learn_from`
     (positions in `seen`, in order) outside its group of folds, so that a decision rule can learn how far
     to trust it; the head samples of `learn_from`, for the final head; and, gathered in the same pass
-    over the images, the pixels the refinement learns from with that final head (its `fit`). The
-    evidence (and the pixels) are None when some group would have no labelled defect to learn from."""
+    over the images, the pixels the refinement learns from with that final head (its `fit`, after its
+    `held_out_offsets`: left to the caller, which may learn another working size's masks and keep those).
+    The evidence (and the pixels) are None when some group would have no labelled defect to learn from."""
     from server.training.graphs import evidence_graph
     from server.training.samples import cpu_session
 
@@ -219,7 +220,6 @@ def held_out_evidence(
         logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
         (value,) = graph.run(["stat_masks"], {"cell_logits": logits[None].astype(np.float32)})
         evidence[index] = float(value.reshape(-1)[0])
-    refining.held_out_offsets()
     return evidence, cells, refining
 
 

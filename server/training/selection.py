@@ -379,6 +379,7 @@ def rule_statistics(outcome: Outcome, rule: str) -> np.ndarray:
 
 
 MASK_RULE = "supervised+masks"
+OTHER_SIZE_MARGIN = 0.05  # how much better the masks' rule must do at the other working size (trainer._train)
 
 
 def offer_mask_rule(outcome: Outcome, images: Images, evidence: np.ndarray) -> None:

@@ -12,7 +12,9 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
 - Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
   images' own size up to 640 px, never enlarged; a global or a position-aware memory) and decision rules
   (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
-  statistics and pooled features) are compared by cross-validation on the training images only.
+  statistics and pooled features) are compared by cross-validation on the training images only. With
+  masks, their own rule (the segmentation's evidence) is learnt at the chosen size and, where it may
+  help, at the other working size too, which then wins if its rule does clearly better.
 - Threshold and Confidence (server/training/decision.py): the threshold maximises F1 on the training
   images' scores by the served memory (a normal image's own patches left out), each image counted once;
   the served score is sigmoid(slope * (score - threshold)), with the slope fitted to the same scores (or
@@ -41,8 +43,8 @@ from server.training.pictures import decoded_while_training, open_rgb
 from server.training.samples import Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
-    from server.training.segmentation import PixelCounts
-    from server.training.selection import Outcome
+    from server.training.segmentation import Head, PixelCounts
+    from server.training.selection import Images, Outcome
 
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
@@ -185,17 +187,16 @@ def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Res
 def _train(job: Job, progress: Callable[[str], None]) -> Result:
     from server.training.decision import best_threshold, calibration
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
-    from server.training.graphs import DETAIL, GAP, Decision, feature_graph, scoring_graph
-    from server.training.segmentation import fit_segmentation, held_out_evidence, project_classes
+    from server.training.graphs import DETAIL, GAP, Decision, scoring_graph
+    from server.training.segmentation import project_classes
     from server.training.selection import (
         MASK_RULE,
-        MIN_ANOMALIES_TO_LEARN,
+        OTHER_SIZE_MARGIN,
         PROTOTYPE_RULE,
         deal,
         final_combination,
         fold_count,
         memory_for,
-        offer_mask_rule,
         served_quantized,
     )
 
@@ -209,80 +210,41 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     folds = deal(labels, fold_count(len(normals)))
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
-    best, all_images, choice, scored = choose_model(job, samples, labels, folds, alignment, progress)
-    # large projects: the decision is learnt from the images the candidates were compared on
-    best_images = all_images.subset(scored)
-    labels = best_images.labels
-    chosen = np.arange(len(samples)) if scored is None else scored
+    chosen, other_size = choose_model(job, samples, labels, folds, alignment, progress)
+    ready = _with_masks(job, samples, labels, alignment, classes, chosen, progress)
+    if other_size is not None and ready.masks_rule and ready.best.auroc < 1 - OTHER_SIZE_MARGIN:
+        # The masks' rule learns what the labelled defects look like, pixel by pixel, and may see them best
+        # at the other working size, which the memories' comparison did not pick (scans with a dozen small
+        # defects each: held out 0.78 at 320 px, 0.96 at 640 px; docs/quality.md)
+        progress("Learning the anomaly classes at the other working size too.")
+        other = _with_masks(job, samples, labels, alignment, classes, other_size(), progress)
+        if other.best.auroc > ready.best.auroc + OTHER_SIZE_MARGIN:
+            instead = ready.choice["Chosen"]
+            other.choice["Chosen"]["InsteadOf"] = {
+                key: instead[key] for key in ("Candidate", "DecisionRule", "CrossValidatedROCAUC")
+            }
+            ready = other
+    del chosen, other_size  # what the other candidates saw
+    best, best_images, all_images, choice = ready.best, ready.images, ready.all_images, ready.choice
     if trunk_name() != DEFAULT_TRUNK:  # an experiment's trunk (efficientnet.TRUNK_VARIABLE) is on record
         choice["Trunk"] = trunk_name()
-    alignment = alignment if best.candidate.aligned else None
-    size = input_size(seen_size(job.image_size, alignment), best.candidate.long_side)
-    detail = finer_masks(job, classes, seen_size(job.image_size, alignment), size) if classes else None
-    if detail is not None:
-        choice["Chosen"]["MaskSize"] = f"{detail[0]}x{detail[1]}"
-    if best_images.area is not None:  # the share of the aligned picture that is scored (part_area)
-        choice["Chosen"]["PartArea"] = round(float(best_images.area.mean()), 3)
-
-    peaks = best.stats[:, 0]
-    map_threshold = best_threshold(peaks[~labels], peaks[labels])
-    map_spread = max(float(np.ptp(peaks)), 1e-6)
-    head = refine = None
-    gap = False
-    if classes:
-        progress("Learning the anomaly classes from the masks.")
-        session = cpu_session(
-            feature_graph(
-                size, segmentation=True, tone=best.candidate.tone, detail=detail
-            ).SerializeToString()
-        )
-        # each training image's held-out anomaly level, as the served graph computes it ("shifted")
-        levels = [(blurred - map_threshold) / map_spread + 0.5 for blurred in best.maps]
-        # the anomalous images (at most SEGMENTATION_ANOMALIES) and SEGMENTATION_NORMALS normal ones:
-        # anomalous images are mostly background
-        anomalous = np.flatnonzero(labels)
-        spread = np.linspace(0, len(anomalous) - 1, min(SEGMENTATION_ANOMALIES, len(anomalous))).round()
-        keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
-        cells = refining = None
-        if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
-            seen = [see(samples[chosen[i]], size, alignment, detail) for i in range(len(labels))]
-            seen, gap = with_gaps(seen, classes, choice)
-            evidence, cells, refining = held_out_evidence(
-                session, seen, keep, best_images.folds, classes, levels
-            )
-            if evidence is not None:
-                offer_mask_rule(best, best_images, evidence)
-                choice["Chosen"].update({"DecisionRule": best.rule, "CrossValidatedROCAUC": round(best.auroc, 4),
-                                         "MaskRuleROCAUC": round(best.rules.get(MASK_RULE, 0.0), 4)})  # fmt: skip
-            kept = [seen[i] for i in keep]
-            del seen
-        else:
-            kept, gap = with_gaps(
-                [see(samples[chosen[i]], size, alignment, detail) for i in keep], classes, choice
-            )
-        if refining is not None:  # gathered in the evidence's pass
-            head, refine = refining.head, refining.fit()
-            if refining.offsets.any():
-                choice["Chosen"]["MaskClassOffsets"] = {
-                    name: float(offset)
-                    for (name, _), offset in zip(classes, refining.offsets[1:], strict=True)
-                }
-        else:
-            head, refine = fit_segmentation(session, kept, classes, [levels[i] for i in keep], cells)
+    labels, alignment, size, detail = best_images.labels, ready.alignment, ready.size, ready.detail
+    head, refine = ready.segmentation() if ready.segmentation is not None else (None, None)
 
     progress("Choosing the decision threshold and calibrating Confidence.")
     memory = memory_for(all_images, None, memory_cap(size), best.candidate.local)
     combination = final_combination(best, best_images)
     threshold = best_threshold(best.scores[~labels], best.scores[labels])
     calibrated = calibration(best.scores, labels, threshold)
-    decision = Decision(combination, threshold, calibrated.slope, best.candidate.reach, map_threshold,
-                        map_spread, best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None,
+    decision = Decision(combination, threshold, calibrated.slope, best.candidate.reach, ready.map_threshold,
+                        ready.map_spread, best.location, best.prototypes if best.rule == PROTOTYPE_RULE else None,
                         masks=head if best.rule == MASK_RULE else None, edges=not best.candidate.local,
                         area=best_images.area, log_score=calibrated.log_score)  # fmt: skip
     remembered = len(memory) if memory.ndim == 2 else f"{len(memory)} images"
     choice["Chosen"].update({"Threshold": round(threshold, 6), "CalibrationSlope": round(calibrated.slope, 6),
                              "CalibratedOnLogScore": calibrated.log_score, "Memory": remembered})  # fmt: skip
-    del best_images, all_images
+    gap = ready.gap
+    del best_images, all_images, ready
 
     progress("Exporting the model.")
     output = Path(job.output)
@@ -377,11 +339,111 @@ def evaluate_served(
     return predictions, pixels
 
 
+@dataclass
+class Ready:
+    """A chosen candidate made ready for export: its outcome (with the masks' rule offered where it can
+    be learnt), the images it sees (all, and those its decision is learnt from), and its segmentation."""
+
+    best: Outcome
+    all_images: Images
+    images: Images  # the images the decision is learnt from (large projects: those the choice compared)
+    choice: dict
+    alignment: Any
+    size: tuple[int, int]
+    detail: tuple[int, int] | None
+    map_threshold: float
+    map_spread: float
+    gap: bool = False
+    masks_rule: bool = False  # whether the masks' rule was offered (see selection.offer_mask_rule)
+    # with masks: fits the segmentation's head and refinement (the refinement's fit is left until the
+    # choice between working sizes is made)
+    segmentation: Callable[[], tuple[Head, Head]] | None = None
+
+
+Chosen = tuple["Outcome", "Images", dict, np.ndarray | None]  # see choose_model
+
+
+def _with_masks(job: Job, samples: list[Sample], labels: np.ndarray, alignment, classes: list,
+                chosen: Chosen, progress: Callable[[str], None]) -> Ready:  # fmt: skip
+    """A candidate as choose_model finalised it, made ready: with masks, the head and the refinement
+    learnt, and the masks' rule offered to its decision."""
+    from server.training.decision import best_threshold
+    from server.training.graphs import feature_graph
+    from server.training.segmentation import fit_segmentation, held_out_evidence
+    from server.training.selection import MASK_RULE, MIN_ANOMALIES_TO_LEARN, offer_mask_rule
+
+    best, all_images, choice, scored = chosen
+    # large projects: the decision is learnt from the images the candidates were compared on
+    best_images = all_images.subset(scored)
+    labels = best_images.labels
+    picked = np.arange(len(samples)) if scored is None else scored
+    alignment = alignment if best.candidate.aligned else None
+    size = input_size(seen_size(job.image_size, alignment), best.candidate.long_side)
+    detail = finer_masks(job, classes, seen_size(job.image_size, alignment), size) if classes else None
+    if detail is not None:
+        choice["Chosen"]["MaskSize"] = f"{detail[0]}x{detail[1]}"
+    if best_images.area is not None:  # the share of the aligned picture that is scored (part_area)
+        choice["Chosen"]["PartArea"] = round(float(best_images.area.mean()), 3)
+
+    peaks = best.stats[:, 0]
+    map_threshold = best_threshold(peaks[~labels], peaks[labels])
+    map_spread = max(float(np.ptp(peaks)), 1e-6)
+    ready = Ready(best, all_images, best_images, choice, alignment, size, detail, map_threshold, map_spread)
+    if not classes:
+        return ready
+    progress("Learning the anomaly classes from the masks.")
+    session = cpu_session(
+        feature_graph(size, segmentation=True, tone=best.candidate.tone, detail=detail).SerializeToString()
+    )
+    # each training image's held-out anomaly level, as the served graph computes it ("shifted")
+    levels = [(blurred - map_threshold) / map_spread + 0.5 for blurred in best.maps]
+    # the anomalous images (at most SEGMENTATION_ANOMALIES) and SEGMENTATION_NORMALS normal ones:
+    # anomalous images are mostly background
+    anomalous = np.flatnonzero(labels)
+    spread = np.linspace(0, len(anomalous) - 1, min(SEGMENTATION_ANOMALIES, len(anomalous))).round()
+    keep = list(np.flatnonzero(~labels)[:SEGMENTATION_NORMALS]) + list(anomalous[spread.astype(int)])
+    cells = refining = None
+    if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
+        seen = [see(samples[picked[i]], size, alignment, detail) for i in range(len(labels))]
+        seen, ready.gap = with_gaps(seen, classes, choice)
+        evidence, cells, refining = held_out_evidence(session, seen, keep, best_images.folds, classes, levels)
+        if evidence is not None:
+            offer_mask_rule(best, best_images, evidence)
+            ready.masks_rule = True
+            choice["Chosen"].update({"DecisionRule": best.rule, "CrossValidatedROCAUC": round(best.auroc, 4),
+                                     "MaskRuleROCAUC": round(best.rules.get(MASK_RULE, 0.0), 4)})  # fmt: skip
+        kept = [seen[i] for i in keep]
+        del seen
+    else:
+        kept, ready.gap = with_gaps(
+            [see(samples[picked[i]], size, alignment, detail) for i in keep], classes, choice
+        )
+    if refining is not None:  # gathered in the evidence's pass
+        gathered = refining
+
+        def segmentation() -> tuple[Head, Head]:
+            offsets = gathered.held_out_offsets()  # how far it reaches, judged on masks it has not seen
+            if offsets.any():
+                choice["Chosen"]["MaskClassOffsets"] = {
+                    name: float(offset) for (name, _), offset in zip(classes, offsets[1:], strict=True)
+                }
+            return gathered.head, gathered.fit()
+
+        ready.segmentation = segmentation
+    else:
+        ready.segmentation = lambda: fit_segmentation(
+            session, kept, classes, [levels[i] for i in keep], cells
+        )
+    return ready
+
+
 def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.ndarray, alignment,
-                 progress: Callable[[str], None]):  # fmt: skip
+                 progress: Callable[[str], None]) -> tuple[Chosen, Callable[[], Chosen] | None]:  # fmt: skip
     """The candidate chosen by cross-validation (see server/training/selection.py), scored again with its
-    full memory; its view of the training images; and the summary of the choice. Cheap candidates come
-    first; dearer ones (turned copies, the images' own size) are tried only where they may help."""
+    full memory, with its view of the training images, the summary of the choice and the images it was
+    compared on (None: all); and a function giving the same for the best candidate at the other working
+    size (None if none was tried). Cheap candidates come first; dearer ones (turned copies, the images'
+    own size) are tried only where they may help."""
     from server.training.graphs import TONE_CHANNELS, feature_graph, feature_grid
     from server.training.selection import (
         ALIGNMENT_COST,
@@ -394,6 +456,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         Images,
         evaluate,
         larger_size_bases,
+        merit,
         sample,
         summary,
         wins,
@@ -467,8 +530,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         if wins(outcome, best):
             best = outcome
 
-    def choose_final(best):
-        progress("Model choice: scoring the training images with the chosen candidate's full memory.")
+    def choose_final(best: Outcome) -> Chosen:
+        name = best.candidate.name()
+        progress(f"Model choice: scoring the training images with the full memory of {name}.")
         images = view(best.candidate)
         cap = memory_cap(working(best.candidate))
         # The outer ring of cells sees the network's zero padding (and a turned photo's reflected
@@ -489,11 +553,11 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(Candidate(base, cost=ALIGNMENT_COST), "the images as they are, a global memory")
     else:
         consider(Candidate(base), "a global memory")
+    assert best is not None  # the first candidate was considered above
     if not labels.any():  # no labelled anomaly to judge candidates by: the first one stays
         progress("No anomalous training image: the model choice keeps the first candidate.")
         outcomes.clear()
-        return choose_final(best)
-    assert best is not None  # the first candidate was considered above
+        return choose_final(best), None
     if alignment is not None:
         # An upright part can be compared with the same place on the normal parts, which finds what is
         # missing or moved (a chipped tooth looks like the gap beside it to a global memory).
@@ -525,7 +589,11 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         # Fixtured boards shift by a few pixels, less than a cell: a match a cell away also takes a pad one
         # pitch over for the pad that is missing (second-seed boards: held-out 0.9156 -> 0.9244 in place)
         consider(replace(best.candidate, reach=0, cost=LOCAL_COST), "the same, matched in place only")
-    return choose_final(best)
+    other_size = [outcome for outcome in outcomes if outcome.candidate.long_side != best.candidate.long_side]
+    if not other_size:
+        return choose_final(best), None
+    other = max(other_size, key=merit)
+    return choose_final(best), lambda: choose_final(other)
 
 
 _NOT_SEEN = np.zeros((0, 0), np.float32)  # an image no candidate looks at (see choose_model's view)

@@ -129,6 +129,74 @@ def test_large_images_get_their_own_size_tried_even_where_the_working_size_separ
     assert result.metrics["ROCAUC"] >= 0.9
 
 
+def copper_with_holes(rng: np.random.Generator, holes: int) -> tuple[Image.Image, Image.Image]:
+    """A scan of copper traces in a layout of its own (128x128), with `holes` pin-holes of 3x3 px, and
+    their mask (red): at half the size a pin-hole is a grey pixel or two."""
+    image = Image.new("L", (128, 128), 40)
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(5, 8))):
+        at, width = int(rng.integers(4, 124)), int(rng.integers(6, 11))
+        draw.rectangle((0, at, 127, at + width) if rng.integers(2) else (at, 0, at + width, 127), fill=220)
+    pixels = np.asarray(image).copy()
+    solid = np.argwhere(pixels[3:-5, 3:-5] > 200) + 3
+    mask = Image.new("RGB", (128, 128), (255, 255, 255))
+    for _ in range(holes):
+        for _ in range(50):  # a place with copper all round
+            y, x = solid[int(rng.integers(len(solid)))]
+            if pixels[y - 3 : y + 5, x - 3 : x + 5].min() > 200:
+                break
+        draw.rectangle((x, y, x + 2, y + 2), fill=40)
+        ImageDraw.Draw(mask).rectangle((x, y, x + 2, y + 2), fill=(255, 0, 0))
+    noisy = np.asarray(image, np.float32) + rng.normal(0, 4, (128, 128))
+    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).convert("RGB"), mask
+
+
+def test_the_masks_rule_is_tried_at_the_other_working_size(tmp_path, monkeypatch):
+    """Pin-holes a few pixels across, several per scan: the memories are compared at the working size, where
+    a pin-hole is a grey pixel, and the masks' rule learns the holes from the masks at the images' own size
+    too; it wins there by far, and the choice it replaced is on record. Without that second look the same
+    project is served at the working size and finds fewer of the test scans' holes."""
+    from server.inference.bundle import read_bundle
+    from server.training import selection
+
+    monkeypatch.setattr(trainer, "LONG_SIDE", 64)  # the 128x128 scans worked at half their size
+    # the memories' comparison keeps the working size whatever the larger one does
+    monkeypatch.setitem(selection.MARGIN, selection.HIGH_SIDE_COST, 1.0)
+    samples = []
+    for index in range(72):
+        rng = np.random.default_rng(index)
+        anomalous = index >= 40
+        image, mask = copper_with_holes(rng, int(rng.integers(4, 9)) if anomalous else 0)
+        image.save(tmp_path / f"{index}.png")
+        if not anomalous:
+            samples.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
+            continue
+        mask.save(tmp_path / f"{index}-mask.png")
+        samples.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
+                              str(tmp_path / f"{index}-mask.png"), {"#FF0000": "hole"}))  # fmt: skip
+    phases: list[str] = []
+    both = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / "both")), phases.append)
+    chosen = both.selection["Chosen"]
+    assert chosen["Candidate"].startswith("128 px") and chosen["DecisionRule"] == "supervised+masks", chosen
+    assert chosen["InsteadOf"]["Candidate"].startswith("64 px"), chosen
+    assert chosen["CrossValidatedROCAUC"] > chosen["InsteadOf"]["CrossValidatedROCAUC"] + 0.05
+    assert "Learning the anomaly classes at the other working size too." in phases
+    assert read_bundle(tmp_path / "both").input.width == 128  # served at the size it was chosen at
+
+    monkeypatch.setattr(selection, "OTHER_SIZE_MARGIN", 2.0)  # the same training, never switching
+    one = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / "one")))
+    assert (
+        one.selection["Chosen"]["Candidate"].startswith("64 px")
+        and "InsteadOf" not in one.selection["Chosen"]
+    )
+    assert both.metrics["ROCAUC"] > one.metrics["ROCAUC"] + 0.1, (both.metrics, one.metrics)
+    (hole,), (hole_before,) = (
+        both.metrics["PixelAnomalyClassMetrics"],
+        one.metrics["PixelAnomalyClassMetrics"],
+    )
+    assert hole["AIOU"] > hole_before["AIOU"], (hole, hole_before)
+
+
 def speckle(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """A fine, low-contrast surface filling the frame: its border passes for plain (within the alignment's
     tolerance of one colour) though there is no part on a background."""
