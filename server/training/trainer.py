@@ -211,13 +211,13 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
     chosen, other_size = choose_model(job, samples, labels, folds, alignment, progress)
-    ready = _with_masks(job, samples, labels, alignment, classes, chosen, progress)
+    ready = _with_masks(job, samples, alignment, classes, chosen, progress)
     if other_size is not None and ready.masks_rule and ready.best.auroc < 1 - OTHER_SIZE_MARGIN:
         # The masks' rule learns what the labelled defects look like, pixel by pixel, and may see them best
         # at the other working size, which the memories' comparison did not pick (scans with a dozen small
         # defects each: held out 0.78 at 320 px, 0.96 at 640 px; docs/quality.md)
         progress("Learning the anomaly classes at the other working size too.")
-        other = _with_masks(job, samples, labels, alignment, classes, other_size(), progress)
+        other = _with_masks(job, samples, alignment, classes, other_size(), progress)
         if other.best.auroc > ready.best.auroc + OTHER_SIZE_MARGIN:
             instead = ready.choice["Chosen"]
             other.choice["Chosen"]["InsteadOf"] = {
@@ -355,16 +355,16 @@ class Ready:
     map_spread: float
     gap: bool = False
     masks_rule: bool = False  # whether the masks' rule was offered (see selection.offer_mask_rule)
-    # with masks: fits the segmentation's head and refinement (the refinement's fit is left until the
-    # choice between working sizes is made)
+    # with masks: fits the segmentation's head and refinement (the refinement's held-out offsets and fit
+    # wait until the choice between working sizes is made)
     segmentation: Callable[[], tuple[Head, Head]] | None = None
 
 
 Chosen = tuple["Outcome", "Images", dict, np.ndarray | None]  # see choose_model
 
 
-def _with_masks(job: Job, samples: list[Sample], labels: np.ndarray, alignment, classes: list,
-                chosen: Chosen, progress: Callable[[str], None]) -> Ready:  # fmt: skip
+def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chosen: Chosen,
+                progress: Callable[[str], None]) -> Ready:  # fmt: skip
     """A candidate as choose_model finalised it, made ready: with masks, the head and the refinement
     learnt, and the masks' rule offered to its decision."""
     from server.training.decision import best_threshold
