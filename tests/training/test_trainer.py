@@ -129,6 +129,23 @@ def test_large_images_get_their_own_size_tried_even_where_the_working_size_separ
     assert result.metrics["ROCAUC"] >= 0.9
 
 
+def masked_samples(folder: Path, draw, count: int, first_anomaly: int, colors: dict[str, str], seed: int = 0):
+    """`count` samples saved in `folder`, those from `first_anomaly` on anomalous with masks: `draw(rng,
+    anomalous)` gives a picture and its mask, rng seeded by `seed` + the sample's index."""
+    samples = []
+    for index in range(count):
+        anomalous = index >= first_anomaly
+        image, mask = draw(np.random.default_rng(seed + index), anomalous)
+        image.save(folder / f"{index}.png")
+        if not anomalous:
+            samples.append(Sample(str(folder / f"{index}.png"), "normal", str(index)))
+            continue
+        mask.save(folder / f"{index}-mask.png")
+        samples.append(Sample(str(folder / f"{index}.png"), "anomaly", str(index), str(folder / f"{index}-mask.png"),
+                              colors))  # fmt: skip
+    return samples
+
+
 def copper_with_holes(rng: np.random.Generator, holes: int) -> tuple[Image.Image, Image.Image]:
     """A scan of copper traces in a layout of its own (128x128), with `holes` pin-holes of 3x3 px, and
     their mask (red): at half the size a pin-hole is a grey pixel or two."""
@@ -162,18 +179,13 @@ def test_the_masks_rule_is_tried_at_the_other_working_size(tmp_path, monkeypatch
     monkeypatch.setattr(trainer, "LONG_SIDE", 64)  # the 128x128 scans worked at half their size
     # the memories' comparison keeps the working size whatever the larger one does
     monkeypatch.setitem(selection.MARGIN, selection.HIGH_SIDE_COST, 1.0)
-    samples = []
-    for index in range(72):
-        rng = np.random.default_rng(index)
-        anomalous = index >= 40
-        image, mask = copper_with_holes(rng, int(rng.integers(4, 9)) if anomalous else 0)
-        image.save(tmp_path / f"{index}.png")
-        if not anomalous:
-            samples.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
-            continue
-        mask.save(tmp_path / f"{index}-mask.png")
-        samples.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
-                              str(tmp_path / f"{index}-mask.png"), {"#FF0000": "hole"}))  # fmt: skip
+    samples = masked_samples(
+        tmp_path,
+        lambda rng, anomalous: copper_with_holes(rng, int(rng.integers(4, 9)) if anomalous else 0),
+        72,
+        40,
+        {"#FF0000": "hole"},
+    )
     phases: list[str] = []
     both = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / "both")), phases.append)
     chosen = both.selection["Chosen"]
@@ -518,18 +530,14 @@ def test_offsets_chosen_on_held_out_masks_paint_faint_marks_better(tmp_path, mon
     record in the choice."""
     from server.training import segmentation
 
-    samples = []
-    for index in range(60):
-        rng = np.random.default_rng(100 + index)
-        anomalous = index >= 44
-        image, mask = faint_marks(rng, int(rng.integers(1, 4)) if anomalous else 0)
-        image.save(tmp_path / f"{index}.png")
-        if not anomalous:
-            samples.append(Sample(str(tmp_path / f"{index}.png"), "normal", str(index)))
-            continue
-        mask.save(tmp_path / f"{index}-mask.png")
-        samples.append(Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index),
-                              str(tmp_path / f"{index}-mask.png"), {"#FF0000": "dot", "#0000FF": "dash"}))  # fmt: skip
+    samples = masked_samples(
+        tmp_path,
+        lambda rng, anomalous: faint_marks(rng, int(rng.integers(1, 4)) if anomalous else 0),
+        60,
+        44,
+        {"#FF0000": "dot", "#0000FF": "dash"},
+        seed=100,
+    )
 
     def dot_iou(result: trainer.Result) -> float:
         return next(e["AIOU"] for e in result.metrics["PixelAnomalyClassMetrics"] if e["ClassName"] == "dot")
