@@ -28,7 +28,8 @@ A row whose shared dataset folder is missing is skipped, with a note.
 Columns: image AUROC, F1, precision and recall at the model's own threshold (from the evaluation result;
 for turned rows from DetectAnomalies, the score being Confidence when IsAnomalous and 1 - Confidence
 otherwise); mean Confidence of the true positives of DetectAnomalies; per-class mask IoU (AIOU of the
-evaluation's PixelAnomalyClassMetrics); CreateModel to TRAINED, s; DetectAnomalies p50 over HTTP, ms.
+evaluation's PixelAnomalyClassMetrics; a class painted in one training mask or none says how many);
+CreateModel to TRAINED, s; DetectAnomalies p50 over HTTP, ms.
 --out FILE also writes the table there (markdown) and every number to FILE with a .json suffix.
 """
 
@@ -293,6 +294,7 @@ def run_row(lfv, s3, emulator, name: str, data: Data, turned: Row | None) -> Row
     )
     if "PixelAnomalyClassMetrics" in evaluation:
         row.numbers["IoU"] = {m["ClassName"]: m["AIOU"] for m in evaluation["PixelAnomalyClassMetrics"]}
+        row.numbers["TrainingImagesPerClass"] = training_images_per_class(data)
     row.numbers["Performance"] = model.get("Performance")
     chosen = result.get("ModelSelection", {}).get("Chosen")
     if chosen:  # how the trainer chose the model (by cross-validation on the training images)
@@ -325,6 +327,26 @@ def run_row(lfv, s3, emulator, name: str, data: Data, turned: Row | None) -> Row
     return row
 
 
+def training_images_per_class(data: Data) -> dict[str, int]:
+    """How many training masks paint each class, by the name the evaluation reports it under (the
+    trainer's: ASCII letters and digits only). A class painted in no training image or one cannot be
+    learnt, whatever the trainer: its IoU says so, not how well the masks are drawn."""
+    counts = {re.sub(r"[^A-Za-z0-9]", "", name): 0 for name in (data.classes or {}).values()}
+    for item in data.train:
+        if item.mask is None:
+            continue
+        rgba = np.asarray(Image.open(item.mask).convert("RGBA")).astype(np.uint32)
+        shown = rgba[rgba[..., 3] > 0]  # a transparent pixel paints no class (as the trainer reads masks)
+        present = set(np.unique((shown[:, 0] << 16) | (shown[:, 1] << 8) | shown[:, 2]).tolist())
+        for colour, name in (data.classes or {}).items():
+            if int(colour[1:7], 16) in present:
+                counts[re.sub(r"[^A-Za-z0-9]", "", name)] += 1
+    return counts
+
+
+RARE_CLASS = 1  # a class painted in at most this many training masks is marked in the table
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -347,7 +369,15 @@ def table(rows: list[Row]) -> str:
                 f"| {row.name} | {row.status}: {row.note} | | | | | | {_cell(n.get('TrainSeconds'), 1)} | | |"
             )
             continue
-        iou = ", ".join(f"{name} {value:.3f}" for name, value in n.get("IoU", {}).items()) or "-"
+        painted = n.get("TrainingImagesPerClass", {})
+        iou = (
+            ", ".join(
+                f"{name} {value:.3f}"
+                + (f" ({painted[name]} in training)" if painted.get(name, 2) <= RARE_CLASS else "")
+                for name, value in n.get("IoU", {}).items()
+            )
+            or "-"
+        )
         lines.append(
             f"| {row.name} | {_cell(n.get('ROCAUC'))} | {_cell(n.get('F1Score'))} | {_cell(n.get('Precision'))} "
             f"| {_cell(n.get('Recall'))} | {_cell(n.get('TPConfidence'))} | {iou} "

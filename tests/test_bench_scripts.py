@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 SCRIPTS = sorted(path for path in BENCH.glob("*.py") if "__main__" in path.read_text(encoding="utf-8"))
@@ -23,3 +25,36 @@ def test_help(script: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+def test_the_quality_table_marks_classes_no_training_mask_teaches(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH))
+    import quality
+
+    def mask(name: str, painted: dict[tuple[int, int], tuple[int, int, int, int]]) -> Path:
+        pixels = np.full((8, 8, 4), 255, np.uint8)
+        for (y, x), rgba in painted.items():
+            pixels[y, x] = rgba
+        Image.fromarray(pixels, "RGBA").save(tmp_path / name)
+        return tmp_path / name
+
+    copper, hole, fray = (
+        (160, 0, 160, 255),
+        (0, 160, 160, 255),
+        (0, 160, 0, 0),
+    )  # the fray's pixel transparent
+    train = [
+        quality.Item(tmp_path / "a.png", "anomaly", mask("a.png", {(1, 1): copper})),
+        quality.Item(
+            tmp_path / "b.png", "anomaly", mask("b.png", {(2, 2): copper, (3, 3): hole, (4, 4): fray})
+        ),
+        quality.Item(tmp_path / "c.png", "normal"),
+    ]
+    data = quality.Data(train, [], {"#A000A0": "spurious copper", "#00A0A0": "pin-hole", "#00A000": "fray"})
+    counts = quality.training_images_per_class(data)
+    assert counts == {"spuriouscopper": 2, "pinhole": 1, "fray": 0}
+
+    row = quality.Row("scans", numbers={"IoU": {"spuriouscopper": 0.9, "pinhole": 0.4, "fray": 0.0},
+                                        "TrainingImagesPerClass": counts})  # fmt: skip
+    line = quality.table([row]).splitlines()[-1]
+    assert "spuriouscopper 0.900, pinhole 0.400 (1 in training), fray 0.000 (0 in training)" in line
