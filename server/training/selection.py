@@ -90,18 +90,22 @@ class Images:
     folds: np.ndarray  # the fold each image was dealt to
     grid: tuple[int, int]
     area: np.ndarray | None = None  # aligned parts: the cells the part lies in (part_area), the ones scored
+    # per anomalous image with a mask, its patches away from what the mask paints (trainer.clear_patches):
+    # normal surface a global memory keeps too
+    clear: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def pooled(self) -> np.ndarray:
         return np.stack([patches.mean(0) for patches in self.maps]).astype(np.float64)
 
-    def normal_parts(self) -> tuple[list[np.ndarray], np.ndarray]:
-        """What a memory is made of: each normal image's patches, then its turned copies', and the index
-        of the image each part belongs to."""
-        normal = np.flatnonzero(~self.labels)
-        return [self.maps[i] for i in normal] + self.turned, np.concatenate(
-            [normal, normal[: len(self.turned)]]
+    def normal_parts(self, clear: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+        """What a memory is made of: each normal image's patches, then its turned copies', then (with
+        `clear`) the clear patches of anomalous images, and the index of the image each part belongs to."""
+        normal, cleared = np.flatnonzero(~self.labels), np.array(sorted(self.clear), dtype=int)
+        parts = (
+            [self.maps[i] for i in normal] + self.turned + ([self.clear[i] for i in cleared] if clear else [])
         )
+        return parts, np.concatenate([normal, normal[: len(self.turned)], cleared if clear else cleared[:0]])
 
     def subset(self, indices: np.ndarray | None) -> Images:
         """The images at `indices` (all when None), for judging rules on them (no turned copies)."""
@@ -156,7 +160,7 @@ def memory_for(images: Images, exclude: int | None, cap: int, local: bool) -> np
     their patches [patches, channels], thinned as the final memory of all folds is thinned to `cap` (the
     same share kept, so held-out scores meet a memory as dense as the served one). Local: their feature
     maps [images, channels, rows, cols], at most LOCAL_IMAGES of them, evenly chosen."""
-    every, owners = images.normal_parts()
+    every, owners = images.normal_parts(clear=not local)  # a local memory keeps whole images
     kept = images.folds[owners] != exclude
     parts = [part for part, keep in zip(every, kept, strict=True) if keep]
     if local:
@@ -191,14 +195,15 @@ def left_out_maps(
     the served memory itself (all normal images, thinned to `cap`), a normal image without the patches
     that came from it or its turned copies. Held out by folds, a normal image meets a memory a fifth
     smaller than the served one and scores higher than served normal images do, which set the threshold
-    too high. `quantized`: searched as the served model searches (memory.QuantizedNearest, the last
-    `exact` channels in floats)."""
+    too high; an anomalous image likewise without its own clear patches. `quantized`: searched as the
+    served model searches (memory.QuantizedNearest, the last `exact` channels in floats)."""
     parts, owners_of_parts = images.normal_parts()
     memory, owners = global_memory(parts, owners_of_parts, cap / sum(len(part) for part in parts))
     nearest = QuantizedNearest(memory, owners, exact) if quantized else Nearest(memory)
     indices = np.arange(len(images.maps)) if scored is None else scored
+    remembered = set(owners_of_parts.tolist())
     return [
-        unsquared(nearest.squared(images.maps[i], owners == i if not images.labels[i] else None)).reshape(
+        unsquared(nearest.squared(images.maps[i], owners == i if i in remembered else None)).reshape(
             images.grid
         )
         for i in indices

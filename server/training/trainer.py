@@ -445,6 +445,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     size (None if none was tried). Cheap candidates come first; dearer ones (turned copies, the images'
     own size) are tried only where they may help."""
     from server.training.graphs import TONE_CHANNELS, feature_graph, feature_grid
+    from server.training.segmentation import project_classes
     from server.training.selection import (
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
@@ -463,6 +464,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     )
 
     normals = samples[: int((~labels).sum())]
+    classes = project_classes(job.train)
     compared = sample(labels)  # large projects: candidates are compared on a sample of the images
     # The images a view goes through the trunk for: every normal one (memories hold them all) and the
     # anomalous ones the candidates are compared on; the others are never looked at by a candidate.
@@ -534,6 +536,11 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         name = best.candidate.name()
         progress(f"Model choice: scoring the training images with the full memory of {name}.")
         images = view(best.candidate)
+        if classes and not best.candidate.aligned and not best.candidate.local:
+            # The masks say where the anomalous images are normal surface: the served memory keeps it too.
+            # Only there: the candidates were compared on the normal images' memories (doing so in the
+            # comparison too moved the cookies to a local memory, F1 1.000 -> 0.970; docs/quality.md).
+            images = replace(images, clear=clear_patches(images, samples, classes, working(best.candidate)))
         cap = memory_cap(working(best.candidate))
         # The outer ring of cells sees the network's zero padding (and a turned photo's reflected
         # surroundings); a global memory meets it with patches from anywhere, so the decision reads the
@@ -743,6 +750,36 @@ def _reflected_turns(
         (maps,) = session.run(["features"], {"image": network_input(pixels)})
         copies.append(maps[0].reshape(maps.shape[1], -1).T)
     return np.concatenate(copies)
+
+
+CLEAR_MARGIN = 3  # cells (8 px of the working size) between a mask's painted pixels and a clear patch
+
+
+def clear_patches(
+    images: Images, samples: list[Sample], classes: list, size: tuple[int, int]
+) -> dict[int, np.ndarray]:
+    """Per anomalous image with a mask (and features: a large project's comparison leaves some unseen), its
+    patches at least CLEAR_MARGIN cells from every pixel its mask paints: normal surface, which a memory of
+    the normal images alone may never have seen (selection.Images.clear). The margin keeps out the patches
+    whose wider features still see the defect (the stride-16 map, pooled, reaches two cells beyond it)."""
+    from server.training.graphs import feature_grid
+    from server.training.segmentation import mask_classes
+
+    rows, cols = feature_grid(size)
+    clear = {}
+    for index in np.flatnonzero(images.labels):
+        sample = samples[index]
+        if sample.mask is None or not len(images.maps[index]):
+            continue
+        painted = mask_classes(sample, classes, size)[: rows * 8, : cols * 8] != 0
+        near = np.pad(painted.reshape(rows, 8, cols, 8).any(axis=(1, 3)), CLEAR_MARGIN)
+        for _ in range(CLEAR_MARGIN):  # grown a cell each way, diagonals included
+            near[1:-1, 1:-1] |= (near[:-2] | near[2:])[:, 1:-1]
+            near[1:-1, 1:-1] |= (near[:, :-2] | near[:, 2:])[1:-1]
+        keep = ~near[CLEAR_MARGIN:-CLEAR_MARGIN, CLEAR_MARGIN:-CLEAR_MARGIN].reshape(-1)
+        if painted.any() and keep.any():
+            clear[int(index)] = images.maps[index][keep]
+    return clear
 
 
 def _features(session, seen: Seen) -> np.ndarray:

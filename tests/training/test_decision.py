@@ -46,6 +46,18 @@ def test_the_threshold_maximises_f1_in_the_widest_gap_nearer_the_normal_side():
     assert best_threshold(np.array([1.0, 1.0]), np.array([4.0])) == pytest.approx(2.0)
 
 
+def test_a_cut_a_hair_better_squeezed_between_two_scores_gives_way_to_a_wide_one():
+    """One anomaly scores among the normal ones: catching it costs a false alarm (F1 10/11, in a gap 1 wide),
+    leaving it costs the miss (F1 8/9, in a gap 4.8 wide). The two differ by less than half an error, so the
+    wide gap wins."""
+    normal, anomalous = np.array([1.0, 2.0, 3.0, 4.0, 5.2]), np.array([5.0, 10.0, 11.0, 12.0, 13.0])
+    assert best_threshold(normal, anomalous) == pytest.approx(5.2 + 4.8 / 3)
+    # a whole error is not traded for width: the perfect cut 0.5 wide stays, not one 15.5 wide missing one
+    assert best_threshold(np.array([1.0, 2.0, 3.0, 4.0]), np.array([4.5, 20.0, 21.0, 22.0])) == pytest.approx(
+        4.0 + 0.5 / 3
+    )
+
+
 def test_calibration_gives_clear_cases_high_confidence_and_borderline_ones_little():
     rng = np.random.default_rng(0)
     normal, anomalous = rng.normal(0, 1, 30), rng.normal(6, 1, 30)
