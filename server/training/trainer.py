@@ -761,7 +761,8 @@ def clear_patches(
     """Per anomalous image with a mask (and features: a large project's comparison leaves some unseen), its
     patches at least CLEAR_MARGIN cells from every pixel its mask paints: normal surface, which a memory of
     the normal images alone may never have seen (selection.Images.clear). The margin keeps out the patches
-    whose wider features still see the defect (the stride-16 map, pooled, reaches two cells beyond it)."""
+    whose features may still see the defect: they pool the cells around them, and the stride-16 map among
+    them reaches further."""
     from server.training.graphs import feature_grid
     from server.training.segmentation import mask_classes
 
