@@ -129,6 +129,20 @@ def test_large_images_get_their_own_size_tried_even_where_the_working_size_separ
     assert result.metrics["ROCAUC"] >= 0.9
 
 
+def saved_sample(
+    folder: Path, index: int, image: Image.Image, mask: Image.Image | None, colors: dict[str, str]
+):
+    """A picture saved in `folder` as sample number `index`: anomalous, with its mask saved beside it, when it
+    has a mask."""
+    image.save(folder / f"{index}.png")
+    if mask is None:
+        return Sample(str(folder / f"{index}.png"), "normal", str(index))
+    mask.save(folder / f"{index}-mask.png")
+    return Sample(
+        str(folder / f"{index}.png"), "anomaly", str(index), str(folder / f"{index}-mask.png"), colors
+    )
+
+
 def masked_samples(folder: Path, draw, count: int, first_anomaly: int, colors: dict[str, str], seed: int = 0):
     """`count` samples saved in `folder`, those from `first_anomaly` on anomalous with masks: `draw(rng,
     anomalous)` gives a picture and its mask, rng seeded by `seed` + the sample's index."""
@@ -136,13 +150,7 @@ def masked_samples(folder: Path, draw, count: int, first_anomaly: int, colors: d
     for index in range(count):
         anomalous = index >= first_anomaly
         image, mask = draw(np.random.default_rng(seed + index), anomalous)
-        image.save(folder / f"{index}.png")
-        if not anomalous:
-            samples.append(Sample(str(folder / f"{index}.png"), "normal", str(index)))
-            continue
-        mask.save(folder / f"{index}-mask.png")
-        samples.append(Sample(str(folder / f"{index}.png"), "anomaly", str(index), str(folder / f"{index}-mask.png"),
-                              colors))  # fmt: skip
+        samples.append(saved_sample(folder, index, image, mask if anomalous else None, colors))
     return samples
 
 
@@ -476,12 +484,7 @@ def scratched_metal(rng: np.random.Generator, scratched: bool) -> tuple[Image.Im
 def metal_sample(folder: Path, index: int, scratched: bool) -> Sample:
     """scratched_metal's picture number `index` (and its mask), saved in `folder`."""
     image, mask = scratched_metal(np.random.default_rng(index), scratched)
-    image.save(folder / f"{index}.png")
-    if not scratched:
-        return Sample(str(folder / f"{index}.png"), "normal", str(index))
-    mask.save(folder / f"{index}-mask.png")
-    return Sample(str(folder / f"{index}.png"), "anomaly", str(index), str(folder / f"{index}-mask.png"),
-                  {"#0000FF": "scratch"})  # fmt: skip
+    return saved_sample(folder, index, image, mask if scratched else None, {"#0000FF": "scratch"})
 
 
 def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
@@ -1014,12 +1017,7 @@ def test_the_memory_keeps_the_normal_surface_around_labelled_defects(tmp_path, m
 
     def sample(index: int, anomalous: bool, mixed: bool) -> Sample:
         image, mask = two_surfaces(np.random.default_rng(index), anomalous, mixed)
-        image.save(tmp_path / f"{index}.png")
-        if not anomalous:
-            return Sample(str(tmp_path / f"{index}.png"), "normal", str(index))
-        mask.save(tmp_path / f"{index}-mask.png")
-        return Sample(str(tmp_path / f"{index}.png"), "anomaly", str(index), str(tmp_path / f"{index}-mask.png"),
-                      {"#FF0000": "pit"})  # fmt: skip
+        return saved_sample(tmp_path, index, image, mask if anomalous else None, {"#FF0000": "pit"})
 
     train_set = [sample(i, False, False) for i in range(12)] + [sample(i, True, True) for i in range(12, 24)]
     test_set = [sample(i, False, i % 2 == 0) for i in range(24, 36)] + [
