@@ -162,7 +162,7 @@ def best_threshold(normal: np.ndarray, anomalous: np.ndarray) -> float:
         worse = max(2 * (tp - 1) / (2 * tp + errors - 1), 2 * tp / (2 * tp + errors + 1)) if tp else 0.0
         cuts.append((round(f1, 9), high - low, float(low + GAP_POSITION * (high - low)), worse))
     best_f1, _, _, worse = max(cuts)
-    close = [cut for cut in cuts if cut[0] > best_f1 - (best_f1 - worse) / 2]
+    close = [cut for cut in cuts if cut[0] == best_f1 or cut[0] > best_f1 - (best_f1 - worse) / 2]
     return max(close, key=lambda cut: (cut[1], cut[0]))[2]
 
 

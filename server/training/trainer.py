@@ -777,7 +777,7 @@ def clear_patches(
         for _ in range(CLEAR_MARGIN):  # grown a cell each way, diagonals included
             near[1:-1, 1:-1] |= (near[:-2] | near[2:])[:, 1:-1]
             near[1:-1, 1:-1] |= (near[:, :-2] | near[:, 2:])[1:-1]
-        keep = ~near[CLEAR_MARGIN:-CLEAR_MARGIN, CLEAR_MARGIN:-CLEAR_MARGIN].reshape(-1)
+        keep = ~near[CLEAR_MARGIN : CLEAR_MARGIN + rows, CLEAR_MARGIN : CLEAR_MARGIN + cols].reshape(-1)
         if painted.any() and keep.any():
             clear[int(index)] = images.maps[index][keep]
     return clear

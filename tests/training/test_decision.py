@@ -52,6 +52,8 @@ def test_a_cut_a_hair_better_squeezed_between_two_scores_gives_way_to_a_wide_one
     wide gap wins."""
     normal, anomalous = np.array([1.0, 2.0, 3.0, 4.0, 5.2]), np.array([5.0, 10.0, 11.0, 12.0, 13.0])
     assert best_threshold(normal, anomalous) == pytest.approx(5.2 + 4.8 / 3)
+    # anomalies below every normal score: no cut catches one, and the widest gap stays
+    assert best_threshold(np.array([5.0, 6.0]), np.array([1.0, 1.0])) == pytest.approx(1.0 + 4.0 / 3)
     # a whole error is not traded for width: the perfect cut 0.5 wide stays, not one 15.5 wide missing one
     assert best_threshold(np.array([1.0, 2.0, 3.0, 4.0]), np.array([4.5, 20.0, 21.0, 22.0])) == pytest.approx(
         4.0 + 0.5 / 3

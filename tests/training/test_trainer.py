@@ -987,7 +987,7 @@ def two_surfaces(rng: np.random.Generator, anomalous: bool, mixed: bool) -> tupl
     return Image.fromarray(np.repeat(noisy.clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)), mask
 
 
-def test_clear_patches_are_those_away_from_the_mask(tmp_path):
+def test_clear_patches_are_those_away_from_the_mask(tmp_path, monkeypatch):
     """An anomalous image's clear patches: every cell at least CLEAR_MARGIN cells from what its mask paints."""
     from server.training.selection import Images
     from server.training.trainer import CLEAR_MARGIN, clear_patches
@@ -1008,6 +1008,11 @@ def test_clear_patches_are_those_away_from_the_mask(tmp_path):
     row, col = kept // cols, kept % cols
     assert (np.maximum(abs(row - 5), abs(col - 5)) > CLEAR_MARGIN).all()
     assert len(kept) == rows * cols - (2 * CLEAR_MARGIN + 1) ** 2
+    monkeypatch.setattr(trainer, "CLEAR_MARGIN", 0)  # the painted cell alone left out
+    assert (
+        len(trainer.clear_patches(images, [pit, pit, pit], [("pit", "#FF0000")], (128, 96))[1])
+        == rows * cols - 1
+    )
 
 
 def test_the_memory_keeps_the_normal_surface_around_labelled_defects(tmp_path, monkeypatch):
