@@ -38,11 +38,8 @@ def test_the_quality_table_marks_classes_no_training_mask_teaches(tmp_path: Path
         Image.fromarray(pixels, "RGBA").save(tmp_path / name)
         return tmp_path / name
 
-    copper, hole, fray = (
-        (160, 0, 160, 255),
-        (0, 160, 160, 255),
-        (0, 160, 0, 0),
-    )  # the fray's pixel transparent
+    # the fray's pixel transparent: it paints no class
+    copper, hole, fray = (160, 0, 160, 255), (0, 160, 160, 255), (0, 160, 0, 0)
     train = [
         quality.Item(tmp_path / "a.png", "anomaly", mask("a.png", {(1, 1): copper})),
         quality.Item(

@@ -997,9 +997,8 @@ def test_clear_patches_are_those_away_from_the_mask(tmp_path, monkeypatch):
     mask.save(tmp_path / "m.png")
     pit = Sample("a.png", "anomaly", "a", str(tmp_path / "m.png"), {"#FF0000": "pit"})
     rows, cols = 12, 16
-    cells = np.arange(rows * cols, dtype=np.float32)[:, None].repeat(
-        3, axis=1
-    )  # each patch its cell's number
+    # each patch holds its cell's number
+    cells = np.arange(rows * cols, dtype=np.float32)[:, None].repeat(3, axis=1)
     unseen = np.zeros((0, 3), np.float32)  # a large project's comparison looks at some anomalies only
     images = Images([cells, cells, unseen], [], np.array([False, True, True]), np.zeros(3, int), (rows, cols))
     clear = clear_patches(images, [Sample("n.png", "normal", "n"), pit, pit], [("pit", "#FF0000")], (128, 96))
