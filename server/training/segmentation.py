@@ -100,7 +100,7 @@ def thin_defects(
         truth = mask_classes(sample, classes, size)
         for index in np.unique(truth[truth != 0]):
             marked = truth == index
-            inner = ~_widened(~marked, reach)  # the pixels whose whole square of side 2 reach + 1 is marked
+            inner = ~widened(~marked, reach)  # the pixels whose whole square of side 2 reach + 1 is marked
             counts[index] += [marked.sum(), (marked & ~inner).sum()]
     shares = counts[1:, 1] / np.maximum(counts[1:, 0], 1)
     return bool((shares >= THIN_SHARE).any())
@@ -338,7 +338,7 @@ class RefinementSamples:
         weights, bias = self.head
         logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
         (coarse,) = self.upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
-        near = _widened((coarse[0].argmax(0) != 0) | (truth != 0), NEAR // 2).reshape(-1)
+        near = widened((coarse[0].argmax(0) != 0) | (truth != 0), NEAR // 2).reshape(-1)
         far = np.flatnonzero(~near)
         chosen = np.concatenate([_some(np.flatnonzero(near), NEAR_PIXELS, self.rng),
                                  _some(far, ELSEWHERE, self.rng)])  # fmt: skip
@@ -475,7 +475,7 @@ def choose_offsets(scores: np.ndarray, targets: np.ndarray, weights: np.ndarray,
     return offsets * np.float32(OFFSET_SHARE) if best >= start + OFFSET_GAIN else np.zeros(count, np.float32)
 
 
-def _widened(marked: np.ndarray, reach: int) -> np.ndarray:
+def widened(marked: np.ndarray, reach: int) -> np.ndarray:
     """The pixels within `reach` of a marked one (a dilation by a square of side 2 reach + 1), down the rows
     and then along them: the same as Pillow's MaxFilter, about 70x faster at 608 px."""
     height, width = marked.shape

@@ -210,7 +210,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     folds = deal(labels, fold_count(len(normals)))
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
-    chosen, other_size = choose_model(job, samples, labels, folds, alignment, progress)
+    chosen, other_size = choose_model(job, samples, labels, folds, alignment, classes, progress)
     ready = _with_masks(job, samples, alignment, classes, chosen, progress)
     if other_size is not None and ready.masks_rule and ready.best.auroc < 1 - OTHER_SIZE_MARGIN:
         # The masks' rule learns what the labelled defects look like, pixel by pixel, and may see them best
@@ -437,15 +437,15 @@ def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chose
     return ready
 
 
-def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.ndarray, alignment,
+def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.ndarray, alignment, classes: list,
                  progress: Callable[[str], None]) -> tuple[Chosen, Callable[[], Chosen] | None]:  # fmt: skip
     """The candidate chosen by cross-validation (see server/training/selection.py), scored again with its
     full memory, with its view of the training images, the summary of the choice and the images it was
     compared on (None: all); and a function giving the same for the best candidate at the other working
     size (None if none was tried). Cheap candidates come first; dearer ones (turned copies, the images'
-    own size) are tried only where they may help."""
+    own size) are tried only where they may help. With mask `classes`, the chosen global memory also keeps
+    the masked images' normal surface (clear_patches)."""
     from server.training.graphs import TONE_CHANNELS, feature_graph, feature_grid
-    from server.training.segmentation import project_classes
     from server.training.selection import (
         ALIGNMENT_COST,
         HIGH_SIDE_COST,
@@ -464,7 +464,6 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     )
 
     normals = samples[: int((~labels).sum())]
-    classes = project_classes(job.train)
     compared = sample(labels)  # large projects: candidates are compared on a sample of the images
     # The images a view goes through the trunk for: every normal one (memories hold them all) and the
     # anomalous ones the candidates are compared on; the others are never looked at by a candidate.
@@ -764,7 +763,7 @@ def clear_patches(
     whose features may still see the defect: they pool the cells around them, and the stride-16 map among
     them reaches further."""
     from server.training.graphs import feature_grid
-    from server.training.segmentation import mask_classes
+    from server.training.segmentation import mask_classes, widened
 
     rows, cols = feature_grid(size)
     clear = {}
@@ -773,11 +772,7 @@ def clear_patches(
         if sample.mask is None or not len(images.maps[index]):
             continue
         painted = mask_classes(sample, classes, size)[: rows * 8, : cols * 8] != 0
-        near = np.pad(painted.reshape(rows, 8, cols, 8).any(axis=(1, 3)), CLEAR_MARGIN)
-        for _ in range(CLEAR_MARGIN):  # grown a cell each way, diagonals included
-            near[1:-1, 1:-1] |= (near[:-2] | near[2:])[:, 1:-1]
-            near[1:-1, 1:-1] |= (near[:, :-2] | near[:, 2:])[1:-1]
-        keep = ~near[CLEAR_MARGIN : CLEAR_MARGIN + rows, CLEAR_MARGIN : CLEAR_MARGIN + cols].reshape(-1)
+        keep = ~widened(painted.reshape(rows, 8, cols, 8).any(axis=(1, 3)), CLEAR_MARGIN).reshape(-1)
         if painted.any() and keep.any():
             clear[int(index)] = images.maps[index][keep]
     return clear

@@ -11,10 +11,10 @@ from server.training.segmentation import (
     _descend,
     _descend_binary,
     _largest,
-    _widened,
     cell_classes,
     fit_logistic,
     mask_classes,
+    widened,
 )
 
 
@@ -66,10 +66,10 @@ def test_widened_marks_reach_a_square_around_each_mark_up_to_the_edges():
     rng = np.random.default_rng(3)
     marked = rng.random((37, 53)) < 0.01
     marked[0, 0] = marked[-1, 20] = True
-    widened = _widened(marked, 4)
+    grown = widened(marked, 4)
     rows, cols = np.nonzero(marked)
     for y, x in np.ndindex(marked.shape):
-        assert widened[y, x] == bool(((abs(rows - y) <= 4) & (abs(cols - x) <= 4)).any())
+        assert grown[y, x] == bool(((abs(rows - y) <= 4) & (abs(cols - x) <= 4)).any())
 
 
 def test_class_weights_favour_a_rare_class_when_balancing():
@@ -326,7 +326,7 @@ def test_the_refinement_is_fitted_again_without_the_far_pixels_its_first_fit_pai
         truth = np.zeros((height, width), np.int64)
         top, left = rng.integers(8, 48), rng.integers(8, 60)
         truth[top : top + 6, left : left + 6] = 1  # a dark defect
-        pores = rng.choice(np.flatnonzero(~_widened(truth != 0, 12).reshape(-1)), 5, replace=False)
+        pores = rng.choice(np.flatnonzero(~widened(truth != 0, 12).reshape(-1)), 5, replace=False)
         for channel, values in ((dark, 1.0), (COLOUR_FEATURES - 1, 2.0)):  # dark, and standing out
             pixel[0, channel][truth == 1] = values
             pixel[0, channel].reshape(-1)[pores] = values
