@@ -82,11 +82,12 @@ def _features(
     trunk_name: str | None = None,
     tone: bool = False,
     detail: tuple[int, int] | None = None,
+    pixels: bool = True,
 ) -> Widths:
     """Adds the trunk and the patch features ("features", [1, channels, H/8, W/8]), with each cell's tone
-    after them when `tone` (see _tone); for `segmentation`, also the head's fine_features, and the
-    refinement's colour features and stride-2 features: its colours are read from the graph's second
-    input, at the `detail` size (width, height), when it has one (see DETAIL). Returns their channel
+    after them when `tone` (see _tone); for `segmentation`, also the head's fine_features, and, with
+    `pixels`, the refinement's colour features and stride-2 features: its colours are read from the graph's
+    second input, at the `detail` size (width, height), when it has one (see DETAIL). Returns their channel
     counts."""
     trunk = TrunkBuilder(trunk=trunk_name)
     stride8, stride16 = trunk.build("image")
@@ -108,8 +109,9 @@ def _features(
             # The stride-4 map beside the patch features, upsampled: what the head classifies.
             helper.make_node("Resize", ["features", "", "upscale"], ["features_up"], mode="linear"),
             helper.make_node("Concat", [trunk.stride4, "features_up"], ["fine_features"], axis=1),
-            helper.make_node("Identity", [trunk.stride2], ["stride2_features"]),
         ]
+    if segmentation and pixels:
+        nodes.append(helper.make_node("Identity", [trunk.stride2], ["stride2_features"]))
         _colour_features(nodes, initializers, detail)
     features = trunk.channels[8] + trunk.channels[16] + (TONE_CHANNELS if tone else 0)
     return Widths(features, trunk.channels[4] + features, COLOUR_FEATURES + trunk.channels[2])
@@ -195,14 +197,18 @@ def feature_graph(
     trunk: str | None = None,
     tone: bool = False,
     detail: tuple[int, int] | None = None,
+    pixels: bool = True,
 ) -> onnx.ModelProto:
     """image -> features [1, 152, H/8, W/8] (158 with `tone`); for `segmentation` also fine_features
-    [1, 176, H/4, W/4] (182) and pixel_features [1, 28, H, W] (channels for Lite0; `trunk` defaults to
-    efficientnet.trunk_name()), or, with a `detail` size (width, height), pixel_features at that size
-    from the second input (see DETAIL)."""
+    [1, 176, H/4, W/4] (182) and, with `pixels`, pixel_features [1, 28, H, W] (channels for Lite0; `trunk`
+    defaults to efficientnet.trunk_name()), or, with a `detail` size (width, height), pixel_features at that
+    size from the second input (see DETAIL). onnxruntime computes every output whichever are asked for: the
+    head's passes that read the fine features alone take the graph without the pixel features (at 640 px,
+    a quarter of its time)."""
     nodes: list = []
     initializers: list = []
-    widths = _features(nodes, initializers, segmentation, trunk, tone, detail)
+    detail = detail if pixels else None
+    widths = _features(nodes, initializers, segmentation, trunk, tone, detail, pixels)
     width, height = size
     pixel_width, pixel_height = detail or size
     outputs = [
@@ -211,19 +217,22 @@ def feature_graph(
         )
     ]
     if segmentation:
+        outputs.append(
+            helper.make_tensor_value_info(
+                "fine_features", TensorProto.FLOAT, [1, widths.fine, height // 4, width // 4]
+            )
+        )
+    if segmentation and pixels:
         stride2 = widths.pixel - COLOUR_FEATURES
         nodes += [
             _to_mask_pixels(initializers, "stride2_features", "stride2_up", stride2, 2, detail),
             helper.make_node("Concat", ["colour_features", "stride2_up"], ["pixel_features"], axis=1),
         ]
-        outputs += [
-            helper.make_tensor_value_info(
-                "fine_features", TensorProto.FLOAT, [1, widths.fine, height // 4, width // 4]
-            ),
+        outputs.append(
             helper.make_tensor_value_info(
                 "pixel_features", TensorProto.FLOAT, [1, widths.pixel, pixel_height, pixel_width]
-            ),
-        ]
+            )
+        )
     return _model(nodes, initializers, size, outputs, detail)
 
 

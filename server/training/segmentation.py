@@ -106,6 +106,59 @@ def thin_defects(
     return bool((shares >= THIN_SHARE).any())
 
 
+SMALL_SPAN = 16  # working pixels (two of the trunk's 8-pixel cells): labelled pieces spanning less are small
+
+
+def piece_spans(samples: list[Sample], classes: list[tuple[str, str]], size: tuple[int, int]) -> np.ndarray:
+    """How far each labelled piece of the samples' masks, read at `size` (width, height), reaches: the
+    longer side of its bounding box in pixels, measured on the head's CELL x CELL cells (a piece is a group
+    of touching cells that something in the mask paints, whatever its class)."""
+    spans = []
+    for sample in samples:
+        marked = mask_classes(sample, classes, size) != 0
+        rows, cols = -(-marked.shape[0] // CELL), -(-marked.shape[1] // CELL)
+        padded = np.pad(marked, ((0, rows * CELL - marked.shape[0]), (0, cols * CELL - marked.shape[1])))
+        cells = np.asarray(padded.reshape(rows, CELL, cols, CELL).any(axis=(1, 3)))
+        if not cells.any():
+            continue
+        pieces = _pieces(cells)
+        names, where = np.unique(pieces[cells], return_inverse=True)
+        row, col = np.nonzero(cells)
+        extent = np.zeros((len(names), 4), np.int64)  # per piece: -top, -left, bottom, right
+        extent[:] = np.iinfo(np.int64).min
+        for column, values in enumerate((-row, -col, row, col)):
+            np.maximum.at(extent[:, column], where, values)
+        spans.append((np.maximum(extent[:, 2] + extent[:, 0], extent[:, 3] + extent[:, 1]) + 1) * CELL)
+    return np.concatenate(spans) if spans else np.zeros(0, np.int64)
+
+
+def _pieces(marked: np.ndarray) -> np.ndarray:
+    """A label per marked element of a small grid (its 8-connected group's lowest flat index), by passing
+    the lowest label to each marked neighbour until none changes; unmarked elements get the grid's size."""
+    outside = marked.size
+    labels = np.where(marked, np.arange(marked.size).reshape(marked.shape), outside)
+    while True:
+        padded = np.pad(labels, 1, constant_values=outside)
+        height, width = marked.shape
+        lowest = labels.copy()
+        for dy in range(3):
+            for dx in range(3):
+                np.minimum(lowest, padded[dy : dy + height, dx : dx + width], out=lowest)
+        lowest = np.where(marked, lowest, outside)
+        if np.array_equal(lowest, labels):
+            return labels
+        labels = lowest
+
+
+def median_span(samples: list[Sample], classes: list[tuple[str, str]], size: tuple[int, int]) -> float | None:
+    """The median span (piece_spans) of the labelled pieces of the samples' masks read at `size`; None when
+    they paint none. Under SMALL_SPAN the pieces are smaller than two of the trunk's cells, which barely see
+    them at that size (the scans' defects: 8 px at 320 px; the tiles' pieces 28-40, the textures' 32-36,
+    the cookies' cracks 92; docs/quality.md)."""
+    spans = piece_spans(samples, classes, size)
+    return float(np.median(spans)) if len(spans) else None
+
+
 def cell_classes(truth: np.ndarray, count: int, cell: int = CELL) -> np.ndarray:
     """One class per `cell` x `cell` block of a per-pixel class map: the anomaly class covering most of
     it if it covers a quarter of it, else background. Returns [cells] in row-major order."""
@@ -162,14 +215,16 @@ def fit_segmentation(
     classes: list[tuple[str, str]],
     levels: list[np.ndarray] | None = None,
     cells: HeadCells | None = None,
+    fine_session=None,
 ) -> tuple[Head, Head]:
-    """The head and the refinement for the training images `seen`, through the feature graph `session`.
+    """The head and the refinement for the training images `seen`, through the feature graph `session`
+    (and `fine_session`, see _fine_features).
     With `levels` (each image's held-out anomaly level, [rows, cols] at stride 8: how far its patches lie
     from the normal memory), the head reads that level beside the features: where a defect is, the memory
     already knows, and the head learns which class it is and how far it reaches. `cells`: the images'
     head samples, when already taken (see held_out_evidence, which also gathers the refinement's pixels).
     Features are computed twice rather than kept: an image's pixel features weigh about 6 MB."""
-    fine_of = _fine_features(session, seen, levels)
+    fine_of = _fine_features(session, seen, levels, fine_session)
     cells = cells or head_cells(seen, classes, fine_of)
     head = cells.fit()
     return head, fit_refinement(session, head, seen, cells.truths, fine_of)
@@ -185,17 +240,19 @@ def held_out_evidence(
     folds: np.ndarray,
     classes: list[tuple[str, str]],
     levels: list[np.ndarray],
+    fine_session=None,
 ) -> tuple[np.ndarray | None, HeadCells, RefinementSamples | None]:
     """Each image's mask evidence (graphs._mask_evidence) from a head fitted on the images `learn_from`
     (positions in `seen`, in order) outside its group of folds, so that a decision rule can learn how far
     to trust it; the head samples of `learn_from`, for the final head; and, gathered in the same pass
     over the images, the pixels the refinement learns from with that final head (its `fit`, after its
     `held_out_offsets`: left to the caller, which may learn another working size's masks and keep those).
-    The evidence (and the pixels) are None when some group would have no labelled defect to learn from."""
+    The evidence (and the pixels) are None when some group would have no labelled defect to learn from.
+    `session` and `fine_session`: see _fine_features."""
     from server.training.graphs import evidence_graph
     from server.training.samples import cpu_session
 
-    fine_of = _fine_features(session, seen, levels)
+    fine_of = _fine_features(session, seen, levels, fine_session)
     cells = head_cells([seen[i] for i in learn_from], classes, fine_of)
     height, width = seen[0].pixels.shape[:2]
     graph = cpu_session(evidence_graph(cells.count, (height // CELL, width // CELL)).SerializeToString())
@@ -216,16 +273,17 @@ def held_out_evidence(
             refining.add(fine, with_gap(pixel, item), cells.truths[learnt[index]], int(groups[index]))
         else:
             fine = fine_of(item)
-        weights, bias = heads[groups[index]]
-        logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
+        logits = head_scores(heads[groups[index]], fine)
         (value,) = graph.run(["stat_masks"], {"cell_logits": logits[None].astype(np.float32)})
         evidence[index] = float(value.reshape(-1)[0])
     return evidence, cells, refining
 
 
-def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
+def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None, fine_session=None):
     """A function giving an image's head inputs [channels, H/4, W/4]: its fine features, and its anomaly
-    level resized as the served graph resizes it when there are levels."""
+    level resized as the served graph resizes it when there are levels. The fine features come from
+    `fine_session` when given: the feature graph `session` without its pixel features (graphs.feature_graph),
+    the same fine features for less work."""
     from server.training.graphs import level_graph
     from server.training.samples import cpu_session
 
@@ -233,7 +291,9 @@ def _fine_features(session, seen: list[Seen], levels: list[np.ndarray] | None):
     upsample = cpu_session(level_graph(levels[0].shape).SerializeToString()) if levels else None
 
     def fine_of(item: Seen, fine: np.ndarray | None = None) -> np.ndarray:
-        if fine is None:
+        if fine is None and fine_session is not None:
+            (fine,) = fine_session.run(["fine_features"], {"image": item.tensor()})
+        elif fine is None:
             (fine,) = session.run(["fine_features"], item.feeds())
         if upsample is None or levels is None:
             return fine[0]
@@ -335,15 +395,19 @@ class RefinementSamples:
     def add(self, fine: np.ndarray, pixel: np.ndarray, truth: np.ndarray, group: int = 0) -> None:
         """One image: its head inputs [channels, H/4, W/4], pixel features [1, channels, h, w] and classes
         [h, w], at the size its mask is drawn on; `group`: its group of folds (with heads)."""
-        weights, bias = self.head
-        logits = np.einsum("kc,chw->khw", weights, fine) + bias[:, None, None]
+        logits = head_scores(self.head, fine)
         (coarse,) = self.upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
-        near = widened((coarse[0].argmax(0) != 0) | (truth != 0), NEAR // 2).reshape(-1)
+        painted = coarse[0, 1:].max(0) > coarse[0, 0]  # some anomaly class outscores the background
+        near = widened(painted | (truth != 0), NEAR // 2).reshape(-1)
         far = np.flatnonzero(~near)
         chosen = np.concatenate([_some(np.flatnonzero(near), NEAR_PIXELS, self.rng),
                                  _some(far, ELSEWHERE, self.rng)])  # fmt: skip
-        stacked = np.concatenate([coarse[0], pixel[0]]).reshape(self.count + pixel.shape[1], -1)
-        self.inputs.append(stacked[:, chosen].T)
+        scores, features = coarse[0].reshape(self.count, -1), pixel[0].reshape(pixel.shape[1], -1)
+
+        def stacked(where: np.ndarray) -> np.ndarray:  # the refinement's inputs [pixels, channels] there
+            return np.concatenate([scores[:, where], features[:, where]]).T
+
+        self.inputs.append(stacked(chosen))
         self.targets.append(truth.reshape(-1)[chosen].astype(np.int64))
         # how far each far pixel is from the mean of the pixels around it, over the colour channels
         standing_out = far
@@ -351,19 +415,19 @@ class RefinementSamples:
             contrast = pixel[0, COLOUR_FEATURES - 3 : COLOUR_FEATURES].sum(0).reshape(-1)[far]
             standing_out = far[_largest(contrast, POOL_STANDING_OUT)]
         pool = np.union1d(standing_out, _some(far, POOL_RANDOM, self.rng))
-        self.pools.append(stacked[:, pool].T.copy())
+        self.pools.append(stacked(pool).copy())
         if self.heads:
             # judged on: the near pixels sampled above, and CHECK_PIXELS far ones of their own (a far pixel
             # stands for hundreds: the few the fit learns from would make a noisy count of painted ones)
             near_taken = min(int(near.sum()), NEAR_PIXELS)
             check = np.concatenate([chosen[:near_taken], _some(far, CHECK_PIXELS, self.check_rng)])
             scored: dict[int, list[np.ndarray]] = {}
-            for key, (head_weights, head_bias) in self.heads.items():
-                cells = np.einsum("kc,chw->khw", head_weights, fine) + head_bias[:, None, None]
+            for key, head in self.heads.items():
+                cells = head_scores(head, fine)
                 scored[key] = [upsampled_at(cells, where, truth.shape) for where in (chosen, pool, check)]
             self.scored.append(scored)
             self.groups.append(group)
-            self.check_inputs.append(stacked[:, check].T.copy())
+            self.check_inputs.append(stacked(check).copy())
             self.check_targets.append(truth.reshape(-1)[check].astype(np.int64))
             stands_for = np.where(np.arange(len(check)) < near_taken, near.sum() / max(near_taken, 1),
                                   len(far) / max(len(check) - near_taken, 1))  # fmt: skip
@@ -415,6 +479,14 @@ class RefinementSamples:
         """An image's refinement inputs (its sampled pixels, pool or judged pixels: `part` 0, 1, 2, with
         `stacked` theirs) with the scores of the head fitted without `group` instead of the final head's."""
         return np.concatenate([self.scored[image][group][part], stacked[:, self.count :]], axis=1)
+
+
+def head_scores(head: Head, fine: np.ndarray) -> np.ndarray:
+    """A head's class scores [classes, rows, cols] on its inputs [channels, rows, cols], as one matrix
+    product (np.einsum's own loop took 4.5 times as long on a 640 px image's cells)."""
+    weights, bias = head
+    channels, rows, cols = fine.shape
+    return (weights @ fine.reshape(channels, -1)).reshape(len(bias), rows, cols) + bias[:, None, None]
 
 
 def upsampled_at(fine: np.ndarray, pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -544,6 +616,7 @@ def _descend(z: np.ndarray, targets: np.ndarray, count: int, sample_weight: np.n
     bias = np.zeros(count, dtype=np.float32)
     onehot = np.eye(count, dtype=np.float32)[targets].T.copy()
     velocity_w, velocity_b = np.zeros_like(weights), np.zeros_like(bias)
+    samples_first = z.T.copy()  # the gradient's product runs along the samples: twice as fast from rows
     for _ in range(steps):
         gradient = weights @ z
         gradient += bias[:, None]
@@ -552,7 +625,9 @@ def _descend(z: np.ndarray, targets: np.ndarray, count: int, sample_weight: np.n
         gradient /= gradient.sum(0)
         gradient -= onehot  # probabilities less targets: the loss's gradient by the logits
         gradient *= sample_weight
-        velocity_w = MOMENTUM * velocity_w - STEP * ((gradient @ z.T) / z.shape[1] + DECAY * weights)
+        velocity_w = MOMENTUM * velocity_w - STEP * (
+            (gradient @ samples_first) / z.shape[1] + DECAY * weights
+        )
         velocity_b = MOMENTUM * velocity_b - STEP * gradient.mean(1)
         weights += velocity_w
         bias += velocity_b

@@ -14,7 +14,9 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
   statistics and pooled features) are compared by cross-validation on the training images only. With
   masks, their own rule (the segmentation's evidence) is learnt at the chosen size and, where it may
-  help, at the other working size too, which then wins if its rule does clearly better.
+  help, at the other working size too, which then wins if its rule does clearly better; where the
+  labelled defects are smaller than two of the trunk's cells at the chosen size, the larger size goes
+  first, and is kept when its rule separates the training images.
 - Threshold and Confidence (server/training/decision.py): the threshold maximises F1 on the training
   images' scores by the served memory (a normal image's own patches left out), each image counted once;
   the served score is sigmoid(slope * (score - threshold)), with the slope fitted to the same scores (or
@@ -44,7 +46,7 @@ from server.training.samples import Sample, Seen, cpu_session, network_input
 
 if TYPE_CHECKING:
     from server.training.segmentation import Head, PixelCounts
-    from server.training.selection import Images, Outcome
+    from server.training.selection import Candidate, Images, Outcome
 
 LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
 HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
@@ -188,7 +190,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     from server.training.decision import best_threshold, calibration
     from server.training.efficientnet import DEFAULT_TRUNK, trunk_name
     from server.training.graphs import DETAIL, GAP, Decision, scoring_graph
-    from server.training.segmentation import project_classes
+    from server.training.segmentation import SMALL_SPAN, project_classes
     from server.training.selection import (
         MASK_RULE,
         OTHER_SIZE_MARGIN,
@@ -210,22 +212,34 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     folds = deal(labels, fold_count(len(normals)))
     alignment = choose_alignment(normals)
     classes = project_classes(job.train)
-    chosen, other_size = choose_model(job, samples, labels, folds, alignment, classes, progress)
-    ready = _with_masks(job, samples, alignment, classes, chosen, progress)
-    if other_size is not None and ready.masks_rule and ready.best.auroc < 1 - OTHER_SIZE_MARGIN:
+    first, second = choose_model(job, samples, labels, folds, alignment, classes, progress)
+    small = None  # on record when the labelled defects are small at the chosen size
+    span = labelled_span(job, classes, first) if second is not None and second.scale > first.scale else None
+    if second is not None and span is not None and span < SMALL_SPAN:
+        # Defects smaller than two of the trunk's cells at the chosen size are learnt at the larger size
+        # first, where the masks' rule sees them best, and kept when that rule separates the training
+        # images: the chosen size's masks are then never learnt (a scan project of 150 images: 46 -> 39 s)
+        small = {"MedianSpan": span, "WorkingSize": max(first.size), "LearntFirstAt": max(second.size)}
+        progress(f"The labelled defects are small at {small['WorkingSize']} px: learning them at "
+                 f"{small['LearntFirstAt']} px first.")  # fmt: skip
+        first, second = second, first
+    ready = _with_masks(job, samples, alignment, classes, first.chosen(), progress)
+    if second is not None and ready.masks_rule and ready.best.auroc < 1 - OTHER_SIZE_MARGIN:
         # The masks' rule learns what the labelled defects look like, pixel by pixel, and may see them best
         # at the other working size, which the memories' comparison did not pick (scans with a dozen small
         # defects each: held out 0.78 at 320 px, 0.96 at 640 px; docs/quality.md)
         progress("Learning the anomaly classes at the other working size too.")
-        other = _with_masks(job, samples, alignment, classes, other_size(), progress)
+        other = _with_masks(job, samples, alignment, classes, second.chosen(), progress)
         if other.best.auroc > ready.best.auroc + OTHER_SIZE_MARGIN:
             instead = ready.choice["Chosen"]
             other.choice["Chosen"]["InsteadOf"] = {
                 key: instead[key] for key in ("Candidate", "DecisionRule", "CrossValidatedROCAUC")
             }
             ready = other
-    del chosen, other_size  # what the other candidates saw
+    del first, second  # what the other candidates saw
     best, best_images, all_images, choice = ready.best, ready.images, ready.all_images, ready.choice
+    if small is not None:
+        choice["Chosen"]["SmallDefects"] = small
     if trunk_name() != DEFAULT_TRUNK:  # an experiment's trunk (efficientnet.TRUNK_VARIABLE) is on record
         choice["Trunk"] = trunk_name()
     labels, alignment, size, detail = best_images.labels, ready.alignment, ready.size, ready.detail
@@ -363,6 +377,32 @@ class Ready:
 Chosen = tuple["Outcome", "Images", dict, np.ndarray | None]  # see choose_model
 
 
+@dataclass(frozen=True)
+class Finalist:
+    """A candidate that won the memories' comparison at its working size (see choose_model)."""
+
+    candidate: Candidate
+    size: tuple[int, int]  # its working size (width, height)
+    scale: float  # its working pixels per pixel of the pictures it sees
+    # the candidate scored again with its full memory: its outcome, its view of the training images, the
+    # summary of the choice and the images it was compared on (None: all)
+    chosen: Callable[[], Chosen]
+
+
+def labelled_span(job: Job, classes: list, finalist: Finalist) -> float | None:
+    """The median span of the masks' labelled pieces at the finalist's working size (segmentation.median_span;
+    None without masks): the masks the segmentation learns from, read unaligned at that size's scale."""
+    from server.training.segmentation import median_span
+
+    masked = [sample for sample in job.train if sample.mask is not None]
+    if not classes or not masked:
+        return None
+    spread = np.linspace(0, len(masked) - 1, min(SEGMENTATION_ANOMALIES, len(masked))).round().astype(int)
+    width, height = job.image_size
+    read_at = (max(1, round(width * finalist.scale)), max(1, round(height * finalist.scale)))
+    return median_span([masked[i] for i in spread], classes, read_at)
+
+
 def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chosen: Chosen,
                 progress: Callable[[str], None]) -> Ready:  # fmt: skip
     """A candidate as choose_model finalised it, made ready: with masks, the head and the refinement
@@ -392,9 +432,12 @@ def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chose
     if not classes:
         return ready
     progress("Learning the anomaly classes from the masks.")
-    session = cpu_session(
-        feature_graph(size, segmentation=True, tone=best.candidate.tone, detail=detail).SerializeToString()
-    )
+
+    def features(pixels: bool):  # with the pixel features, and without (see segmentation._fine_features)
+        graph = feature_graph(size, segmentation=True, tone=best.candidate.tone, detail=detail, pixels=pixels)
+        return cpu_session(graph.SerializeToString())
+
+    session, fine_session = features(True), features(False)
     # each training image's held-out anomaly level, as the served graph computes it ("shifted")
     levels = [(blurred - map_threshold) / map_spread + 0.5 for blurred in best.maps]
     # the anomalous images (at most SEGMENTATION_ANOMALIES) and SEGMENTATION_NORMALS normal ones:
@@ -406,7 +449,9 @@ def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chose
     if int(labels.sum()) >= MIN_ANOMALIES_TO_LEARN:  # the masks' rule is learnt like the others
         seen = [see(samples[picked[i]], size, alignment, detail) for i in range(len(labels))]
         seen, ready.gap = with_gaps(seen, classes, choice)
-        evidence, cells, refining = held_out_evidence(session, seen, keep, best_images.folds, classes, levels)
+        evidence, cells, refining = held_out_evidence(
+            session, seen, keep, best_images.folds, classes, levels, fine_session
+        )
         if evidence is not None:
             offer_mask_rule(best, best_images, evidence)
             ready.masks_rule = True
@@ -432,17 +477,16 @@ def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chose
         ready.segmentation = segmentation
     else:
         ready.segmentation = lambda: fit_segmentation(
-            session, kept, classes, [levels[i] for i in keep], cells
+            session, kept, classes, [levels[i] for i in keep], cells, fine_session
         )
     return ready
 
 
 def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.ndarray, alignment, classes: list,
-                 progress: Callable[[str], None]) -> tuple[Chosen, Callable[[], Chosen] | None]:  # fmt: skip
-    """The candidate chosen by cross-validation (see server/training/selection.py), scored again with its
-    full memory, with its view of the training images, the summary of the choice and the images it was
-    compared on (None: all); and a function giving the same for the best candidate at the other working
-    size (None if none was tried). Cheap candidates come first; dearer ones (turned copies, the images'
+                 progress: Callable[[str], None]) -> tuple[Finalist, Finalist | None]:  # fmt: skip
+    """The candidate chosen by cross-validation (see server/training/selection.py), and the best candidate
+    at the other working size (None if none was tried), each with a function that scores it again with its
+    full memory (see Finalist). Cheap candidates come first; dearer ones (turned copies, the images'
     own size) are tried only where they may help. With mask `classes`, the chosen global memory also keeps
     the masked images' normal surface (clear_patches)."""
     from server.training.graphs import TONE_CHANNELS, feature_graph, feature_grid
@@ -479,6 +523,11 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         return input_size(
             seen_size(job.image_size, alignment if candidate.aligned else None), candidate.long_side
         )
+
+    def finalist(outcome: Outcome, chosen: Callable[[], Chosen]) -> Finalist:
+        size = working(outcome.candidate)
+        seen = seen_size(job.image_size, alignment if outcome.candidate.aligned else None)
+        return Finalist(outcome.candidate, size, max(size) / max(seen), chosen)
 
     def trunk(size: tuple[int, int]):
         if size not in sessions:
@@ -563,7 +612,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     if not labels.any():  # no labelled anomaly to judge candidates by: the first one stays
         progress("No anomalous training image: the model choice keeps the first candidate.")
         outcomes.clear()
-        return choose_final(best), None
+        return finalist(best, lambda: choose_final(best)), None
     if alignment is not None:
         # An upright part can be compared with the same place on the normal parts, which finds what is
         # missing or moved (a chipped tooth looks like the gap beside it to a global memory).
@@ -597,9 +646,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(replace(best.candidate, reach=0, cost=LOCAL_COST), "the same, matched in place only")
     other_size = [outcome for outcome in outcomes if outcome.candidate.long_side != best.candidate.long_side]
     if not other_size:
-        return choose_final(best), None
+        return finalist(best, lambda: choose_final(best)), None
     other = max(other_size, key=merit)
-    return choose_final(best), lambda: choose_final(other)
+    return finalist(best, lambda: choose_final(best)), finalist(other, lambda: choose_final(other))
 
 
 _NOT_SEEN = np.zeros((0, 0), np.float32)  # an image no candidate looks at (see choose_model's view)

@@ -383,3 +383,75 @@ def test_the_largest_values_are_found_however_many_zeros_there_are(zeros):
     found = _largest(values, 50)
     assert len(np.unique(found)) == 50
     np.testing.assert_array_equal(np.sort(values[found]), np.sort(values)[-50:])
+
+
+def test_each_labelled_piece_spans_its_bounding_box_in_whole_cells(tmp_path):
+    """Touching cells make one piece whatever their class (a dot beside a dent), diagonal neighbours too;
+    a piece's span is its bounding box's longer side, rounded out to the head's 4-pixel cells."""
+    from PIL import ImageDraw
+
+    from server.training.segmentation import piece_spans
+
+    mask = Image.new("RGB", (64, 48), (255, 255, 255))
+    draw = ImageDraw.Draw(mask)
+    draw.rectangle((1, 1, 2, 2), fill=(255, 0, 0))  # a dot in one cell: 4
+    draw.rectangle((20, 8, 43, 13), fill=(255, 0, 0))  # a dent 24 wide, cells 5-10: 24...
+    draw.point((44, 16), fill=(0, 0, 255))  # ...with a pin-hole in the cell diagonally below its end: 28
+    draw.rectangle((4, 30, 5, 45), fill=(0, 0, 255))  # a crack down cells 7-11 of the second column: 20
+    mask.save(tmp_path / "mask.png")
+    sample = Sample("a.png", "anomaly", "s3://b/a.png", str(tmp_path / "mask.png"),
+                    {"#FF0000": "dent", "#0000FF": "hole"})  # fmt: skip
+    classes = [("dent", "#FF0000"), ("hole", "#0000FF")]
+    assert sorted(piece_spans([sample], classes, (64, 48)).tolist()) == [4, 20, 28]
+    # read at half the size: the dent 12 wide, 16 with the hole now in the cell below its end; the crack 12
+    assert sorted(piece_spans([sample], classes, (32, 24)).tolist()) == [4, 12, 16]
+
+
+def test_the_median_span_says_how_small_the_labelled_defects_are_at_a_size(tmp_path):
+    """Pin-holes 7 pixels across are small (under two trunk cells) at the size they are drawn and at half of
+    it; blobs 41 wide are not, until read at a fifth of their size; masks that paint nothing have no span."""
+    from PIL import ImageDraw
+
+    from server.training.segmentation import SMALL_SPAN, median_span
+
+    samples = []
+    for index, (radius, count) in enumerate([(3, 5), (3, 4), (20, 1)]):
+        mask = Image.new("RGB", (200, 200), (255, 255, 255))
+        for spot in range(count):
+            x = 30 + 35 * spot
+            ImageDraw.Draw(mask).ellipse(
+                (x - radius, 100 - radius, x + radius, 100 + radius), fill=(255, 0, 0)
+            )
+        mask.save(tmp_path / f"{index}.png")
+        samples.append(Sample("a.png", "anomaly", "s3://b/a.png", str(tmp_path / f"{index}.png"),
+                              {"#FF0000": "hole"}))  # fmt: skip
+    classes = [("hole", "#FF0000")]
+    assert median_span(samples, classes, (200, 200)) == 12  # each hole two or three cells wide
+    assert median_span(samples, classes, (100, 100)) == 8  # one or two
+    assert median_span(samples[2:], classes, (200, 200)) == 44 > SMALL_SPAN
+    assert median_span(samples[2:], classes, (40, 40)) < SMALL_SPAN
+    blank = Sample("a.png", "anomaly", "s3://b/a.png", None, {})
+    assert median_span([blank], classes, (200, 200)) is None
+
+
+@pytest.mark.parametrize("tone, detail", [(False, None), (True, None), (False, (100, 75))])
+def test_the_graph_without_pixel_features_gives_the_same_fine_features(tone, detail):
+    """The head's passes that read only the fine features take the feature graph without the pixel features
+    (and without the detail input they are read from): its fine features are the full graph's."""
+    from server.training.graphs import DETAIL, feature_graph
+    from server.training.samples import cpu_session
+
+    rng = np.random.default_rng(4)
+    image = rng.uniform(-1, 1, (1, 3, 48, 64)).astype(np.float32)
+    feeds = {"image": image}
+    if detail is not None:
+        feeds[DETAIL] = rng.uniform(-1, 1, (1, 3, detail[1], detail[0])).astype(np.float32)
+    full = cpu_session(feature_graph((64, 48), True, tone=tone, detail=detail).SerializeToString())
+    fine = cpu_session(
+        feature_graph((64, 48), True, tone=tone, detail=detail, pixels=False).SerializeToString()
+    )
+    assert [output.name for output in fine.get_outputs()] == ["features", "fine_features"]
+    assert [graph_input.name for graph_input in fine.get_inputs()] == ["image"]
+    (expected,) = full.run(["fine_features"], feeds)
+    (fine_features,) = fine.run(["fine_features"], {"image": image})
+    np.testing.assert_array_equal(fine_features, expected)

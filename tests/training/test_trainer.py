@@ -176,13 +176,15 @@ def copper_with_holes(rng: np.random.Generator, holes: int) -> tuple[Image.Image
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).convert("RGB"), mask
 
 
-def test_the_masks_rule_is_tried_at_the_other_working_size(tmp_path, monkeypatch):
+def test_small_defects_are_learnt_at_the_images_own_size_first(tmp_path, monkeypatch):
     """Pin-holes a few pixels across, several per scan: the memories are compared at the working size, where
-    a pin-hole is a grey pixel, and the masks' rule learns the holes from the masks at the images' own size
-    too; it wins there by far, and the choice it replaced is on record. Without that second look the same
-    project is served at the working size and finds fewer of the test scans' holes."""
+    a pin-hole is a grey pixel. The holes span less than two of the trunk's cells there, so the masks' rule
+    learns them at the images' own size first, where it separates the training scans, and the working
+    size's masks are never learnt. With pieces not counted small, the working size's masks come first, its
+    rule falls short, and the own size, learnt second, wins with the choice it replaced on record. Without
+    either look the project is served at the working size and finds fewer of the test scans' holes."""
     from server.inference.bundle import read_bundle
-    from server.training import selection
+    from server.training import segmentation, selection
 
     monkeypatch.setattr(trainer, "LONG_SIDE", 64)  # the 128x128 scans worked at half their size
     # the memories' comparison keeps the working size whatever the larger one does
@@ -194,24 +196,36 @@ def test_the_masks_rule_is_tried_at_the_other_working_size(tmp_path, monkeypatch
         40,
         {"#FF0000": "hole"},
     )
+    split = samples[0::2], samples[1::2], (128, 128)
     phases: list[str] = []
-    both = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / "both")), phases.append)
-    chosen = both.selection["Chosen"]
+    first = train(Job(*split, str(tmp_path / "first")), phases.append)
+    chosen = first.selection["Chosen"]
     assert chosen["Candidate"].startswith("128 px") and chosen["DecisionRule"] == "supervised+masks", chosen
+    assert chosen["CrossValidatedROCAUC"] >= 1 - selection.OTHER_SIZE_MARGIN and "InsteadOf" not in chosen
+    assert "The labelled defects are small at 64 px: learning them at 128 px first." in phases
+    assert chosen["SmallDefects"] == {"MedianSpan": 4.0, "WorkingSize": 64, "LearntFirstAt": 128}, chosen
+    assert "Learning the anomaly classes at the other working size too." not in phases
+    assert read_bundle(tmp_path / "first").input.width == 128  # served at the size it was chosen at
+
+    monkeypatch.setattr(segmentation, "SMALL_SPAN", 0)  # no piece is small: the working size goes first
+    phases.clear()
+    second = train(Job(*split, str(tmp_path / "second")), phases.append)
+    chosen = second.selection["Chosen"]
+    assert chosen["Candidate"].startswith("128 px"), chosen
     assert chosen["InsteadOf"]["Candidate"].startswith("64 px"), chosen
     assert chosen["CrossValidatedROCAUC"] > chosen["InsteadOf"]["CrossValidatedROCAUC"] + 0.05
     assert "Learning the anomaly classes at the other working size too." in phases
-    assert read_bundle(tmp_path / "both").input.width == 128  # served at the size it was chosen at
+    assert second.metrics == first.metrics  # the same model, reached the long way
 
     monkeypatch.setattr(selection, "OTHER_SIZE_MARGIN", 2.0)  # the same training, never switching
-    one = train(Job(samples[0::2], samples[1::2], (128, 128), str(tmp_path / "one")))
+    one = train(Job(*split, str(tmp_path / "one")))
     assert (
         one.selection["Chosen"]["Candidate"].startswith("64 px")
         and "InsteadOf" not in one.selection["Chosen"]
     )
-    assert both.metrics["ROCAUC"] > one.metrics["ROCAUC"] + 0.1, (both.metrics, one.metrics)
+    assert first.metrics["ROCAUC"] > one.metrics["ROCAUC"] + 0.1, (first.metrics, one.metrics)
     (hole,), (hole_before,) = (
-        both.metrics["PixelAnomalyClassMetrics"],
+        first.metrics["PixelAnomalyClassMetrics"],
         one.metrics["PixelAnomalyClassMetrics"],
     )
     assert hole["AIOU"] > hole_before["AIOU"], (hole, hole_before)
