@@ -11,6 +11,7 @@ import numpy as np
 
 PROJECTION = 6  # dimensions of the projection the coreset bins patches in
 ROUNDS = 24  # bisection steps for the cell width
+SAMPLE_SHARE = 3  # a width is tried on this many patches per coreset place first (see coreset_rows)
 
 
 class Nearest:
@@ -102,20 +103,32 @@ def coreset_rows(patches: np.ndarray | list[np.ndarray], size: int, seed: int = 
     mixing = rng.integers(1, 2**62, PROJECTION, dtype=np.int64) | 1  # hashes a cell's coordinates to one key
     shuffled = projected[order]
 
-    def keys(width: float) -> np.ndarray:
+    def keys(width: float, first: int = count) -> np.ndarray:  # of the first patches in the shuffled order
         with np.errstate(over="ignore"):
-            return np.floor(shuffled / width).astype(np.int64) @ mixing
+            return np.floor(shuffled[:first] / width).astype(np.int64) @ mixing
+
+    def occupied(width: float) -> int:
+        """The cells the patches occupy at that width, or, where the first SAMPLE_SHARE * size of them
+        (a random sample) already occupy more than `size`, theirs: all of them occupy more too, which is
+        all the bisection asks then, at a fraction of the sort (most narrow widths put every patch alone)."""
+        for first in (min(count, SAMPLE_SHARE * size), count):
+            ordered = np.sort(
+                keys(width, first)
+            )  # counting distinct keys by a sort: 10-20x faster than np.unique
+            cells = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
+            if cells > size or first == count:
+                return cells
+        raise AssertionError  # the last pass counts every patch
 
     chosen = None  # the narrowest width tried that occupies at most `size` cells
     for _ in range(ROUNDS):
         width = np.sqrt(low * high)
-        ordered = np.sort(keys(width))  # counting distinct keys by a sort: 10-20x faster than np.unique
-        occupied = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
-        if occupied > size:
+        cells = occupied(width)
+        if cells > size:
             low = width
         else:
             high = chosen = width
-            if occupied > 0.9 * size:
+            if cells > 0.9 * size:
                 break
     # each occupied cell's first patch in the shuffled order
     firsts = order[:1] if chosen is None else order[np.unique(keys(chosen), return_index=True)[1]]

@@ -29,6 +29,32 @@ def test_the_coreset_is_deterministic_and_leaves_small_sets_alone():
     assert coreset(patches, 5_000) is patches
 
 
+def test_a_width_judged_on_a_sample_first_keeps_the_same_coreset(monkeypatch):
+    """The bisection tries each cell width on a random sample of the patches first, and on all of them
+    only where the sample alone does not occupy too many cells: the coreset is the one counting every
+    patch each time gives, and the sample decides some widths."""
+    from server.training import memory
+
+    rng = np.random.default_rng(4)
+    centres = rng.normal(0, 3, (300, 24)).astype(np.float32)
+    patches = centres[rng.integers(0, 300, 40_000)] + rng.normal(0, 1, (40_000, 24)).astype(np.float32)
+    counted: list[int] = []
+    sort = np.sort
+
+    def counting_sort(keys: np.ndarray) -> np.ndarray:
+        counted.append(len(keys))
+        return sort(keys)
+
+    monkeypatch.setattr(memory.np, "sort", counting_sort)
+    sampled = coreset_rows(patches, 1_000)
+    tried = counted.count(memory.SAMPLE_SHARE * 1_000)  # every width, on the sample first...
+    assert (
+        counted[0] == memory.SAMPLE_SHARE * 1_000 and 0 < counted.count(len(patches)) < tried
+    )  # ...some on all
+    monkeypatch.setattr(memory, "SAMPLE_SHARE", len(patches))  # every width counted on every patch
+    np.testing.assert_array_equal(coreset_rows(patches, 1_000), sampled)
+
+
 def test_a_search_can_leave_rows_of_the_memory_out():
     rng = np.random.default_rng(2)
     memory = rng.normal(size=(5_000, 16)).astype(np.float32)
