@@ -83,11 +83,13 @@ def _features(
     tone: bool = False,
     detail: tuple[int, int] | None = None,
     pixels: bool = True,
+    fine: bool = True,
 ) -> Widths:
     """Adds the trunk and the patch features ("features", [1, channels, H/8, W/8]), with each cell's tone
-    after them when `tone` (see _tone); for `segmentation`, also the head's fine_features, and, with
-    `pixels`, the refinement's colour features and stride-2 features: its colours are read from the graph's
-    second input, at the `detail` size (width, height), when it has one (see DETAIL). Returns their channel
+    after them when `tone` (see _tone); for `segmentation`, also the trunk's stride-4 features, the head's
+    fine_features when `fine` (the served graph weighs their parts apart: _head_scores), and, with `pixels`,
+    the refinement's colour features and stride-2 features: its colours are read from the graph's second
+    input, at the `detail` size (width, height), when it has one (see DETAIL). Returns their channel
     counts."""
     trunk = TrunkBuilder(trunk=trunk_name)
     stride8, stride16 = trunk.build("image")
@@ -105,10 +107,12 @@ def _features(
             helper.make_node("Concat", ["trunk_features", _tone(nodes, initializers)], ["features"], axis=1)
         )
     if segmentation:
+        nodes.append(helper.make_node("Identity", [trunk.stride4], ["stride4_features"]))
+    if segmentation and fine:
         nodes += [
             # The stride-4 map beside the patch features, upsampled: what the head classifies.
             helper.make_node("Resize", ["features", "", "upscale"], ["features_up"], mode="linear"),
-            helper.make_node("Concat", [trunk.stride4, "features_up"], ["fine_features"], axis=1),
+            helper.make_node("Concat", ["stride4_features", "features_up"], ["fine_features"], axis=1),
         ]
     if segmentation and pixels:
         nodes.append(helper.make_node("Identity", [trunk.stride2], ["stride2_features"]))
@@ -648,7 +652,7 @@ def scoring_graph(
     nodes: list = []
     initializers: list = []
     segmentation = head is not None or decision.masks is not None
-    widths = _features(nodes, initializers, segmentation, trunk, tone, detail)
+    widths = _features(nodes, initializers, segmentation, trunk, tone, detail, fine=False)
     features = "features"
     width, height = size
     rows, cols = height // 8, width // 8
@@ -831,19 +835,13 @@ def scoring_graph(
         helper.make_node("Clip", ["shifted", "zero", "one"], ["anomaly_map"]),
     ]
     rule_inputs = ["stat_peak", "stat_top", "stat_mean", "stat_spread"]
-    head_inputs = _head_inputs(nodes, initializers, head, widths) if head is not None else ""
     if decision.masks is not None:
-        evidence_weights, evidence_bias = decision.masks
-        head_inputs = head_inputs or _head_inputs(nodes, initializers, decision.masks, widths)
-        initializers += [
-            numpy_helper.from_array(evidence_weights[:, :, None, None].astype(np.float32), "evidence_head_w"),
-            numpy_helper.from_array(evidence_bias.astype(np.float32), "evidence_head_b"),
-        ]
-        nodes.append(
-            helper.make_node("Conv", [head_inputs, "evidence_head_w", "evidence_head_b"], ["cell_logits"])
-        )
+        _head_scores(nodes, initializers, decision.masks, widths, "cell_logits")
         # that rule reads the map's peak and the evidence (selection.rule_statistics)
-        rule_inputs = ["stat_peak", _mask_evidence(nodes, initializers, "cell_logits", len(evidence_bias))]
+        rule_inputs = [
+            "stat_peak",
+            _mask_evidence(nodes, initializers, "cell_logits", len(decision.masks[1])),
+        ]
     if decision.prototypes is not None:
         found = _nearest_squared(nodes, initializers, "patches", decision.prototypes, prefix="defect_")
         initializers.append(helper.make_tensor("likeness_epsilon", TensorProto.FLOAT, [], [LIKENESS_EPSILON]))
@@ -897,23 +895,17 @@ def scoring_graph(
         helper.make_tensor_value_info("anomaly_map", TensorProto.FLOAT, [1, 1, rows, cols]),
     ]
     if head is not None:
-        weights, bias = head
+        bias = head[1]
         # Class scores are upsampled smoothly to the input size; the runtime picks the best class per pixel.
         if refine is None:
-            initializers += [
-                numpy_helper.from_array(weights[:, :, None, None].astype(np.float32), "head_w"),
-                numpy_helper.from_array(bias.astype(np.float32), "head_b"),
-            ]
-            nodes += [
-                helper.make_node("Conv", [head_inputs, "head_w", "head_b"], ["class_logits"]),
-                _to_mask_pixels(initializers, "class_logits", "class_scores", len(bias), 4, None),
-            ]
+            _head_scores(nodes, initializers, head, widths, "class_logits")
+            nodes.append(_to_mask_pixels(initializers, "class_logits", "class_scores", len(bias), 4, None))
         else:
             # the masks' rule already computed this head's cell scores: the refinement starts from them
             shared = decision.masks is not None and all(
                 np.array_equal(mine, theirs) for mine, theirs in zip(head, decision.masks, strict=True)
             )
-            _refinement(nodes, initializers, head_inputs, head, refine, "cell_logits" if shared else None,
+            _refinement(nodes, initializers, widths, head, refine, "cell_logits" if shared else None,
                         detail, gap)  # fmt: skip
         mask_width, mask_height = detail or (cols * 8, rows * 8)
         outputs.append(
@@ -925,17 +917,31 @@ def scoring_graph(
     return _model(nodes, initializers, size, outputs, detail, mask_size if gap else None)
 
 
-def _head_inputs(nodes: list, initializers: list, head: tuple, widths: Widths) -> str:
-    """The segmentation head's input: the fine features, with the anomaly level beside them when the head
-    reads it (see LEVEL)."""
-    if head[0].shape[1] != widths.fine + 1:
-        return "fine_features"
-    initializers.append(helper.make_tensor("to_fine", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0]))
-    nodes += [
-        helper.make_node("Resize", ["shifted", "", "to_fine"], ["level_up"], mode="linear"),
-        helper.make_node("Concat", ["fine_features", "level_up"], ["fine_with_level"], axis=1),
+def _head_scores(nodes: list, initializers: list, head: tuple, widths: Widths, output: str) -> None:
+    """`output` [1, classes, H/4, W/4]: a head's scores on the fine features (the stride-4 features, then
+    the patch features upsampled) and, when the head reads it, the anomaly level ("shifted") upsampled after
+    them (segmentation.fit_segmentation's levels), without building those inputs: a 1x1 convolution
+    commutes with a linear resize, so the patch features and the level are weighed at stride 8 and only the
+    classes' few channels are upsampled (the 176 upsampled channels and their stack took 6-7 ms of a 640 px
+    scan model's 76)."""
+    weights, bias = head
+    stride4 = widths.fine - widths.features
+    coarse = "features"
+    if weights.shape[1] == widths.fine + 1:  # the level after the features, stacked once for every head
+        coarse = "features_with_level"
+        if not any(coarse in node.output for node in nodes):
+            nodes.append(helper.make_node("Concat", ["features", "shifted"], [coarse], axis=1))
+    initializers += [
+        numpy_helper.from_array(weights[:, :stride4, None, None].astype(np.float32), f"{output}_w4"),
+        numpy_helper.from_array(bias.astype(np.float32), f"{output}_b"),
+        numpy_helper.from_array(weights[:, stride4:, None, None].astype(np.float32), f"{output}_w8"),
     ]
-    return "fine_with_level"
+    nodes += [
+        helper.make_node("Conv", ["stride4_features", f"{output}_w4", f"{output}_b"], [f"{output}_s4"]),
+        helper.make_node("Conv", [coarse, f"{output}_w8"], [f"{output}_s8"]),
+        helper.make_node("Resize", [f"{output}_s8", "", "upscale"], [f"{output}_s8_to_s4"], mode="linear"),
+        helper.make_node("Add", [f"{output}_s4", f"{output}_s8_to_s4"], [output]),
+    ]
 
 
 def _mask_evidence(nodes: list, initializers: list, logits: str, classes: int) -> str:
@@ -985,7 +991,7 @@ def evidence_graph(classes: int, grid: tuple[int, int]) -> onnx.ModelProto:
 def _refinement(
     nodes: list,
     initializers: list,
-    head_inputs: str,
+    widths: Widths,
     head: tuple,
     refine: tuple,
     cell_logits: str | None,
@@ -996,7 +1002,7 @@ def _refinement(
     stride-2 features upsampled], as the trainer fitted them, without building that stack at the input's
     size. A per-pixel linear map commutes with a linear resize, so each part is weighed at its own
     resolution and only the classes' few channels are upsampled: the head and the refinement's weights for
-    its scores become one convolution at stride 4, or, when the graph already has the head's scores
+    its scores become one head (_head_scores), or, when the graph already has the head's scores
     (`cell_logits`), the refinement's weights apply to those. With `detail` (width, height), the pixels
     are the second input's (see DETAIL): both coarser parts are resized to that size. With `gap`, the
     weights' last column weighs the GAP input."""
@@ -1007,21 +1013,21 @@ def _refinement(
     on_colour = weights[:, classes : classes + COLOUR_FEATURES]
     on_stride2 = weights[:, classes + COLOUR_FEATURES : weights.shape[1] - int(gap)]
     if cell_logits is None:
-        coarse_input, coarse_weights, coarse_bias = (
-            head_inputs,
-            on_scores @ head_weights,
-            on_scores @ head_bias + bias,
-        )
+        _head_scores(nodes, initializers, (on_scores @ head_weights, on_scores @ head_bias + bias), widths,
+                     "refined_coarse")  # fmt: skip
     else:
-        coarse_input, coarse_weights, coarse_bias = cell_logits, on_scores, bias
+        initializers += [
+            numpy_helper.from_array(on_scores[:, :, None, None].astype(np.float32), "refine_head_w"),
+            numpy_helper.from_array(bias.astype(np.float32), "refine_head_b"),
+        ]
+        nodes.append(
+            helper.make_node("Conv", [cell_logits, "refine_head_w", "refine_head_b"], ["refined_coarse"])
+        )
     initializers += [
-        numpy_helper.from_array(coarse_weights[:, :, None, None].astype(np.float32), "refine_head_w"),
-        numpy_helper.from_array(coarse_bias.astype(np.float32), "refine_head_b"),
         numpy_helper.from_array(on_colour[:, :, None, None].astype(np.float32), "refine_colour_w"),
         numpy_helper.from_array(on_stride2[:, :, None, None].astype(np.float32), "refine_stride2_w"),
     ]
     nodes += [
-        helper.make_node("Conv", [coarse_input, "refine_head_w", "refine_head_b"], ["refined_coarse"]),
         _to_mask_pixels(initializers, "refined_coarse", "refined_coarse_up", classes, 4, detail),
         helper.make_node("Conv", ["stride2_features", "refine_stride2_w"], ["refined_stride2"]),
         _to_mask_pixels(initializers, "refined_stride2", "refined_stride2_up", classes, 2, detail),
