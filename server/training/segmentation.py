@@ -121,11 +121,10 @@ def piece_spans(samples: list[Sample], classes: list[tuple[str, str]], size: tup
         cells = np.asarray(padded.reshape(rows, CELL, cols, CELL).any(axis=(1, 3)))
         if not cells.any():
             continue
-        pieces = _pieces(cells)
-        names, where = np.unique(pieces[cells], return_inverse=True)
+        _, where = np.unique(_pieces(cells)[cells], return_inverse=True)  # each marked cell's piece
         row, col = np.nonzero(cells)
-        extent = np.zeros((len(names), 4), np.int64)  # per piece: -top, -left, bottom, right
-        extent[:] = np.iinfo(np.int64).min
+        # per piece: -top, -left, bottom, right
+        extent = np.full((where.max() + 1, 4), np.iinfo(np.int64).min)
         for column, values in enumerate((-row, -col, row, col)):
             np.maximum.at(extent[:, column], where, values)
         spans.append((np.maximum(extent[:, 2] + extent[:, 0], extent[:, 3] + extent[:, 1]) + 1) * CELL)
@@ -135,11 +134,10 @@ def piece_spans(samples: list[Sample], classes: list[tuple[str, str]], size: tup
 def _pieces(marked: np.ndarray) -> np.ndarray:
     """A label per marked element of a small grid (its 8-connected group's lowest flat index), by passing
     the lowest label to each marked neighbour until none changes; unmarked elements get the grid's size."""
-    outside = marked.size
+    outside, (height, width) = marked.size, marked.shape
     labels = np.where(marked, np.arange(marked.size).reshape(marked.shape), outside)
     while True:
         padded = np.pad(labels, 1, constant_values=outside)
-        height, width = marked.shape
         lowest = labels.copy()
         for dy in range(3):
             for dx in range(3):
