@@ -107,18 +107,17 @@ def coreset_rows(patches: np.ndarray | list[np.ndarray], size: int, seed: int = 
         with np.errstate(over="ignore"):
             return np.floor(shuffled[:first] / width).astype(np.int64) @ mixing
 
+    def distinct(values: np.ndarray) -> int:  # counted by a sort: 10-20x faster than np.unique
+        ordered = np.sort(values)
+        return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
+
     def occupied(width: float) -> int:
         """The cells the patches occupy at that width, or, where the first SAMPLE_SHARE * size of them
         (a random sample) already occupy more than `size`, theirs: all of them occupy more too, which is
         all the bisection asks then, at a fraction of the sort (most narrow widths put every patch alone)."""
-        for first in (min(count, SAMPLE_SHARE * size), count):
-            ordered = np.sort(
-                keys(width, first)
-            )  # counting distinct keys by a sort: 10-20x faster than np.unique
-            cells = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
-            if cells > size or first == count:
-                return cells
-        raise AssertionError  # the last pass counts every patch
+        sample = min(count, SAMPLE_SHARE * size)
+        cells = distinct(keys(width, sample))
+        return cells if cells > size or sample == count else distinct(keys(width))
 
     chosen = None  # the narrowest width tried that occupies at most `size` cells
     for _ in range(ROUNDS):

@@ -218,7 +218,7 @@ def _train(job: Job, progress: Callable[[str], None]) -> Result:
     if second is not None and span is not None and span < SMALL_SPAN:
         # Defects smaller than two of the trunk's cells at the chosen size are learnt at the larger size
         # first, where the masks' rule sees them best, and kept when that rule separates the training
-        # images: the chosen size's masks are then never learnt (a scan project of 150 images: 46 -> 39 s)
+        # images: the chosen size's masks are then never learnt (a scan project of 150 images: 46 -> 40 s)
         small = {"MedianSpan": span, "WorkingSize": max(first.size), "LearntFirstAt": max(second.size)}
         progress(f"The labelled defects are small at {small['WorkingSize']} px: learning them at "
                  f"{small['LearntFirstAt']} px first.")  # fmt: skip
