@@ -47,10 +47,8 @@ def test_a_width_judged_on_a_sample_first_keeps_the_same_coreset(monkeypatch):
 
     monkeypatch.setattr(memory.np, "sort", counting_sort)
     sampled = coreset_rows(patches, 1_000)
-    tried = counted.count(memory.SAMPLE_SHARE * 1_000)  # every width, on the sample first...
-    assert (
-        counted[0] == memory.SAMPLE_SHARE * 1_000 and 0 < counted.count(len(patches)) < tried
-    )  # ...some on all
+    tried = counted.count(memory.SAMPLE_SHARE * 1_000)  # every width on the sample first, some on all
+    assert counted[0] == memory.SAMPLE_SHARE * 1_000 and 0 < counted.count(len(patches)) < tried
     monkeypatch.setattr(memory, "SAMPLE_SHARE", len(patches))  # every width counted on every patch
     np.testing.assert_array_equal(coreset_rows(patches, 1_000), sampled)
 
