@@ -101,11 +101,10 @@ class Images:
     def normal_parts(self, clear: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
         """What a memory is made of: each normal image's patches, then its turned copies', then (with
         `clear`) the clear patches of anomalous images, and the index of the image each part belongs to."""
-        normal, cleared = np.flatnonzero(~self.labels), np.array(sorted(self.clear), dtype=int)
-        parts = (
-            [self.maps[i] for i in normal] + self.turned + ([self.clear[i] for i in cleared] if clear else [])
-        )
-        return parts, np.concatenate([normal, normal[: len(self.turned)], cleared if clear else cleared[:0]])
+        normal = np.flatnonzero(~self.labels)
+        cleared = np.array(sorted(self.clear) if clear else [], dtype=int)
+        parts = [self.maps[i] for i in normal] + self.turned + [self.clear[i] for i in cleared]
+        return parts, np.concatenate([normal, normal[: len(self.turned)], cleared])
 
     def subset(self, indices: np.ndarray | None) -> Images:
         """The images at `indices` (all when None), for judging rules on them (no turned copies)."""

@@ -524,10 +524,10 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
             seen_size(job.image_size, alignment if candidate.aligned else None), candidate.long_side
         )
 
-    def finalist(outcome: Outcome, chosen: Callable[[], Chosen]) -> Finalist:
+    def finalist(outcome: Outcome) -> Finalist:
         size = working(outcome.candidate)
         seen = seen_size(job.image_size, alignment if outcome.candidate.aligned else None)
-        return Finalist(outcome.candidate, size, max(size) / max(seen), chosen)
+        return Finalist(outcome.candidate, size, max(size) / max(seen), lambda: choose_final(outcome))
 
     def trunk(size: tuple[int, int]):
         if size not in sessions:
@@ -612,7 +612,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     if not labels.any():  # no labelled anomaly to judge candidates by: the first one stays
         progress("No anomalous training image: the model choice keeps the first candidate.")
         outcomes.clear()
-        return finalist(best, lambda: choose_final(best)), None
+        return finalist(best), None
     if alignment is not None:
         # An upright part can be compared with the same place on the normal parts, which finds what is
         # missing or moved (a chipped tooth looks like the gap beside it to a global memory).
@@ -646,9 +646,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(replace(best.candidate, reach=0, cost=LOCAL_COST), "the same, matched in place only")
     other_size = [outcome for outcome in outcomes if outcome.candidate.long_side != best.candidate.long_side]
     if not other_size:
-        return finalist(best, lambda: choose_final(best)), None
+        return finalist(best), None
     other = max(other_size, key=merit)
-    return finalist(best, lambda: choose_final(best)), finalist(other, lambda: choose_final(other))
+    return finalist(best), finalist(other)
 
 
 _NOT_SEEN = np.zeros((0, 0), np.float32)  # an image no candidate looks at (see choose_model's view)
