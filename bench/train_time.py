@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The workers' environment as the bench was started with: importing this checkout's trainer here (for the
+# jobs' descriptions) sets variables of its own (server/training/__init__.py), which the other checkout's
+# workers must not inherit.
+STARTED_WITH = dict(os.environ)
 
 # the trainer's progress messages that open each phase, and the phase's short name
 PHASES = (
@@ -159,7 +163,7 @@ def camera_photos(job: dict, size: tuple[int, int], folder: Path) -> dict:
 
 def timed_run(checkout: Path, job_file: Path) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(checkout), str(job_file)]
-    finished = subprocess.run(command, capture_output=True, text=True)
+    finished = subprocess.run(command, capture_output=True, text=True, env=STARTED_WITH)
     if finished.returncode != 0:
         raise SystemExit(f"training with {checkout} failed:\n{finished.stderr[-3000:]}")
     return json.loads(finished.stdout.strip().splitlines()[-1])

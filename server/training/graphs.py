@@ -204,11 +204,14 @@ def feature_graph(
     pixels: bool = True,
 ) -> onnx.ModelProto:
     """image -> features [1, 152, H/8, W/8] (158 with `tone`); for `segmentation` also fine_features
-    [1, 176, H/4, W/4] (182) and, with `pixels`, pixel_features [1, 28, H, W] (channels for Lite0; `trunk`
-    defaults to efficientnet.trunk_name()), or, with a `detail` size (width, height), pixel_features at that
-    size from the second input (see DETAIL). onnxruntime computes every output whichever are asked for: the
-    head's passes that read the fine features alone take the graph without the pixel features (at 640 px,
-    a quarter of its time)."""
+    [1, 176, H/4, W/4] (182) and, with `pixels`, the refinement's pixel features in their two parts:
+    colour_features [1, 12, H, W] and stride2_features [1, 16, H/2, W/2] (channels for Lite0; `trunk`
+    defaults to efficientnet.trunk_name()), or, with a `detail` size (width, height), colour_features at that
+    size from the second input (see DETAIL). The stride-2 map is left at its size: the refinement samples a
+    few thousand pixels of an image, which segmentation.PixelFeatures resizes it at (the whole map resized
+    and stacked is 46 MB at 640 px). onnxruntime computes every output whichever are asked for: the head's
+    passes that read the fine features alone take the graph without the pixel features (at 640 px, a
+    quarter of its time)."""
     nodes: list = []
     initializers: list = []
     detail = detail if pixels else None
@@ -227,16 +230,16 @@ def feature_graph(
             )
         )
     if segmentation and pixels:
-        stride2 = widths.pixel - COLOUR_FEATURES
-        nodes += [
-            _to_mask_pixels(initializers, "stride2_features", "stride2_up", stride2, 2, detail),
-            helper.make_node("Concat", ["colour_features", "stride2_up"], ["pixel_features"], axis=1),
-        ]
-        outputs.append(
+        outputs += [
             helper.make_tensor_value_info(
-                "pixel_features", TensorProto.FLOAT, [1, widths.pixel, pixel_height, pixel_width]
-            )
-        )
+                "colour_features", TensorProto.FLOAT, [1, COLOUR_FEATURES, pixel_height, pixel_width]
+            ),
+            helper.make_tensor_value_info(
+                "stride2_features",
+                TensorProto.FLOAT,
+                [1, widths.pixel - COLOUR_FEATURES, height // 2, width // 2],
+            ),
+        ]
     return _model(nodes, initializers, size, outputs, detail)
 
 

@@ -266,9 +266,9 @@ def held_out_evidence(
     evidence = np.zeros(len(seen))
     for index, item in enumerate(seen):
         if index in learnt:  # the refinement's pixels too: the pass it would make again is saved
-            fine, pixel = session.run(["fine_features", "pixel_features"], item.feeds())
+            fine, pixels = fine_and_pixels(session, item)
             fine = fine_of(item, fine)
-            refining.add(fine, with_gap(pixel, item), cells.truths[learnt[index]], int(groups[index]))
+            refining.add(fine, pixels, cells.truths[learnt[index]], int(groups[index]))
         else:
             fine = fine_of(item)
         logits = head_scores(heads[groups[index]], fine)
@@ -309,17 +309,39 @@ def fit_refinement(
     (see RefinementSamples), for the images `seen` and their masks' classes `truths` (at their mask_size)."""
     refining = RefinementSamples(head, seen[0])
     for item, truth in zip(seen, truths, strict=True):
-        fine, pixel = session.run(["fine_features", "pixel_features"], item.feeds())
-        refining.add(fine_of(item, fine) if fine_of is not None else fine[0], with_gap(pixel, item), truth)
+        fine, pixels = fine_and_pixels(session, item)
+        refining.add(fine_of(item, fine) if fine_of is not None else fine[0], pixels, truth)
     return refining.fit()
 
 
-def with_gap(pixel: np.ndarray, item: Seen) -> np.ndarray:
-    """The pixel features [1, channels, h, w] the refinement reads: with the gap map last when the image
-    has one (as the served graph adds graphs.GAP)."""
-    if item.gap is None:
-        return pixel
-    return np.concatenate([pixel, item.gap[None, None].astype(pixel.dtype)], axis=1)
+@dataclass(frozen=True)
+class PixelFeatures:
+    """An image's pixel features as the refinement reads them, at the pixels it samples: the colour
+    features, the trunk's stride-2 map resized to their size (as the served graph's Resize does it, at those
+    pixels alone: an image's whole map of 28 channels weighs 46 MB at 640 px, of which a few thousand
+    pixels are read), and the gap map last when the image has one (as the served graph adds graphs.GAP)."""
+
+    colour: np.ndarray  # [channels, H, W]: without `stride2`, every channel
+    stride2: np.ndarray | None = None  # [channels, h, w]
+    gap: np.ndarray | None = None  # [H, W]
+
+    def at(self, pixels: np.ndarray) -> np.ndarray:
+        """The features [channels, len(pixels)] at the flat `pixels`."""
+        parts = [self.colour.reshape(len(self.colour), -1)[:, pixels]]
+        if self.stride2 is not None:
+            parts.append(upsampled_at(self.stride2, pixels, self.colour.shape[1:]).T)
+        if self.gap is not None:
+            parts.append(self.gap.reshape(1, -1)[:, pixels].astype(np.float32))
+        return np.concatenate(parts)
+
+
+def fine_and_pixels(session, item: Seen) -> tuple[np.ndarray, PixelFeatures]:
+    """An image's fine features [1, channels, H/4, W/4] and pixel features through the feature graph
+    `session` (graphs.feature_graph with its pixel features)."""
+    fine, colour, stride2 = session.run(
+        ["fine_features", "colour_features", "stride2_features"], item.feeds()
+    )
+    return fine, PixelFeatures(colour[0], stride2[0], item.gap)
 
 
 GAP_SHARE = 0.05  # the gap map is read where at least this share of the labelled pixels lies in gaps
@@ -390,9 +412,9 @@ class RefinementSamples:
         self.check_weights: list[np.ndarray] = []
         self.offsets = np.zeros(self.count, np.float32)  # added to the fitted refinement's class scores
 
-    def add(self, fine: np.ndarray, pixel: np.ndarray, truth: np.ndarray, group: int = 0) -> None:
-        """One image: its head inputs [channels, H/4, W/4], pixel features [1, channels, h, w] and classes
-        [h, w], at the size its mask is drawn on; `group`: its group of folds (with heads)."""
+    def add(self, fine: np.ndarray, pixels: PixelFeatures, truth: np.ndarray, group: int = 0) -> None:
+        """One image: its head inputs [channels, H/4, W/4], pixel features and classes [h, w], at the size its
+        mask is drawn on; `group`: its group of folds (with heads)."""
         logits = head_scores(self.head, fine)
         (coarse,) = self.upsample.run(["coarse_up"], {"class_logits": logits[None].astype(np.float32)})
         painted = coarse[0, 1:].max(0) > coarse[0, 0]  # some anomaly class outscores the background
@@ -400,17 +422,17 @@ class RefinementSamples:
         far = np.flatnonzero(~near)
         chosen = np.concatenate([_some(np.flatnonzero(near), NEAR_PIXELS, self.rng),
                                  _some(far, ELSEWHERE, self.rng)])  # fmt: skip
-        scores, features = coarse[0].reshape(self.count, -1), pixel[0].reshape(pixel.shape[1], -1)
+        scores = coarse[0].reshape(self.count, -1)
 
         def stacked(where: np.ndarray) -> np.ndarray:  # the refinement's inputs [pixels, channels] there
-            return np.concatenate([scores[:, where], features[:, where]]).T
+            return np.concatenate([scores[:, where], pixels.at(where)]).T
 
         self.inputs.append(stacked(chosen))
         self.targets.append(truth.reshape(-1)[chosen].astype(np.int64))
         # how far each far pixel is from the mean of the pixels around it, over the colour channels
         standing_out = far
         if len(far) > POOL_STANDING_OUT:  # (a small picture the head paints most of has fewer)
-            contrast = pixel[0, COLOUR_FEATURES - 3 : COLOUR_FEATURES].sum(0).reshape(-1)[far]
+            contrast = pixels.colour[COLOUR_FEATURES - 3 : COLOUR_FEATURES].sum(0).reshape(-1)[far]
             standing_out = far[_largest(contrast, POOL_STANDING_OUT)]
         pool = np.union1d(standing_out, _some(far, POOL_RANDOM, self.rng))
         self.pools.append(stacked(pool).copy())

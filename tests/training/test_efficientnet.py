@@ -185,10 +185,11 @@ def test_the_trainers_graphs_take_a_wider_trunk(monkeypatch):
     monkeypatch.setattr(efficientnet, "load_state_dict", lambda path: state if str(path) == "lite2" else {})
     size = (96, 64)
     image = np.random.default_rng(3).uniform(-1, 1, (1, 3, 64, 96)).astype(np.float32)
-    features, fine, pixel = cpu_session(feature_graph(size, True, trunk="lite2").SerializeToString()).run(
-        None, {"image": image}
-    )
-    assert (features.shape, fine.shape, pixel.shape) == ((1, 168, 8, 12), (1, 192, 16, 24), (1, 28, 64, 96))
+    features, fine, colour, stride2 = cpu_session(
+        feature_graph(size, True, trunk="lite2").SerializeToString()
+    ).run(None, {"image": image})
+    assert (features.shape, fine.shape) == ((1, 168, 8, 12), (1, 192, 16, 24))
+    assert (colour.shape, stride2.shape) == ((1, 12, 64, 96), (1, 16, 32, 48))  # 28 pixel features
     rng = np.random.default_rng(4)
     combination = Combination(rng.normal(size=7), 0.3, rng.normal(size=168), rng.normal(size=(168, 3)))
     memory = features[0].reshape(168, -1).T[::2]

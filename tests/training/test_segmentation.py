@@ -90,7 +90,7 @@ def segmentation_features(
     rng: np.random.Generator, detail: tuple[int, int] | None = None
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """A random 64x48 network input (and a `detail` one, width and height), and its features, fine
-    features and pixel features."""
+    features, colour features and stride-2 features."""
     from server.training.graphs import DETAIL, feature_graph
     from server.training.samples import cpu_session
 
@@ -106,14 +106,16 @@ def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail, gap):
     """The exported refinement (weighed part by part at each part's own resolution) gives the class scores
     that the trainer's stack of features would: the head on the fine features and the anomaly level,
     upsampled, beside the pixel features, through the refinement's weights; with a detail input, at its
-    size; with a gap input, its map weighed last (segmentation.with_gap)."""
+    size; with a gap input, its map weighed last. The pixel features are the trainer's: its stride-2 map
+    resized at every pixel by segmentation.PixelFeatures."""
     from server.training.decision import Combination
     from server.training.graphs import GAP, Decision, level_graph, scoring_graph, upsample_graph
     from server.training.samples import cpu_session
+    from server.training.segmentation import PixelFeatures
 
     rng = np.random.default_rng(5)
     size = (64, 48)
-    feeds, (features, fine, pixel) = segmentation_features(rng, detail)
+    feeds, (features, fine, colour, stride2) = segmentation_features(rng, detail)
     channels = features.shape[1]
     combination = Combination(
         np.array([1.0, 0.0, 0.0, 0.0]), 0.0, np.zeros(channels), np.zeros((channels, 0))
@@ -122,13 +124,13 @@ def test_the_served_graph_draws_the_classes_the_trainer_fitted(detail, gap):
     decision = Decision(combination, 0.0, 1.0, map_threshold=0.0, map_spread=1e3)
     head = (rng.normal(size=(3, fine.shape[1] + 1)) * 0.1, rng.normal(size=3))
     width, height = detail or size
-    if gap:
-        gap_map = (rng.uniform(size=(height, width)) > 0.7).astype(np.float32)
-        pixel = np.concatenate([pixel, gap_map[None, None]], axis=1)
+    gap_map = (rng.uniform(size=(height, width)) > 0.7) if gap else None
+    pixel = PixelFeatures(colour[0], stride2[0], gap_map).at(np.arange(width * height))
+    pixel = pixel.reshape(1, -1, height, width)
     refine = (rng.normal(size=(3, 3 + pixel.shape[1])), rng.normal(size=3))
     memory = features[0].reshape(channels, -1).T[::3].copy()
     served = scoring_graph(size, memory, decision, head, refine, detail=detail, gap=gap)
-    served_feeds = {**feeds, GAP: gap_map[None, None]} if gap else feeds
+    served_feeds = {**feeds, GAP: gap_map[None, None].astype(np.float32)} if gap_map is not None else feeds
     level, scores = cpu_session(served.SerializeToString()).run(["anomaly_map", "class_scores"], served_feeds)
 
     (level_up,) = cpu_session(level_graph((6, 8)).SerializeToString()).run(["level_up"], {"level": level})
@@ -156,7 +158,7 @@ def test_the_served_score_reads_the_masks_evidence_as_the_trainer_does():
 
     rng = np.random.default_rng(6)
     size = (64, 48)
-    feeds, (features, fine, _) = segmentation_features(rng)
+    feeds, (features, fine, _, _) = segmentation_features(rng)
     channels = features.shape[1]
     head = (rng.normal(size=(3, fine.shape[1])) * 0.02, rng.normal(size=3))
     rule = Combination(np.array([0.0, 1.0]), 0.0, np.zeros(channels), np.zeros((channels, 0)))
@@ -231,7 +233,7 @@ def test_each_groups_head_scores_the_sampled_pixels_as_the_final_head_scores_the
     the head's cell scores resized at those pixels alone, and for the same head they are the sampled ones."""
     from server.training.graphs import COLOUR_FEATURES
     from server.training.samples import Seen
-    from server.training.segmentation import RefinementSamples
+    from server.training.segmentation import PixelFeatures, RefinementSamples
 
     rng = np.random.default_rng(10)
     height, width = 96, 128  # more far pixels than CHECK_PIXELS: each judged one stands for several
@@ -246,8 +248,8 @@ def test_each_groups_head_scores_the_sampled_pixels_as_the_final_head_scores_the
         truth = np.zeros((height, width), np.int64)
         truth[10:20, 20:30] = 1 + group
         fine = rng.normal(size=(6, height // 4, width // 4)).astype(np.float32)
-        pixel = rng.normal(size=(1, COLOUR_FEATURES + 1, height, width)).astype(np.float32)
-        refining.add(fine, pixel, truth, group)
+        pixel = rng.normal(size=(COLOUR_FEATURES + 1, height, width)).astype(np.float32)
+        refining.add(fine, PixelFeatures(pixel), truth, group)
     for image in range(2):
         for part, stacked in enumerate((refining.inputs[image], refining.pools[image])):
             np.testing.assert_allclose(refining.scored[image][0][part], stacked[:, :3], atol=1e-4)
@@ -310,7 +312,7 @@ def test_the_refinement_is_fitted_again_without_the_far_pixels_its_first_fit_pai
     the defects lack) from the defects."""
     from server.training.graphs import COLOUR_FEATURES
     from server.training.samples import Seen
-    from server.training.segmentation import RefinementSamples, fit_logistic
+    from server.training.segmentation import PixelFeatures, RefinementSamples, fit_logistic
 
     rng = np.random.default_rng(8)
     height, width, channels = 64, 80, COLOUR_FEATURES + 2
@@ -331,7 +333,7 @@ def test_the_refinement_is_fitted_again_without_the_far_pixels_its_first_fit_pai
             pixel[0, channel][truth == 1] = values
             pixel[0, channel].reshape(-1)[pores] = values
         pixel[0, tint].reshape(-1)[pores] = 0.3
-        refining.add(np.zeros((5, height // 4, width // 4), np.float32), pixel, truth)
+        refining.add(np.zeros((5, height // 4, width // 4), np.float32), PixelFeatures(pixel[0]), truth)
         stacked = np.concatenate([np.zeros((2, height, width), np.float32), pixel[0]]).reshape(
             2 + channels, -1
         )
