@@ -157,7 +157,7 @@ class Training:
                     output: str) -> dict:  # fmt: skip
         from server.training.worker import run
 
-        context = multiprocessing.get_context("spawn")
+        context = training_context()
         receiving, sending = context.Pipe(duplex=False)
         job = {"train": train, "test": test, "image_size": size, "output": output}
         process = context.Process(target=run, args=(job, sending), daemon=True, name="lfv-trainer")
@@ -265,3 +265,35 @@ def enough(items: list[dict], minimum: tuple[int, int], which: str) -> None:
             f"The {which} dataset has {normal} normal and {anomalous} anomalous labelled images; "
             f"training needs at least {minimum[0]} and {minimum[1]}"
         )
+
+
+# The modules a training process needs, loaded once by the process that forks each training process
+# (multiprocessing's "forkserver"): a training then starts in about 0.01 s instead of the 0.8 s a fresh
+# interpreter takes to import them (the first training still does, starting that process). numpy is
+# loaded there after the trainer's package, which sets OpenBLAS's variable (server/training/__init__.py).
+PRELOADED = (
+    "server.training",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "PIL.Image",
+    "server.training.trainer",
+    "server.training.decision",
+    "server.training.efficientnet",
+    "server.training.graphs",
+    "server.training.memory",
+    "server.training.samples",
+    "server.training.segmentation",
+    "server.training.selection",
+)
+
+
+def training_context() -> multiprocessing.context.SpawnContext | multiprocessing.context.ForkServerContext:
+    """How training processes start: forked from a process with the trainer's modules loaded (PRELOADED),
+    where the platform can (not on Windows); else a fresh interpreter each ("spawn"). Never a fork of the
+    server itself, whose threads (uvicorn's, onnxruntime's) a fork would copy mid-work."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOADED))
+    return context

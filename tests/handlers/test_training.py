@@ -245,22 +245,32 @@ def test_a_project_with_masks_gets_a_segmentation_model(lfv, s3):
 
 
 def _workers(pid: int) -> list[int]:
-    """The server's training processes (multiprocessing's resource tracker is a child too, and is left)."""
+    """The server's training processes: forked by multiprocessing's fork server, a child of the server
+    (backend.training.training_context), or children of the server where they are spawned. The resource
+    tracker, a child too, is left."""
+    found = []
+    for child in _children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # a process that ended meanwhile
+            continue
+        if b"forkserver" in command:
+            found += _children(child)
+        elif b"spawn_main" in command:
+            found.append(child)
+    return found
+
+
+def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            children = (task / "children").read_text().split()
-            found += [
-                int(child)
-                for child in children
-                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-            ]
-        except OSError:  # a thread or process that ended meanwhile
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # a thread that ended meanwhile
             continue
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the worker")
 def test_a_training_process_that_dies_fails_the_model_and_the_server_lives_on(tmp_path, s3_url, s3):
     import os
     import signal
