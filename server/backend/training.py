@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -289,10 +290,11 @@ PRELOADED = (
 
 
 def training_context() -> multiprocessing.context.SpawnContext | multiprocessing.context.ForkServerContext:
-    """How training processes start: forked from a process with the trainer's modules loaded (PRELOADED),
-    where the platform can (not on Windows); else a fresh interpreter each ("spawn"). Never a fork of the
-    server itself, whose threads (uvicorn's, onnxruntime's) a fork would copy mid-work."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    """How training processes start: on Linux, forked from a process with the trainer's modules loaded
+    (PRELOADED); elsewhere a fresh interpreter each ("spawn": Windows has no fork, and on macOS a process
+    that loaded system frameworks, as numpy's Accelerate build does, is not safe to fork). Never a fork of
+    the server itself, whose threads (uvicorn's, onnxruntime's) a fork would copy mid-work."""
+    if not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOADED))

@@ -22,7 +22,7 @@ def report(connection) -> None:
     connection.close()
 
 
-@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="training processes are spawned off Linux")
 def test_a_training_process_starts_with_the_trainers_modules_loaded():
     context = training_context()
     assert context.get_start_method() == "forkserver"
@@ -39,6 +39,10 @@ def test_a_training_process_starts_with_the_trainers_modules_loaded():
     assert timeout == os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
-def test_without_a_fork_server_each_training_process_is_a_fresh_interpreter(monkeypatch):
-    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+@pytest.mark.parametrize(
+    "platform, methods", [("win32", ["spawn"]), ("darwin", ["spawn", "fork", "forkserver"])]
+)
+def test_off_linux_each_training_process_is_a_fresh_interpreter(monkeypatch, platform, methods):
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: methods)
     assert training_context().get_start_method() == "spawn"
