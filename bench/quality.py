@@ -1,6 +1,7 @@
 """How well CreateModel's models find anomalies, over many kinds of data, through the real API.
 
     python bench/quality.py [--rows aliens,cookies,...] [--out docs/quality.md] [--synthetic DIR] [--seed N]
+                            [--side N]
                             [--server CHECKOUT]
 
 As bench/train.py does it: moto's S3 and the emulator on loopback, images and Ground Truth manifests in
@@ -19,6 +20,7 @@ Rows:
 - texture, rotated_parts, boards, thin_cracks, large_parts, tiles, solar_cells, pcb_scans: bench/synthetic.py's
   sets (seed 0, or --seed N: other pictures of the same kinds, kept apart under DIR/seed-N), 30 + 30, even
   index train, odd test per class (15 + 15 each); masks for texture, boards, thin_cracks, tiles and pcb_scans.
+  With --side N, their pictures reduced to N px on the longer side (kept apart under DIR/side-N).
 - texture-turned, rotated_parts-turned, thin_cracks-turned: as aliens-turned, for the surfaces and the parts
   on a busy background (aligned boards and plates on a plain background are not photographed turned).
 - texture-grey, ... tiles-grey: the same pictures in grey (bench/synthetic.py --grey), but for solar_cells and
@@ -139,13 +141,15 @@ def cookies_data() -> Data | None:
     return Data(train, test, classes or None)
 
 
-def synthetic_data(name: str, folder: Path, seed: int = 0) -> Data:
-    """Set `name` (made under `folder` when missing); another seed's pictures live in folder/seed-N."""
+def synthetic_data(name: str, folder: Path, seed: int = 0, side: int | None = None) -> Data:
+    """Set `name` (made under `folder` when missing); another seed's pictures live in folder/seed-N, pictures
+    reduced to `side` px in folder/side-N (bench/synthetic.py --side)."""
     folder = folder / f"seed-{seed}" if seed else folder
+    folder = folder / f"side-{side}" if side else folder
     root = folder / name
     if not (root / "anomaly" / "029.png").exists():
         base = name.removesuffix(GREY)
-        synthetic.generate(base, folder, seed=seed, grey=base != name)
+        synthetic.generate(base, folder, seed=seed, grey=base != name, side=side)
     classes = json.loads((root / "classes.json").read_text()) if (root / "classes.json").exists() else None
     parts = split(root)
 
@@ -403,6 +407,8 @@ def main() -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="bench/synthetic.py's seed for the synthetic rows"
     )
+    parser.add_argument("--side", type=int, help="the synthetic rows' pictures reduced to this many px on "
+                        "their longer side (bench/synthetic.py --side), as small inspection pictures come")  # fmt: skip
     parser.add_argument("--server", help="a checkout of this project whose server (and trainer) is measured "
                         "instead of this one's, e.g. an earlier commit's `git worktree`")  # fmt: skip
     args = parser.parse_args()
@@ -434,7 +440,7 @@ def main() -> None:
                 elif name == "cookies":
                     data = cookies_data()
                 else:
-                    data = synthetic_data(name, synthetic_folder, args.seed)
+                    data = synthetic_data(name, synthetic_folder, args.seed, args.side)
                 if data is None:
                     notes.append(
                         f"{name}: skipped, {SHARED / name} is missing (a fresh clone has no ../shared)"
@@ -471,13 +477,15 @@ def main() -> None:
         header = (
             f"# Model quality: `python bench/quality.py`\n\n"
             f"Measured {when} at commit {commit or '?'} on {platform.machine()} "
-            f"({platform.python_version()}); whole run {wall:.0f} s; synthetic sets of seed {args.seed}. "
+            f"({platform.python_version()}); whole run {wall:.0f} s; synthetic sets of seed {args.seed}"
+            f"{f', pictures reduced to {args.side} px' if args.side else ''}. "
             f"See bench/quality.py for rows and columns.\n\n"
         )
         footer = "".join(f"\n{note}\n" for note in notes)
         out.write_text(header + text + "\n" + footer)
         numbers = {
-            "when": when, "commit": commit, "wall_seconds": wall, "seed": args.seed, "notes": notes,
+            "when": when, "commit": commit, "wall_seconds": wall, "seed": args.seed, "side": args.side,
+            "notes": notes,
             "rows": {row.name: {"status": row.status, "note": row.note, **row.numbers} for row in ordered},
         }  # fmt: skip
         out.with_suffix(".json").write_text(json.dumps(numbers, indent=1) + "\n")

@@ -1,11 +1,13 @@
 """Deterministic synthetic image sets of L4V size, for measuring the trainer on many kinds of data.
 
-    python bench/synthetic.py OUT [--sets texture,boards] [--seed 0] [--count 30] [--grey]
+    python bench/synthetic.py OUT [--sets texture,boards] [--seed 0] [--count 30] [--grey] [--side 300]
 
 Each set is written as OUT/<set>/normal/NNN.png and OUT/<set>/anomaly/NNN.png; segmentation sets also
 have OUT/<set>/masks/NNN.png (the anomaly's name: white background, each defect class in its own colour)
 and OUT/<set>/classes.json ({"#RRGGBB": "class name"}). With --grey the pictures are saved in grey (8-bit,
-as many inspection cameras take them) under OUT/<set>-grey, the masks as they are. Only numpy and Pillow
+as many inspection cameras take them) under OUT/<set>-grey, the masks as they are. With --side N every
+picture is saved reduced to N px on its longer side (Lanczos; the masks nearest-neighbour), as small
+inspection pictures come (300 px electroluminescence cells and castings). Only numpy and Pillow
 are used, and every image comes from its own seed (set, label, index, seed): the first N images are the
 same whatever the count.
 
@@ -977,23 +979,36 @@ def sample(name: str, index: int, anomalous: bool, seed: int = 0) -> Sample:
     return Sample(image, clean, mask)
 
 
-def generate(name: str, out_dir: str | Path, seed: int = 0, count: int = 30, grey: bool = False) -> Path:
+def generate(
+    name: str,
+    out_dir: str | Path,
+    seed: int = 0,
+    count: int = 30,
+    grey: bool = False,
+    side: int | None = None,
+) -> Path:
     """Write set `name` under out_dir/name (out_dir/name-grey, in grey, with `grey`) with `count` normal
-    and `count` anomalous images; its folder."""
+    and `count` anomalous images, reduced to `side` px on the longer side when given; its folder."""
     folder = Path(out_dir) / (f"{name}-grey" if grey else name)
     classes = SETS[name][1]
     for label in ("normal", "anomaly") + (("masks",) if classes else ()):
         (folder / label).mkdir(parents=True, exist_ok=True)
 
+    def reduced(image: Image.Image, resample: Image.Resampling) -> Image.Image:
+        if side is None:
+            return image
+        scale = side / max(image.size)
+        return image.resize((round(image.width * scale), round(image.height * scale)), resample)
+
     def picture(image: Image.Image) -> Image.Image:
-        return image.convert("L") if grey or name in GREY_ONLY else image
+        return reduced(image.convert("L") if grey or name in GREY_ONLY else image, Image.Resampling.LANCZOS)
 
     for index in range(count):
         picture(sample(name, index, False, seed).image).save(folder / "normal" / f"{index:03d}.png")
         anomalous = sample(name, index, True, seed)
         picture(anomalous.image).save(folder / "anomaly" / f"{index:03d}.png")
         if anomalous.mask is not None:
-            anomalous.mask.save(folder / "masks" / f"{index:03d}.png")
+            reduced(anomalous.mask, Image.Resampling.NEAREST).save(folder / "masks" / f"{index:03d}.png")
     if classes:
         (folder / "classes.json").write_text(json.dumps(classes, indent=1) + "\n")
     return folder
@@ -1006,9 +1021,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=30, help="normal and anomalous images per set, each")
     parser.add_argument("--grey", action="store_true", help="save the pictures in grey, under OUT/<set>-grey")
+    parser.add_argument("--side", type=int, help="reduce the pictures to this many px on the longer side")
     args = parser.parse_args()
     for name in args.sets.split(","):
-        print(generate(name.strip(), args.out, args.seed, args.count, args.grey))
+        print(generate(name.strip(), args.out, args.seed, args.count, args.grey, args.side))
 
 
 if __name__ == "__main__":

@@ -126,15 +126,15 @@ def test_tiles_draw_every_defect_class_and_vary_in_shade():
 
 
 def test_quality_bench_keeps_each_seeds_pictures_apart(tmp_path, monkeypatch):
-    """bench/quality.py --seed N: the synthetic rows are made with that seed, in a folder of their own, so
-    a folder of seed 0's sets is never read as another seed's."""
+    """bench/quality.py --seed N (and --side N): the synthetic rows are made with that seed (and reduced to
+    that side), in a folder of their own, so a folder of seed 0's sets is never read as another seed's."""
     import quality
 
     made, original = [], synthetic.generate
 
-    def generate(name, out_dir, seed=0, count=30, grey=False):
-        made.append((name, Path(out_dir), seed, grey))
-        return original(name, out_dir, seed=seed, count=count, grey=grey)
+    def generate(name, out_dir, seed=0, count=30, grey=False, side=None):
+        made.append((name, Path(out_dir), seed, grey, side))
+        return original(name, out_dir, seed=seed, count=count, grey=grey, side=side)
 
     monkeypatch.setattr(quality.synthetic, "generate", generate)
     monkeypatch.setattr(
@@ -143,7 +143,14 @@ def test_quality_bench_keeps_each_seeds_pictures_apart(tmp_path, monkeypatch):
     zero = quality.synthetic_data("boards", tmp_path)
     one = quality.synthetic_data("boards-grey", tmp_path, seed=1)
     again = quality.synthetic_data("boards", tmp_path)  # already made: not made again
-    assert made == [("boards", tmp_path, 0, False), ("boards", tmp_path / "seed-1", 1, True)]
+    small = quality.synthetic_data("boards", tmp_path, seed=1, side=4)
+    assert made == [
+        ("boards", tmp_path, 0, False, None),
+        ("boards", tmp_path / "seed-1", 1, True, None),
+        ("boards", tmp_path / "seed-1" / "side-4", 1, False, 4),
+    ]
+    assert all(Image.open(item.path).size == (4, 4) for item in small.train + small.test)
+    assert all(Image.open(item.mask).size == (4, 4) for item in small.train + small.test if item.mask)
     assert len(zero.train) == len(one.train) == 30 and [item.path for item in again.train] == [
         item.path for item in zero.train
     ]

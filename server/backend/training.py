@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -298,4 +300,30 @@ def training_context() -> multiprocessing.context.SpawnContext | multiprocessing
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOADED))
+    _fork_server_with_this_code()
     return context
+
+
+_FORK_SERVER_START = threading.Lock()
+# the folder this `server` package lies in: where the fork server must import it from
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _fork_server_with_this_code() -> None:
+    """Starts the fork server (unless it runs) with this server's own package first on its path. Python
+    3.11's fork server is handed the server's sys.path but does not apply it, and would import whichever copy
+    of this project a fresh interpreter finds: a server started from another checkout (bench/quality.py
+    --server, EmulatorProcess(checkout=...)) trained with the installed one's trainer. A fresh interpreter
+    reads the path from the environment, set for its start only."""
+    from multiprocessing import forkserver
+
+    with _FORK_SERVER_START:
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, *([saved] if saved else [])])
+        try:
+            forkserver.ensure_running()
+        finally:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved

@@ -61,8 +61,10 @@ class Seen:
 def network_input(pixels: np.ndarray) -> np.ndarray:
     """uint8 [H, W, 3] pixels at the input's size -> [1, 3, H, W] float32, normalised as the trunk expects
     (the bundle's `input_description` says the same to the runtime)."""
-    array = (pixels.astype(np.float32) - 127.0) / 128.0
-    return np.ascontiguousarray(array.transpose(2, 0, 1)[np.newaxis])
+    planes = np.ascontiguousarray(pixels.transpose(2, 0, 1)).astype(np.float32)  # moved while a byte each
+    planes -= 127.0
+    planes *= np.float32(1 / 128)  # a power of two: the same floats as dividing, in a third of the time
+    return planes[np.newaxis]
 
 
 def cpu_session(model: bytes | str, threads: int | None = None):

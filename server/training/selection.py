@@ -57,11 +57,13 @@ class Candidate:
     aligned: bool = False  # parts are centred and turned upright first (plain backgrounds only)
     tone: bool = False  # the features also hold each cell's tone against its surroundings (graphs._tone)
     reach: int = REACH  # a local memory: how far (in cells) a match may lie from the same place
+    enlarged: bool = False  # the working size is larger than the pictures' own (trainer.high_side)
 
     def name(self) -> str:
         where = "local (position-aware)" if self.local else "global"
         matched = " matched in place" if self.local and not self.reach else ""
-        return (f"{self.long_side} px, {'aligned parts, ' if self.aligned else ''}{where} memory{matched}"
+        side = f"{self.long_side} px" + (" (pictures enlarged)" if self.enlarged else "")
+        return (f"{side}, {'aligned parts, ' if self.aligned else ''}{where} memory{matched}"
                 + (" with turned copies" if self.turned else "") + (", with tone" if self.tone else ""))  # fmt: skip
 
 

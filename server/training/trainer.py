@@ -10,7 +10,8 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   whose size keeps one image's nearest-patch search within a fixed budget (server/training/memory.py).
   Aligned parts are scored only where normal parts lie (server/training/part_area.py).
 - Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
-  images' own size up to 640 px, never enlarged; a global or a position-aware memory) and decision rules
+  images' own size up to 640 px, or small pictures enlarged twice where their own size does not separate
+  the training images; a global or a position-aware memory) and decision rules
   (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
   statistics and pooled features) are compared by cross-validation on the training images only. With
   masks, their own rule (the segmentation's evidence) is learnt at the chosen size and, where it may
@@ -48,8 +49,9 @@ if TYPE_CHECKING:
     from server.training.segmentation import Head, PixelCounts
     from server.training.selection import Candidate, Images, Outcome
 
-LONG_SIDE = 320  # the working size's longer side, unless the model choice picks the images' own size
-HIGH_SIDE = 640  # the largest working size (for small defects); images are never enlarged to reach it
+LONG_SIDE = 320  # the working size's longer side, unless the model choice picks a larger one (high_side)
+HIGH_SIDE = 640  # the largest working size (for small defects)
+ENLARGE = 2  # small pictures' larger working size: at most this many times their own (high_side)
 MEMORY_MAX = 16_000  # remembered patches at most
 NEAREST_BUDGET = 32_000_000  # input patches x remembered patches per image: bounds the serving cost
 SELECTION_SHARE = 0.4  # candidates are compared with memories this much smaller (a faster search); the
@@ -81,10 +83,13 @@ class Result:
     selection: dict[str, Any] = field(default_factory=dict)  # the model choice: candidates and their scores
 
 
-def input_size(image_size: tuple[int, int], long_side: int = LONG_SIDE) -> tuple[int, int]:
-    """The network's input: at most `long_side` px on the longer side, sides multiples of 32."""
+def input_size(
+    image_size: tuple[int, int], long_side: int = LONG_SIDE, enlarged: bool = False
+) -> tuple[int, int]:
+    """The network's input: at most `long_side` px on the longer side (never more than the images' own
+    unless `enlarged`), sides multiples of 32."""
     width, height = image_size
-    scale = min(1.0, long_side / max(width, height))
+    scale = long_side / max(width, height) if enlarged else min(1.0, long_side / max(width, height))
     return (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
 
 
@@ -166,18 +171,25 @@ def memory_cap(size: tuple[int, int]) -> int:
     return int(min(MEMORY_MAX, max(4_000, NEAREST_BUDGET // (rows * cols))))
 
 
-def working_side(image_size: tuple[int, int], long_side: int) -> int:
+def working_side(image_size: tuple[int, int], long_side: int, enlarged: bool = False) -> int:
     """The working size's longer side for images of `image_size` asked to fit `long_side`."""
-    return max(input_size(image_size, long_side))
+    return max(input_size(image_size, long_side, enlarged))
 
 
-def high_side(image_size: tuple[int, int], images: int) -> int | None:
-    """The larger working size worth trying: the images' own (up to HIGH_SIDE) when well above LONG_SIDE,
-    for projects of L4V's usual size (the choice depends on the data alone, never on the clock)."""
-    own = max(image_size)
-    if own < 1.5 * LONG_SIDE or images > HIGH_SIDE_IMAGES:
+def high_side(image_size: tuple[int, int], images: int) -> tuple[int, bool] | None:
+    """The larger working size worth trying, and whether the pictures are enlarged to it, for projects of
+    L4V's usual size (the choice depends on the data alone, never on the clock): the images' own (up to
+    HIGH_SIDE) when well above LONG_SIDE; else the pictures enlarged ENLARGE times (up to HIGH_SIDE), where
+    that is larger than the working size. A crack two pixels wide in a 300 px picture falls within one of
+    the trunk's cells, which its surface fills; enlarged, the cells are half as wide and the crack's share
+    of one four times as large (the synthetic sets reduced to 224 and 300 px: docs/quality.md)."""
+    if images > HIGH_SIDE_IMAGES:
         return None
-    return working_side(image_size, HIGH_SIDE)
+    own = max(image_size)
+    if own >= 1.5 * LONG_SIDE:
+        return working_side(image_size, HIGH_SIDE), False
+    side = working_side(image_size, min(HIGH_SIDE, ENLARGE * own), enlarged=True)
+    return (side, True) if side > working_side(image_size, LONG_SIDE) else None
 
 
 def train(job: Job, progress: Callable[[str], None] = lambda phase: None) -> Result:
@@ -418,7 +430,7 @@ def _with_masks(job: Job, samples: list[Sample], alignment, classes: list, chose
     labels = best_images.labels
     picked = np.arange(len(samples)) if scored is None else scored
     alignment = alignment if best.candidate.aligned else None
-    size = input_size(seen_size(job.image_size, alignment), best.candidate.long_side)
+    size = input_size(seen_size(job.image_size, alignment), best.candidate.long_side, best.candidate.enlarged)
     detail = finer_masks(job, classes, seen_size(job.image_size, alignment), size) if classes else None
     if detail is not None:
         choice["Chosen"]["MaskSize"] = f"{detail[0]}x{detail[1]}"
@@ -520,9 +532,8 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     areas: dict[tuple[int, bool], np.ndarray | None] = {}  # aligned views: where the part lies (part_area)
 
     def working(candidate: Candidate) -> tuple[int, int]:
-        return input_size(
-            seen_size(job.image_size, alignment if candidate.aligned else None), candidate.long_side
-        )
+        return input_size(seen_size(job.image_size, alignment if candidate.aligned else None), candidate.long_side,
+                          candidate.enlarged)  # fmt: skip
 
     def finalist(outcome: Outcome) -> Finalist:
         size = working(outcome.candidate)
@@ -552,7 +563,9 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 # Turned parts come back through a resampling; remember normal parts that went the same way.
                 turned_copies[key] = [_turned_features(session, s.path, size, aligned, rng) for s in normals]
             else:
-                count = turned_per_image(len(normals), size, working(replace(candidate, long_side=LONG_SIDE)))
+                count = turned_per_image(
+                    len(normals), size, working(replace(candidate, long_side=LONG_SIDE, enlarged=False))
+                )
                 plain = alignment.background if alignment is not None else None  # decided for the project
                 turned_copies[key] = [
                     _reflected_turns(session, s.path, size, rng, count, plain) for s in normals
@@ -629,17 +642,24 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
         consider(replace(best.candidate, tone=True, cost=TONE_COST), "the same with each cell's tone")
     bases = larger_size_bases(outcomes, best)
     high = high_side(seen_size(job.image_size, alignment if bases[0].aligned else None), len(samples))
-    # tried even where the working size already separates the training images: a defect smaller than the
-    # labelled ones may show only at the larger size (selection.wins then asks for a clearer separation)
+    # The images' own size is tried even where the working size already separates the training images: a
+    # defect smaller than the labelled ones may show only at the larger size (selection.wins then asks for
+    # a clearer separation). Enlarged pictures show no detail of their own, and their masks were drawn worse
+    # where the pictures' own size separated the images (thin scratches: IoU 0.88 -> 0.60): only where it
+    # does not.
+    if high is not None and high[1] and best.auroc >= SATURATED:
+        high = None
     if high is not None:
         keep = {(c.long_side, c.aligned) for c in (bases[0], best.candidate)}
         for kept in (seen, turned_copies):
             for key in [key for key in kept if key not in keep]:
                 del kept[key]  # the larger view takes four times the room
+        side, enlarged = high
+        larger = f"the pictures enlarged to {side} px" if enlarged else f"the images' own size ({side} px)"
         for basis in bases:  # both memories share the larger view's features
             where = "local (position-aware)" if basis.local else "global"
-            consider(replace(basis, long_side=high, cost=HIGH_SIDE_COST),
-                     f"the images' own size ({high} px), a {where} memory")  # fmt: skip
+            consider(replace(basis, long_side=side, enlarged=enlarged, cost=HIGH_SIDE_COST),
+                     f"{larger}, a {where} memory")  # fmt: skip
     if best.candidate.local and best.candidate.reach:
         # Fixtured boards shift by a few pixels, less than a cell: a match a cell away also takes a pad one
         # pitch over for the pad that is missing (second-seed boards: held-out 0.9156 -> 0.9244 in place)
