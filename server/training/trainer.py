@@ -504,6 +504,7 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
     from server.training.graphs import TONE_CHANNELS, feature_graph, feature_grid
     from server.training.selection import (
         ALIGNMENT_COST,
+        ENLARGED_COST,
         HIGH_SIDE_COST,
         LOCAL_COST,
         SATURATED,
@@ -656,10 +657,12 @@ def choose_model(job: Job, samples: list[Sample], labels: np.ndarray, folds: np.
                 del kept[key]  # the larger view takes four times the room
         side, enlarged = high
         larger = f"the pictures enlarged to {side} px" if enlarged else f"the images' own size ({side} px)"
+        cost = ENLARGED_COST if enlarged else HIGH_SIDE_COST
         for basis in bases:  # both memories share the larger view's features
             where = "local (position-aware)" if basis.local else "global"
-            consider(replace(basis, long_side=side, enlarged=enlarged, cost=HIGH_SIDE_COST),
-                     f"{larger}, a {where} memory")  # fmt: skip
+            consider(
+                replace(basis, long_side=side, enlarged=enlarged, cost=cost), f"{larger}, a {where} memory"
+            )
     if best.candidate.local and best.candidate.reach:
         # Fixtured boards shift by a few pixels, less than a cell: a match a cell away also takes a pad one
         # pitch over for the pad that is missing (second-seed boards: held-out 0.9156 -> 0.9244 in place)
