@@ -11,6 +11,7 @@ from server.training.selection import (
     ALIGNMENT_COST,
     CLEARER,
     CLOSE_MEMORIES,
+    ENLARGED_COST,
     HIGH_SIDE_COST,
     LOCAL_COST,
     MASK_RULE,
@@ -190,6 +191,18 @@ def test_where_the_training_images_are_separated_the_larger_size_must_keep_them_
     # ...and only the larger size is asked for it: a candidate at the same size keeps its own margins
     tone = Candidate(320, tone=True, cost=TONE_COST)
     assert not wins(Outcome(tone, np.zeros((1, 4)), auroc=1.0, separation=50.0), separated)
+
+
+def test_enlarged_pictures_must_do_better_by_more_than_the_images_own_size():
+    """Enlarged pictures show no detail of their own: they win by 0.03 held out, not by the 0.01 that the
+    images' own size needs."""
+    best = Outcome(Candidate(288), np.zeros((1, 4)), auroc=0.78, separation=1.0)
+    enlarged = Candidate(608, cost=ENLARGED_COST, enlarged=True)
+    assert not wins(Outcome(enlarged, np.zeros((1, 4)), auroc=0.80, separation=9.0), best)
+    assert wins(Outcome(enlarged, np.zeros((1, 4)), auroc=0.815, separation=1.0), best)
+    assert wins(
+        Outcome(Candidate(608, cost=HIGH_SIDE_COST), np.zeros((1, 4)), auroc=0.80, separation=1.0), best
+    )
 
 
 def test_a_learnt_rule_counts_half_between_candidates():
