@@ -72,9 +72,7 @@ ALIGNMENT_COST = 4  # unaligned parts must do clearly better: alignment also cop
 HIGH_SIDE_COST = 2  # four times the features: it must do clearly better
 TURNED_COST = 3  # robust to turned parts: it wins unless clearly worse
 TONE_COST = 5  # a second way of seeing the same cells: it must do clearly better
-ENLARGED_COST = (
-    6  # enlarged pictures show no detail of their own: it must do better by more (trainer.high_side)
-)
+ENLARGED_COST = 6  # enlarged pictures show no detail of their own: better by more (trainer.high_side)
 MARGIN = {
     0: 0.0,
     LOCAL_COST: 0.0,
