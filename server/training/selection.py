@@ -543,9 +543,12 @@ def wins(challenger: Outcome, best: Outcome | None) -> bool:
     if best is None:
         return True
     margin = MARGIN.get(challenger.candidate.cost, 0.0)
-    if challenger.candidate.cost == HIGH_SIDE_COST and min(merit(challenger), merit(best)) >= SATURATED:
+    if (
+        challenger.candidate.cost in (HIGH_SIDE_COST, ENLARGED_COST)
+        and min(merit(challenger), merit(best)) >= SATURATED
+    ):
         # both separate the training images: the larger size must keep them clearly further apart (a
-        # defect smaller than the labelled ones shows more clearly at the images' own size)
+        # defect smaller than the labelled ones shows more clearly at the images' own size, or enlarged)
         return challenger.separation > CLEARER * best.separation
     if challenger.candidate.aligned and not best.candidate.aligned:
         margin -= MARGIN[ALIGNMENT_COST]

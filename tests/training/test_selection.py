@@ -14,6 +14,7 @@ from server.training.selection import (
     ENLARGED_COST,
     HIGH_SIDE_COST,
     LOCAL_COST,
+    MARGIN,
     MASK_RULE,
     PROTOTYPE_CELLS,
     PROTOTYPE_RULE,
@@ -178,16 +179,19 @@ def test_margins_make_dearer_candidates_prove_themselves_and_robust_ones_win_nea
     assert not wins(Outcome(unaligned_local, np.zeros((1, 4)), auroc=0.995, separation=9.0), unaligned)
 
 
-def test_where_the_training_images_are_separated_the_larger_size_must_keep_them_clearly_further_apart():
-    high = Candidate(640, cost=HIGH_SIDE_COST)
+@pytest.mark.parametrize(
+    "high", [Candidate(640, cost=HIGH_SIDE_COST), Candidate(640, cost=ENLARGED_COST, enlarged=True)]
+)
+def test_where_the_training_images_are_separated_the_larger_size_must_keep_them_clearly_further_apart(high):
+    """The images' own size and the pictures enlarged alike."""
     separated = Outcome(Candidate(320), np.zeros((1, 4)), auroc=1.0, separation=4.0)
     assert not wins(Outcome(high, np.zeros((1, 4)), auroc=1.0, separation=4.0 * CLEARER), separated)
     assert wins(Outcome(high, np.zeros((1, 4)), auroc=1.0, separation=4.1 * CLEARER), separated)
     assert not wins(Outcome(high, np.zeros((1, 4)), auroc=0.99, separation=50.0), separated)  # not separated
     # short of separating them, the margin rules as before, whatever the separation
-    nearly = Outcome(Candidate(320), np.zeros((1, 4)), auroc=0.985, separation=4.0)
-    assert not wins(Outcome(high, np.zeros((1, 4)), auroc=0.99, separation=50.0), nearly)
-    assert wins(Outcome(high, np.zeros((1, 4)), auroc=1.0, separation=1.0), nearly)
+    nearly, margin = Outcome(Candidate(320), np.zeros((1, 4)), auroc=0.96, separation=4.0), MARGIN[high.cost]
+    assert not wins(Outcome(high, np.zeros((1, 4)), auroc=0.96 + margin, separation=50.0), nearly)
+    assert wins(Outcome(high, np.zeros((1, 4)), auroc=0.965 + margin, separation=1.0), nearly)
     # ...and only the larger size is asked for it: a candidate at the same size keeps its own margins
     tone = Candidate(320, tone=True, cost=TONE_COST)
     assert not wins(Outcome(tone, np.zeros((1, 4)), auroc=1.0, separation=50.0), separated)

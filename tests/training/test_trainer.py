@@ -335,6 +335,7 @@ def test_large_projects_learn_the_decision_from_the_compared_images_and_turn_few
 
     monkeypatch.setattr(trainer, "_reflected_turns", counting)
     monkeypatch.setattr(trainer, "_features", seeing)
+    monkeypatch.setattr(trainer, "ENLARGE", 1)  # one working size: enlarged pictures are another view
     train_set = [Sample(str(p), "normal", str(p)) for p in normal] + [
         Sample(str(p), "anomaly", str(p)) for p in anomalous
     ]
@@ -511,6 +512,13 @@ def test_thin_scratches_lighter_or_darker_than_a_texture_are_drawn(tmp_path):
     assert scratch["ClassName"] == "scratch" and scratch["AIOU"] > 0.7, scratch
     # the masks also offered a decision rule of their own, judged on the held-out images like the others
     assert 0.5 < result.selection["Chosen"]["MaskRuleROCAUC"] <= 1.0 and result.metrics["ROCAUC"] > 0.95
+    # the pictures' own size separates these images, and they have masks: never tried enlarged (their
+    # scratches were drawn worse so: IoU 0.88 -> 0.60)
+    names = [candidate["Candidate"] for candidate in result.selection["Candidates"]]
+    assert (
+        not any("enlarged" in name for name in names)
+        and max(max(c["CrossValidatedROCAUC"].values()) for c in result.selection["Candidates"]) >= 0.995
+    ), result.selection["Candidates"]
 
 
 def faint_marks(rng: np.random.Generator, marks: int) -> tuple[Image.Image, Image.Image]:
@@ -576,9 +584,9 @@ def test_offsets_chosen_on_held_out_masks_paint_faint_marks_better(tmp_path, mon
     assert dot_iou(with_offsets) > dot_iou(without) + 0.05, (dot_iou(with_offsets), dot_iou(without))
 
 
-def small_board(rng: np.random.Generator, defect: bool) -> Image.Image:
+def small_board(rng: np.random.Generator, defect: bool, spur: tuple[int, int] = (1, 3)) -> Image.Image:
     """A fixtured board in a small picture (128 x 96): ten traces 2 px wide, 9 px apart (a pixel of jitter); a
-    defect is a spur one pixel wide and three long."""
+    defect is a spur `spur` pixels wide and long (one by three)."""
     image = Image.new("RGB", (128, 96), (20, 90, 40))
     draw = ImageDraw.Draw(image)
     dx, dy = rng.integers(0, 2, 2)
@@ -588,7 +596,7 @@ def small_board(rng: np.random.Generator, defect: bool) -> Image.Image:
     if defect:
         x, row = int(rng.integers(12, 116)), int(rng.integers(0, 9))
         y = 6 + row * 9 + dy
-        draw.rectangle((x, y + 2, x, y + 4), fill=(200, 170, 60))
+        draw.rectangle((x, y + 2, x + spur[0] - 1, y + 1 + spur[1]), fill=(200, 170, 60))
     noisy = np.asarray(image, np.float32) + rng.normal(0, 5, (96, 128, 3))
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
@@ -630,6 +638,38 @@ def test_small_pictures_are_tried_enlarged_where_their_own_size_does_not_separat
         with Image.open(sample.path) as image:
             served = runner.predict(image.convert("RGB"))
         assert served.score == pytest.approx(prediction["score"], abs=1e-4)
+
+
+def test_small_pictures_their_own_size_separates_are_tried_enlarged_too_where_nothing_is_masked(
+    tmp_path, monkeypatch
+):
+    """Labelled spurs of two pixels by five separate the training images at the pictures' own size; the
+    pictures are tried enlarged all the same and win by keeping the labels clearly further apart
+    (selection.wins), which finds the test boards' smaller spurs (one by three) that the own size misses
+    (measured: AUROC 0.65 -> 1.0, F1 0 -> 1.0)."""
+    normal = folder(tmp_path, "normal", lambda rng: small_board(rng, False), 40)
+    labelled = folder(tmp_path, "labelled", lambda rng: small_board(rng, True, (2, 5)), 15, start=100)
+    smaller = folder(tmp_path, "smaller", lambda rng: small_board(rng, True), 15, start=200)
+    train_set = [Sample(str(p), "normal", str(p)) for p in normal[0::2]]
+    train_set += [Sample(str(p), "anomaly", str(p)) for p in labelled]
+    test_set = [Sample(str(p), "normal", str(p)) for p in normal[1::2]]
+    test_set += [Sample(str(p), "anomaly", str(p)) for p in smaller]
+
+    enlarged = train(Job(train_set, test_set, (128, 96), str(tmp_path / "enlarged")))
+    candidates = enlarged.selection["Candidates"]
+    own = [candidate for candidate in candidates if candidate["Candidate"].startswith("128 px")]
+    assert max(max(c["CrossValidatedROCAUC"].values()) for c in own) >= 0.995, own  # separated...
+    chosen = next(c for c in candidates if c["Candidate"] == enlarged.selection["Chosen"]["Candidate"])
+    assert chosen["Candidate"].startswith("256 px (pictures enlarged), "), candidates  # ...and enlarged won
+    assert chosen["Separation"] > 1.25 * max(candidate["Separation"] for candidate in own), candidates
+
+    monkeypatch.setattr(trainer, "ENLARGE", 1)  # the same project at the pictures' own size
+    kept = train(Job(train_set, test_set, (128, 96), str(tmp_path / "own")))
+    assert enlarged.metrics["ROCAUC"] >= 0.95 and kept.metrics["ROCAUC"] < 0.8, (
+        enlarged.metrics,
+        kept.metrics,
+    )
+    assert enlarged.metrics["F1Score"] > kept.metrics["F1Score"] + 0.5, (enlarged.metrics, kept.metrics)
 
 
 @pytest.mark.parametrize(
@@ -933,8 +973,10 @@ def plate(rng: np.random.Generator, bitten: bool = False) -> Image.Image:
 def test_aligned_parts_are_scored_where_the_part_lies(tmp_path):
     """Around an aligned part lie background and the corners its turn uncovers, filled with one colour,
     both changing with each photo's light: only the cells where normal parts lie are scored (the share is on
-    record), which leaves the normal photos' scores well below the bitten ones' (measured: the highest
-    normal 0.17 and the lowest bitten 0.84; scoring every cell, 0.48 and 0.80)."""
+    record), which leaves the normal photos' scores well below the bitten ones' (measured at the pictures'
+    own size: the highest normal 0.17 and the lowest bitten 0.84; scoring every cell, 0.48 and 0.80; the
+    model chosen now works them enlarged, whose finer cells hug the plate closer: 0.13 and 0.90, a share of
+    0.70 against 0.86)."""
     normal = [plate(np.random.default_rng(index)) for index in range(40)]
     bitten = [plate(np.random.default_rng(1000 + index), bitten=True) for index in range(40)]
     paths = {}
@@ -946,7 +988,7 @@ def test_aligned_parts_are_scored_where_the_part_lies(tmp_path):
             paths[label].append(tmp_path / label / f"{index}.png")
     result = train(job(tmp_path, paths["normal"], paths["anomaly"], (128, 128)))
     chosen = result.selection["Chosen"]
-    assert "aligned parts" in chosen["Candidate"] and 0.7 < chosen["PartArea"] < 0.95, chosen
+    assert "aligned parts" in chosen["Candidate"] and 0.6 < chosen["PartArea"] < 0.95, chosen
     scores = {label: [p["score"] for p in result.predictions if p["label"] == label] for label in paths}
     assert max(scores["normal"]) < 0.3 and min(scores["anomaly"]) > 0.7, scores
 
