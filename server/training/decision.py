@@ -177,24 +177,31 @@ class Calibration:
     log_score: bool = False
 
 
-def calibration(scores: np.ndarray, labels: np.ndarray, threshold: float) -> Calibration:
+PRIOR_COUNT = 0.5  # pseudo-images of each label in the calibration's targets: Jeffreys' prior. Platt's 1
+# (Laplace's) left Confidence too cautious on new pictures: on the 30 rows of bench/quality.py's two seeds,
+# their test pictures' log-loss 0.2265 -> 0.2011, calibration error 0.083 -> 0.051 (docs/quality.md)
+
+
+def calibration(
+    scores: np.ndarray, labels: np.ndarray, threshold: float, prior: float = PRIOR_COUNT
+) -> Calibration:
     """The calibration that explains held-out scores best: on the scores, or on their logarithms where every
-    score and the threshold are positive (distances); one slope either way, fitted to Platt's smoothed
-    targets ((n+1)/(n+2) and 1/(n+2)), so a perfect separation on a few dozen images gives a confident but
-    finite slope rather than a step."""
+    score and the threshold are positive (distances); one slope either way, fitted to smoothed targets
+    ((n + prior) / (n + 2 prior) for the n anomalous images, prior / (n + 2 prior) for the n normal ones), so
+    a perfect separation on a few dozen images gives a confident but finite slope rather than a step."""
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
-    slope, loss = _platt(scores - threshold, labels)
+    slope, loss = _platt(scores - threshold, labels, prior)
     if threshold > 0 and len(scores) and scores.min() > 0:
-        log_slope, log_loss = _platt(np.log(scores) - np.log(threshold), labels)
+        log_slope, log_loss = _platt(np.log(scores) - np.log(threshold), labels, prior)
         if log_loss < loss:
             return Calibration(log_slope, log_score=True)
     return Calibration(slope)
 
 
-def _platt(over: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """The slope a of sigmoid(a * over) with the least loss against Platt's targets, and that loss."""
+def _platt(over: np.ndarray, labels: np.ndarray, prior: float) -> tuple[float, float]:
+    """The slope a of sigmoid(a * over) with the least loss against the smoothed targets, and that loss."""
     positives, negatives = labels.sum(), (~labels).sum()
-    target = np.where(labels, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    target = np.where(labels, (positives + prior) / (positives + 2 * prior), prior / (negatives + 2 * prior))
     scale = over.std() or 1.0
     centred = over / scale
     best, best_loss = 1.0, np.inf
