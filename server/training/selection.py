@@ -574,7 +574,10 @@ def larger_size_bases(outcomes: list[Outcome], best: Outcome) -> list[Candidate]
     if best.candidate.turned:
         return [replace(best.candidate, tone=False)]
     seeing = [outcome for outcome in outcomes if not outcome.candidate.tone]
-    first = max(seeing, key=lambda outcome: outcome.rules["memory"])
+    # Among equal memories, the one chosen so far, else the clearer separation; not the first tried: JPEG
+    # gears separated at 320 px as they are and aligned, and the larger size went to the photos as they are,
+    # not to the chosen aligned window (test photos 0.964 -> 1.000 with the window enlarged).
+    first = max(seeing, key=lambda outcome: (outcome.rules["memory"], outcome is best, outcome.separation))
     others = [outcome for outcome in seeing if outcome.candidate.local != first.candidate.local
               and not outcome.candidate.turned and outcome.candidate.aligned == first.candidate.aligned]  # fmt: skip
     bases = [first.candidate]

@@ -3,6 +3,8 @@ them. Feature maps are made up here (no network), so each test runs in well unde
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -341,3 +343,14 @@ def test_the_larger_size_keeps_turned_copies_when_they_were_chosen():
     # aligned and unaligned memories are not paired: each view is the larger size's own features
     aligned = outcome(Candidate(320, aligned=True, cost=ALIGNMENT_COST), 0.99)
     assert larger_size_bases([aligned, local], aligned) == [local.candidate]
+    # equal memories: the one chosen so far, else the clearer separation, whichever was tried first (JPEG
+    # gears: the photos as they are and the aligned window both separated, and the larger size had gone to
+    # the photos as they are)
+    as_they_are = replace(outcome(Candidate(320, cost=ALIGNMENT_COST), 1.0), separation=4.3)
+    aligned_local = replace(outcome(Candidate(320, local=True, aligned=True), 1.0), separation=4.2)
+    toned = replace(outcome(Candidate(320, local=True, aligned=True, tone=True), 1.0), separation=9.0)
+    assert larger_size_bases([as_they_are, aligned_local], aligned_local)[0] == aligned_local.candidate
+    assert larger_size_bases([as_they_are, aligned_local], toned)[0] == as_they_are.candidate
+    assert larger_size_bases([replace(as_they_are, separation=4.1), aligned_local], toned)[0] == (
+        aligned_local.candidate
+    )
