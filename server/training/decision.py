@@ -170,8 +170,8 @@ def best_threshold(normal: np.ndarray, anomalous: np.ndarray) -> float:
 class Calibration:
     """P(anomaly) = sigmoid(slope * (s - t)), with s the score and t the threshold, or with `log_score` their
     logarithms: a distance's anomalies reach many times the threshold while its normals crowd below it, and
-    a slope fitted to the scores themselves left clear defects near 0.5 (second-seed plates: true positives'
-    mean Confidence 0.83, against 0.90 on the logarithms)."""
+    a slope fitted to the scores themselves left clear defects near 0.5 (second-seed plates, with Platt's
+    targets: true positives' mean Confidence 0.83, against 0.90 on the logarithms)."""
 
     slope: float
     log_score: bool = False
