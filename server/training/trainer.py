@@ -10,8 +10,8 @@ patches, exported as one ONNX graph that serves through the same runtime as any 
   whose size keeps one image's nearest-patch search within a fixed budget (server/training/memory.py).
   Aligned parts are scored only where normal parts lie (server/training/part_area.py).
 - Model choice (server/training/selection.py): candidates (working size 320 px on the longer side, or the
-  images' own size up to 640 px, or small pictures enlarged twice where their own size does not separate
-  the training images; a global or a position-aware memory) and decision rules
+  images' own size up to 640 px, or small pictures enlarged twice, where their own size separates the
+  training images only in projects without masks; a global or a position-aware memory) and decision rules
   (the memory's peak distance, or a logistic regression learnt from the labelled anomalies on the map's
   statistics and pooled features) are compared by cross-validation on the training images only. With
   masks, their own rule (the segmentation's evidence) is learnt at the chosen size and, where it may
