@@ -42,8 +42,9 @@ PHASES = (
 )
 
 
-def job_description(row: str, synthetic: Path) -> dict:
-    """The row's train and test samples as plain data, for a worker of either checkout."""
+def job_description(row: str, synthetic: Path, seed: int = 0, side: int | None = None) -> dict:
+    """The row's train and test samples as plain data, for a worker of either checkout (`seed` and `side`:
+    bench/quality.py's, for the synthetic rows)."""
     sys.path.insert(0, str(ROOT))
     from PIL import Image
 
@@ -55,7 +56,7 @@ def job_description(row: str, synthetic: Path) -> dict:
         if row == "aliens"
         else quality.cookies_data()
         if row == "cookies"
-        else quality.synthetic_data(row, synthetic)
+        else quality.synthetic_data(row, synthetic, seed, side)
     )
     if data is None:
         raise SystemExit(f"{row}: its shared dataset folder is missing")

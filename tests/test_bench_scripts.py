@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,44 @@ def test_the_quality_table_marks_classes_no_training_mask_teaches(tmp_path: Path
                                         "TrainingImagesPerClass": counts})  # fmt: skip
     line = quality.table([row]).splitlines()[-1]
     assert "spuriouscopper 0.900, pinhole 0.400 (1 in training), fray 0.000 (0 in training)" in line
+
+
+def test_each_ablation_switch_takes_its_capability_out(tmp_path: Path) -> None:
+    """bench/ablation.py's workers on a small project of plates on a plain background, 128 px: the whole
+    trainer tries learnt rules and chooses enlarged pictures with turned copies; each switch leaves out what
+    it names."""
+    sys.path.insert(0, str(BENCH))
+    import synthetic
+
+    folder = synthetic.generate("large_parts", tmp_path, count=12, side=128)
+
+    def samples(indices: range) -> list[dict]:
+        return [
+            {"path": str(path), "label": label, "source_ref": str(path), "mask": None, "colors": {}}
+            for label, sub in (("normal", "normal"), ("anomaly", "anomaly"))
+            for path in (folder / sub / f"{index:03d}.png" for index in indices)
+        ]
+
+    job = tmp_path / "job.json"
+    job.write_text(
+        json.dumps({"train": samples(range(8)), "test": samples(range(8, 12)), "size": [128, 128]})
+    )
+
+    def run(variant: str) -> dict:
+        command = [sys.executable, str(BENCH / "ablation.py"), "--worker", variant, str(job)]
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        return json.loads(finished.stdout.strip().splitlines()[-1])
+
+    full = run("full")
+    assert "supervised" in full["rules_tried"]
+    assert "enlarged" in full["candidate"] and "turned" in full["candidate"]
+    assert full["candidate"] != full["first"]
+
+    assert run("learnt")["rules_tried"] == ["memory"]
+    fixed = run("choice")
+    assert fixed["candidate"] == fixed["first"] == full["first"]
+    still = run("pose")["candidate"]
+    assert not any(word in still for word in ("aligned", "turned", "local"))
+    small = run("resolution")["candidate"]
+    assert small.startswith("128 px") and "enlarged" not in small and "tone" not in small
