@@ -19,8 +19,10 @@ it), each training in a fresh Python process where the variant's switch is throw
 - resolution (4): the larger working sizes (the images' own size up to 640 px, small pictures enlarged)
   and each cell's tone. Without: 320 px, the trunk's features alone.
 
-Prints a markdown table (per row: image AUROC / F1 at the model's own threshold and the chosen candidate,
-with the whole trainer and with each capability out) and, with --out, every number as JSON.
+Prints a markdown table (per row: the test images' AUROC / F1 at the model's own threshold, with the whole
+trainer and with each capability out, "=" where both are the same) and how many rows each capability's
+absence moves, and writes every number with --out as JSON (the chosen candidates and rules, the true
+positives' mean Confidence, the IoU per class).
 """
 
 from __future__ import annotations
@@ -146,7 +148,7 @@ def numbers(found: dict, predictions: list[dict]) -> dict:
             "tp_confidence": round(sum(caught) / len(caught), 4) if caught else None, "iou": ious}  # fmt: skip
 
 
-def with_turned(job: dict, row: str, folder: Path) -> dict:
+def with_turned(job: dict, folder: Path) -> dict:
     """The job with its test pictures turned and shifted as bench/quality.py turns them, saved in `folder`."""
     import numpy as np
     from quality import plain_parts, turned_image
@@ -171,13 +173,49 @@ def trained(variant: str, job_file: Path) -> dict:
 
 
 def cell(run: dict, full: dict | None = None) -> str:
-    """AUROC / F1 and the chosen candidate (not for turned pictures); against the whole trainer's, the
-    change in AUROC and F1."""
-    text = f"{run['auroc']:.3f} / {run['f1']:.3f}"
-    if full is not None:
-        moved = [run[key] - full[key] for key in ("auroc", "f1")]
-        text += " (" + ", ".join(f"{value:+.3f}" if abs(value) >= 5e-4 else "=" for value in moved) + ")"
-    return f"{text}: {run['candidate']}; {run['rule']}" if "candidate" in run else text
+    """AUROC / F1; "=" where both are the whole trainer's `full` to three digits."""
+    if full is not None and all(abs(run[key] - full[key]) < 5e-4 for key in ("auroc", "f1")):
+        return "="
+    return f"{run['auroc']:.3f} / {run['f1']:.3f}"
+
+
+def lines(runs: dict[str, dict[str, dict]], without: list[str]) -> list[tuple[str, dict, dict[str, dict]]]:
+    """Each row's (name, whole trainer's numbers, each variant's numbers), its turned pictures after it."""
+    found = []
+    for row, by_variant in runs.items():
+        found.append((row, by_variant["full"], {name: by_variant[name] for name in without}))
+        if by_variant["full"]["turned"] is not None:
+            turned = {name: by_variant[name]["turned"] for name in without}
+            found.append((f"{row}-turned", by_variant["full"]["turned"], turned))
+    return found
+
+
+def summary(runs: dict[str, dict[str, dict]], without: list[str]) -> list[str]:
+    """Per capability taken out: on how many rows AUROC and F1 fell (one fell, neither rose), rose, moved
+    both ways or stayed, and the mean change in F1."""
+    found = lines(runs, without)
+    text = []
+    for name in without:
+        counts = {"worse": 0, "better": 0, "mixed": 0, "the same": 0}
+        changes = []
+        for _, full, taken_out in found:
+            moved = [taken_out[name][key] - full[key] for key in ("auroc", "f1")]
+            down, up = any(m <= -5e-4 for m in moved), any(m >= 5e-4 for m in moved)
+            counts["mixed" if down and up else "worse" if down else "better" if up else "the same"] += 1
+            changes.append(moved[1])
+        mean = sum(changes) / len(changes) if changes else 0.0
+        text.append(f"without {name}: " + ", ".join(f"{kind} {count}" for kind, count in counts.items())
+                    + f" of {len(found)} rows; mean change in F1 {mean:+.3f}")  # fmt: skip
+    return text
+
+
+def rows(text: str) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(name for name in chosen if name not in ROWS or name.endswith("-turned"))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown: {', '.join(unknown)} (bench/quality.py's rows, without "
+                                         "-turned: a row's turned pictures come with it)")  # fmt: skip
+    return chosen
 
 
 def variants(text: str) -> list[str]:
@@ -190,7 +228,8 @@ def variants(text: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", default=DEFAULT_ROWS, help="bench/quality.py rows (no -turned ones)")
+    parser.add_argument("--rows", type=rows, default=rows(DEFAULT_ROWS),
+                        help="bench/quality.py rows (no -turned ones: they come with their row)")  # fmt: skip
     parser.add_argument("--without", type=variants, default=list(SWITCHES), help="capabilities to take out, "
                         f"one at a time: {', '.join(SWITCHES)}")  # fmt: skip
     parser.add_argument(
@@ -212,24 +251,27 @@ def main() -> None:
     runs: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
         synthetic = args.synthetic or Path(folder) / "synthetic"
-        print("| row | whole trainer | " + " | ".join(f"without {name}" for name in args.without) + " |")
+        print("| row | whole trainer |" + "".join(f" without {name} |" for name in args.without))
         print("|---|---|" + "---|" * len(args.without))
-        for row in [name.strip() for name in args.rows.split(",") if name.strip()]:
+        for row in args.rows:
             job_file = Path(folder) / f"{row}.json"
-            job = job_description(row, synthetic, args.seed, args.side)
+            try:
+                job = job_description(row, synthetic, args.seed, args.side)
+            except SystemExit as missing:  # aliens and cookies come from ../shared, which a fresh clone lacks
+                print(f"| {row} | skipped: {missing} |")
+                continue
             if f"{row}-turned" in ROWS:
-                job = with_turned(job, row, Path(folder) / "turned" / row)
+                job = with_turned(job, Path(folder) / "turned" / row)
             job_file.write_text(json.dumps(job))
             runs[row] = {variant: trained(variant, job_file) for variant in ["full", *args.without]}
-            full = runs[row]["full"]
-            print(f"| {row} | {cell(full)} | "
-                  + " | ".join(cell(runs[row][name], full) for name in args.without) + " |", flush=True)  # fmt: skip
-            if full["turned"] is not None:
-                print(f"| {row}-turned | {cell(full['turned'])} | "
-                      + " | ".join(cell(runs[row][name]["turned"], full["turned"]) for name in args.without)
-                      + " |", flush=True)  # fmt: skip
+            for name, full, taken_out in lines({row: runs[row]}, args.without):
+                print(f"| {name} | {cell(full)} |" + "".join(f" {cell(taken_out[v], full)} |" for v in args.without),
+                      flush=True)  # fmt: skip
     seconds = round(time.monotonic() - began)
-    print(f"\n{len(runs)} rows, seed {args.seed}{f', side {args.side}' if args.side else ''}, {seconds} s")
+    print("\n" + "\n".join(summary(runs, args.without)))
+    print(
+        f"\n{len(runs)} rows trained, seed {args.seed}{f', side {args.side}' if args.side else ''}, {seconds} s"
+    )
     if args.out:
         args.out.write_text(json.dumps({"seed": args.seed, "side": args.side, "seconds": seconds, "rows": runs},
                                        indent=1) + "\n")  # fmt: skip
