@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 from quality import ROWS  # noqa: E402
-from train_time import STARTED_WITH, job_description  # noqa: E402
+from train_time import STARTED_WITH, job_description, trainer_job  # noqa: E402
 
 DEFAULT_ROWS = (
     "aliens,cookies,texture,rotated_parts,boards,thin_cracks,large_parts,tiles,solar_cells,pcb_scans,"
@@ -105,20 +105,12 @@ def worker(variant: str, job_file: Path) -> None:
         SWITCHES[variant]()
     from server.inference.bundle import read_bundle
     from server.inference.runtime import ModelRunner
-    from server.training.samples import Sample
-    from server.training.trainer import Job, metrics, train
+    from server.training.trainer import metrics, train
 
     job = json.loads(job_file.read_text())
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as output:
-        result = train(
-            Job(
-                [Sample(**s) for s in job["train"]],
-                [Sample(**s) for s in job["test"]],
-                tuple(job["size"]),
-                output,
-            )
-        )
+        result = train(trainer_job(job, output))
         seconds = time.perf_counter() - start
         turned = None
         if job.get("turned"):

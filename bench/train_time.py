@@ -76,12 +76,22 @@ def job_description(row: str, synthetic: Path, seed: int = 0, side: int | None =
     return {"train": [sample(i) for i in data.train], "test": [sample(i) for i in data.test], "size": size}
 
 
+def trainer_job(job: dict, output: str):
+    """The trainer's Job for a job description (job_description's) writing to `output`, from the server
+    package on the path (a worker's checkout)."""
+    from server.training.samples import Sample
+    from server.training.trainer import Job
+
+    return Job(
+        [Sample(**s) for s in job["train"]], [Sample(**s) for s in job["test"]], tuple(job["size"]), output
+    )
+
+
 def worker(checkout: Path, job_file: Path) -> None:
     """Trains the job with `checkout`'s trainer; prints one JSON line of seconds and metrics."""
     sys.path.insert(0, str(checkout))
     import server
-    from server.training.samples import Sample
-    from server.training.trainer import Job, train
+    from server.training.trainer import train
 
     if not Path(server.__file__).resolve().is_relative_to(checkout.resolve()):
         raise SystemExit(f"{checkout} has no server package (it came from {Path(server.__file__).parent})")
@@ -96,15 +106,7 @@ def worker(checkout: Path, job_file: Path) -> None:
                 marks.append((phase, time.perf_counter()))
 
     with tempfile.TemporaryDirectory() as output:
-        result = train(
-            Job(
-                [Sample(**s) for s in job["train"]],
-                [Sample(**s) for s in job["test"]],
-                tuple(job["size"]),
-                output,
-            ),
-            progress,
-        )
+        result = train(trainer_job(job, output), progress)
         end = time.perf_counter()
         detect_ms = detect_time(Path(output), Path(job["test"][-1]["path"]))
     phases: dict[str, float] = {}  # a phase may come back (the masks learnt at a second working size)
