@@ -97,3 +97,32 @@ def test_each_ablation_switch_takes_its_capability_out(tmp_path: Path) -> None:
     assert not any(word in still for word in ("aligned", "turned", "local"))
     small = run("resolution")["candidate"]
     assert small.startswith("128 px") and "enlarged" not in small and "tone" not in small
+
+
+def test_the_ablation_table_counts_what_each_capability_moves() -> None:
+    sys.path.insert(0, str(BENCH))
+    import ablation
+
+    def numbers(auroc: float, f1: float, turned: dict | None = None) -> dict:
+        return {"auroc": auroc, "f1": f1, "turned": turned}
+
+    runs = {
+        "plates": {
+            "full": numbers(1.0, 1.0, turned=numbers(0.9, 0.8)),
+            "pose": numbers(0.7, 0.6, turned=numbers(0.5, 0.6)),  # worse, and worse turned
+            "learnt": numbers(1.0, 0.9, turned=numbers(0.9, 0.8)),  # worse, the same turned
+        },
+        "cells": {
+            "full": numbers(0.8, 0.7),
+            "pose": numbers(0.9, 0.6),  # mixed
+            "learnt": numbers(0.8002, 0.9),  # better (AUROC the same to three digits)
+        },
+    }
+    names = [name for name, _, _ in ablation.lines(runs, ["pose", "learnt"])]
+    assert names == ["plates", "plates-turned", "cells"]
+    assert ablation.cell(runs["cells"]["learnt"], runs["cells"]["full"]) == "0.800 / 0.900"
+    assert ablation.cell(runs["plates"]["full"]["turned"], runs["plates"]["full"]["turned"]) == "="
+    pose, learnt = ablation.summary(runs, ["pose", "learnt"])
+    assert pose.startswith("without pose: worse 2, better 0, mixed 1, the same 0 of 3 rows")
+    assert learnt.startswith("without learnt: worse 1, better 1, mixed 0, the same 1 of 3 rows")
+    assert pose.endswith(f"{(-0.4 - 0.2 - 0.1) / 3:+.3f}")
