@@ -142,16 +142,14 @@ def numbers(found: dict, predictions: list[dict]) -> dict:
 
 def with_turned(job: dict, folder: Path) -> dict:
     """The job with its test pictures turned and shifted as bench/quality.py turns them, saved in `folder`."""
-    import numpy as np
-    from quality import plain_parts, turned_image
+    from quality import turned_pictures
 
     folder.mkdir(parents=True, exist_ok=True)
-    tests = [Path(sample["path"]) for sample in job["test"]]
-    rng, on_plain = np.random.default_rng(0), plain_parts(tests)
+    pictures = turned_pictures([Path(sample["path"]) for sample in job["test"]])
     turned = []
-    for index, (path, sample) in enumerate(zip(tests, job["test"], strict=True)):
+    for index, (picture, sample) in enumerate(zip(pictures, job["test"], strict=True)):
         saved = folder / f"{index:03d}.png"
-        turned_image(path, rng, on_plain).save(saved)
+        picture.save(saved)
         turned.append((str(saved), sample["label"]))
     return {**job, "turned": turned}
 

@@ -263,6 +263,13 @@ def turned_image(path: Path, rng: np.random.Generator, on_plain: bool) -> Image.
     return rotated.crop((pad - dx, pad - dy, pad - dx + width, pad - dy + height))
 
 
+def turned_pictures(paths: list[Path]) -> list[Image.Image]:
+    """A turned row's test pictures: each turned and shifted (turned_image), the draws seeded alike for every
+    run, the background's kind decided for the whole set."""
+    rng, on_plain = np.random.default_rng(0), plain_parts(paths)
+    return [turned_image(path, rng, on_plain) for path in paths]
+
+
 def content_type(path: Path) -> str:
     return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
 
@@ -319,9 +326,9 @@ def run_row(lfv, s3, emulator, name: str, data: Data, turned: Row | None) -> Row
         )
         row.numbers["detect"] = served  # the served model's own scores, against the evaluation's
         if turned is not None:
-            rng, on_plain = np.random.default_rng(0), plain_parts([item.path for item in data.test])
-            bodies = [(_png(turned_image(item.path, rng, on_plain)), "image/png", item.label)
-                      for item in data.test]  # fmt: skip
+            pictures = turned_pictures([item.path for item in data.test])
+            bodies = [(_png(picture), "image/png", item.label)
+                      for picture, item in zip(pictures, data.test, strict=True)]  # fmt: skip
             turned.numbers = scored(*detect(lfv, project, bodies))
             turned.numbers["TrainSeconds"] = None
             turned.note = f"{name}'s model"
